@@ -1,0 +1,330 @@
+"""Paired comparison of each method against ``random``, per sparsity, with a verdict.
+
+For every sparsity and method, the trials are paired with the ``random`` trial of
+the same seed (same parent initialization, same minibatch order); only selected
+trials whose two members both finished are used. On the per-seed differences
+``d = method - random`` the module reports:
+
+- ``mean_diff`` and a **95% paired Student-t confidence interval** (``ci_low``,
+  ``ci_high``);
+- ``p_t``: two-sided **paired t test** (``ttest_1samp(d, 0)``, identical to
+  ``scipy.stats.ttest_rel``) -- the *primary* test;
+- ``p_wilcoxon``: two-sided **Wilcoxon signed-rank** test, reported beside it as
+  a check that does not assume normal differences;
+- ``p_tost``: **TOST** equivalence test, the larger p of two one-sided t tests
+  of ``mean(d) > -margin`` and ``mean(d) < +margin``;
+- ``*_holm``: the three p-values **Holm-adjusted across the sparsities** of one
+  method (the family is "this method vs random at every sparsity tested").
+
+Verdict rule (``alpha`` = 0.05 by default):
+
+1. fewer than 2 pairs, or all differences equal -> ``inconclusive`` (tests undefined);
+2. ``p_tost_holm < alpha`` -> ``equivalent`` (the 90% CI lies inside ±margin). This
+   wins over a significant t test: a difference that is significant but smaller
+   than the margin is, by the user's own margin, not a practical difference; the
+   reason says so;
+3. ``p_t_holm < alpha`` -> ``better`` or ``worse`` by the sign of the mean
+   difference and the metric's direction (higher accuracy / lower loss is better);
+4. otherwise ``inconclusive`` with the reason: ``too few seeds for the margin``
+   when even a zero mean difference could not pass TOST at this spread (the
+   message estimates how many seeds would), or ``CI spans the margin``.
+
+Why the t test is primary: with few seeds the exact Wilcoxon test cannot reach
+small p-values at all -- its smallest two-sided p is ``2 / 2**n``: 0.25 for n=3,
+0.125 for n=4, 0.0625 for n=5, 0.031 for n=6 -- so a Wilcoxon-based rule could
+never say ``better`` with five seeds, whatever the data. The t test is exact for
+normal differences and robust enough for means of trained-network accuracies.
+When the two tests disagree the reason mentions the Wilcoxon p.
+
+Calibration (checked by ``tests/analysis/test_calibration.py``, 2000 simulated
+experiments each): with no true difference, ``better`` or ``worse`` comes out at
+most ``alpha`` of the time (exactly ``alpha`` for normal differences at one
+sparsity, less with Holm over several); with a true shift of one standard
+deviation of the differences and n=10 seeds the power is 0.80 (noncentral t),
+with two standard deviations it is above 0.99. With n=3 seeds and a shift of one
+standard deviation the power is only about 0.2: few seeds mostly give
+``inconclusive``, which is the honest answer.
+
+>>> import pandas as pd
+>>> rows = [dict(method=m, role="selected", status="done", sparsity=0.9, seed=s,
+...              final_test_acc=acc)
+...         for s, (a, b) in enumerate([(0.80, 0.801), (0.81, 0.809), (0.79, 0.792),
+...                                      (0.80, 0.800), (0.82, 0.821), (0.78, 0.779)])
+...         for m, acc in (("random", a), ("random-search", b))]
+>>> table = paired_comparison(pd.DataFrame(rows), margin=0.01)
+>>> table[["sparsity", "method", "n", "verdict"]]
+   sparsity         method  n     verdict
+0       0.9  random-search  6  equivalent
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sparsebench.analysis.intervals import NAN, is_constant
+from sparsebench.analysis.trials import (
+    BASELINE,
+    AnalysisInputError,
+    comparable_trials,
+    pair_with_baseline,
+    selected_trials,
+)
+
+ALPHA = 0.05
+DEFAULT_MARGIN = 0.01  # one percentage point of accuracy
+VERDICTS = ("better", "worse", "equivalent", "inconclusive")
+
+#: Direction of the metrics the store records; other metrics must pass ``higher_is_better``.
+HIGHER_IS_BETTER = {
+    "final_test_acc": True,
+    "best_test_acc": True,
+    "best_val_acc": True,
+    "final_test_loss": False,
+    "best_test_loss": False,
+    "auc": True,
+    "epochs_to_threshold": False,
+}
+
+COLUMNS = [
+    "sparsity", "method", "baseline", "metric", "higher_is_better", "n", "n_excluded",
+    "mean_method", "mean_baseline", "mean_diff", "sd_diff", "ci_low", "ci_high",
+    "p_t", "p_wilcoxon", "p_tost", "p_t_holm", "p_wilcoxon_holm", "p_tost_holm",
+    "margin", "alpha", "verdict", "reason",
+]
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm step-down adjusted p-values; NaNs stay NaN and do not count in the family.
+
+    The k-th smallest of m p-values is multiplied by ``m - k + 1``; the results are
+    made monotone (running maximum) and capped at 1. Reject where adjusted < alpha.
+
+    >>> holm([0.01, 0.04, 0.03]).round(3).tolist()
+    [0.03, 0.06, 0.06]
+    """
+    p = np.asarray(pvalues, dtype=float)
+    adjusted = np.full(p.shape, NAN)
+    finite = np.flatnonzero(np.isfinite(p))
+    m = finite.size
+    if m == 0:
+        return adjusted
+    order = finite[np.argsort(p[finite], kind="stable")]
+    scaled = p[order] * (m - np.arange(m))
+    adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return adjusted
+
+
+def min_wilcoxon_p(n: int) -> float:
+    """Smallest two-sided p-value the exact Wilcoxon signed-rank test can give with n pairs.
+
+    >>> min_wilcoxon_p(3), min_wilcoxon_p(5)
+    (0.25, 0.0625)
+    """
+    return min(1.0, 2.0 / 2.0**n) if n > 0 else NAN
+
+
+def _wilcoxon_p(diffs: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p, NaN when undefined (n < 2 or all zero)."""
+    if diffs.size < 2 or not np.any(diffs != 0):
+        return NAN
+    with warnings.catch_warnings():
+        # scipy warns when zeros/ties force the normal approximation; the p is still the best available.
+        warnings.simplefilter("ignore")
+        return float(stats.wilcoxon(diffs).pvalue)
+
+
+def tost_p(diffs: Sequence[float], margin: float) -> float:
+    """TOST equivalence p for mean difference within (-margin, +margin): two one-sided t tests.
+
+    >>> round(tost_p([0.001, -0.002, 0.0, 0.001, 0.002], margin=0.01), 5)
+    7e-05
+    """
+    d = np.asarray(diffs, dtype=float)
+    lower = stats.ttest_1samp(d, -margin, alternative="greater").pvalue
+    upper = stats.ttest_1samp(d, margin, alternative="less").pvalue
+    return float(max(lower, upper))
+
+
+def difference_statistics(diffs: Sequence[float], margin: float | None = DEFAULT_MARGIN) -> dict:
+    """Statistics of one sample of paired differences (NaNs dropped), before Holm.
+
+    Returns a dict with ``n, mean_diff, sd_diff, ci_low, ci_high, p_t, p_wilcoxon,
+    p_tost`` (95% paired t interval). Undefined quantities are NaN rather than errors.
+
+    >>> s = difference_statistics([0.01, 0.02, 0.03])
+    >>> s["n"], round(s["mean_diff"], 3), round(s["p_t"], 4), s["p_wilcoxon"]
+    (3, 0.02, 0.0742, 0.25)
+    """
+    d = np.asarray(diffs, dtype=float)
+    d = d[np.isfinite(d)]
+    out = dict(n=int(d.size), mean_diff=NAN, sd_diff=NAN, ci_low=NAN, ci_high=NAN,
+               p_t=NAN, p_wilcoxon=NAN, p_tost=NAN)
+    if d.size == 0:
+        return out
+    out["mean_diff"] = float(np.mean(d))
+    if d.size < 2:
+        return out
+    out["sd_diff"] = float(np.std(d, ddof=1))
+    out["p_wilcoxon"] = _wilcoxon_p(d)
+    if is_constant(d):
+        # A t statistic would divide by a zero standard deviation: leave p undefined.
+        out["sd_diff"] = 0.0
+        out["ci_low"] = out["ci_high"] = out["mean_diff"]
+        return out
+    test = stats.ttest_1samp(d, 0.0)
+    interval = test.confidence_interval(0.95)
+    out.update(p_t=float(test.pvalue), ci_low=float(interval.low), ci_high=float(interval.high))
+    if margin is not None:
+        out["p_tost"] = tost_p(d, margin)
+    return out
+
+
+def seeds_needed_for_margin(sd: float, margin: float, alpha: float = ALPHA, limit: int = 1000) -> int | None:
+    """Smallest n at which TOST could pass with a zero observed mean difference.
+
+    That is the smallest n with ``t_{1-alpha, n-1} * sd / sqrt(n) < margin`` (the
+    90% CI half-width inside the margin). It is a lower bound: a non-zero observed
+    mean needs more. None if above ``limit``.
+
+    >>> seeds_needed_for_margin(sd=0.01, margin=0.01)
+    5
+    """
+    if not (sd > 0 and margin > 0):
+        return None
+    for n in range(2, limit + 1):
+        if stats.t.ppf(1 - alpha, n - 1) * sd / math.sqrt(n) < margin:
+            return n
+    return None
+
+
+def decide(row: dict, higher_is_better: bool, alpha: float = ALPHA,
+           margin: float | None = DEFAULT_MARGIN) -> tuple[str, str]:
+    """Verdict and reason for one row holding Holm-adjusted p-values (see module docstring).
+
+    >>> decide(dict(n=1, mean_diff=0.01), higher_is_better=True)
+    ('inconclusive', 'n=1: need at least 2 paired seeds')
+    """
+    n = row["n"]
+    if n < 2:
+        return "inconclusive", f"n={n}: need at least 2 paired seeds"
+    if not math.isfinite(row.get("p_t_holm", NAN)):
+        return "inconclusive", f"all {n} paired differences are equal; tests undefined"
+    p_t, p_tost = row["p_t_holm"], row.get("p_tost_holm", NAN)
+    significant = p_t < alpha
+    p_w = row.get("p_wilcoxon_holm", NAN)
+    if margin is not None and math.isfinite(p_tost) and p_tost < alpha:
+        reason = f"90% CI within ±{margin:g} (TOST p_holm={p_tost:.3g})"
+        if significant:
+            reason += f"; the difference is significant (t p_holm={p_t:.3g}) but smaller than the margin"
+        return "equivalent", reason
+    if significant:
+        improves = (row["mean_diff"] > 0) == higher_is_better
+        reason = f"paired t p_holm={p_t:.3g} < {alpha:g}"
+        if math.isfinite(p_w) and p_w >= alpha:
+            reason += f"; Wilcoxon p_holm={p_w:.3g} (its minimum with n={n} is {min_wilcoxon_p(n):.3g})"
+        return ("better" if improves else "worse"), reason
+    reason = f"no significant difference (t p_holm={p_t:.3g})"
+    if margin is None:
+        return "inconclusive", reason + "; no equivalence margin set for this metric"
+    needed = seeds_needed_for_margin(row["sd_diff"], margin, alpha)
+    if needed is None or needed > n:
+        more = f"about {needed}+ seeds needed at this spread" if needed else "the spread is too large"
+        return "inconclusive", f"too few seeds for the margin ±{margin:g} ({more}); " + reason
+    return "inconclusive", f"CI spans the margin ±{margin:g} (TOST p_holm={p_tost:.3g}); " + reason
+
+
+def compare_family(
+    samples: Sequence[Sequence[float]],
+    higher_is_better: bool = True,
+    margin: float | None = DEFAULT_MARGIN,
+    alpha: float = ALPHA,
+) -> list[dict]:
+    """Statistics, Holm adjustment and verdict for one family of difference samples.
+
+    One family is one method at several sparsities; Holm runs over the family.
+    This is the whole decision procedure without any DataFrame handling, so the
+    calibration tests can call it thousands of times.
+
+    >>> [r["verdict"] for r in compare_family([[0.05, 0.06, 0.055, 0.052], [0.0, 0.01]])]
+    ['better', 'inconclusive']
+    """
+    rows = [difference_statistics(sample, margin) for sample in samples]
+    for name in ("p_t", "p_wilcoxon", "p_tost"):
+        for row, adjusted in zip(rows, holm([row[name] for row in rows])):
+            row[f"{name}_holm"] = float(adjusted)
+    for row in rows:
+        row["verdict"], row["reason"] = decide(row, higher_is_better, alpha, margin)
+    return rows
+
+
+def compare_to_baseline(
+    values: pd.DataFrame,
+    value: str,
+    higher_is_better: bool,
+    margin: float | None = DEFAULT_MARGIN,
+    alpha: float = ALPHA,
+    baseline: str = BASELINE,
+    planned: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Paired comparison of any per-trial value against ``baseline``, per sparsity and method.
+
+    ``values`` has one row per finished selected trial with columns ``sparsity,
+    method, seed`` and ``value``; :func:`paired_comparison` and the convergence
+    analysis both call this. ``planned`` (same key columns, any status) lets the
+    result count seeds lost to divergence or missing trials in ``n_excluded``.
+    Returns the columns in :data:`COLUMNS`.
+    """
+    pairs = pair_with_baseline(values, value, baseline)
+    planned = values if planned is None else planned
+    rows = []
+    for method, of_method in pairs.groupby("method", sort=True):
+        groups = list(of_method.groupby("sparsity", sort=True))
+        family = compare_family([g["difference"].to_numpy() for _, g in groups],
+                                higher_is_better, margin, alpha)
+        for (sparsity, group), stats_row in zip(groups, family):
+            seeds = planned[(planned["sparsity"] == sparsity)
+                            & planned["method"].isin([method, baseline])]["seed"].nunique()
+            rows.append(dict(
+                sparsity=float(sparsity), method=method, baseline=baseline, metric=value,
+                higher_is_better=higher_is_better, n_excluded=int(seeds - stats_row["n"]),
+                mean_method=float(group["value"].mean()),
+                mean_baseline=float(group["baseline_value"].mean()),
+                margin=NAN if margin is None else float(margin), alpha=alpha, **stats_row))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def paired_comparison(
+    trials: pd.DataFrame,
+    metric: str = "final_test_acc",
+    margin: float | None = DEFAULT_MARGIN,
+    alpha: float = ALPHA,
+    baseline: str = BASELINE,
+    higher_is_better: bool | None = None,
+) -> pd.DataFrame:
+    """Each method against ``random`` per sparsity, paired by seed, with a verdict.
+
+    ``metric`` is a trials column; its direction comes from :data:`HIGHER_IS_BETTER`
+    unless given. ``margin`` is the equivalence margin in the metric's units
+    (0.01 = 1 pp of accuracy); pass None for no equivalence test (e.g. for a loss,
+    whose scale has no natural margin). Returns one row per (sparsity, method) with
+    :data:`COLUMNS`: n pairs, n_excluded (seeds lost to divergence or missing),
+    means, mean_diff (method - random) with 95% paired t CI, raw and Holm-adjusted
+    p-values of the t, Wilcoxon and TOST tests, verdict and reason. An empty frame
+    (with those columns) when there is nothing to pair.
+
+    Example: see the module docstring.
+    """
+    if higher_is_better is None:
+        if metric not in HIGHER_IS_BETTER:
+            raise AnalysisInputError(f"metric: got {metric!r}; pass higher_is_better for metrics "
+                             f"other than {sorted(HIGHER_IS_BETTER)}")
+        higher_is_better = HIGHER_IS_BETTER[metric]
+    done = comparable_trials(trials)
+    return compare_to_baseline(done, metric, higher_is_better, margin, alpha, baseline,
+                               planned=selected_trials(trials))

@@ -1,0 +1,48 @@
+"""The one-table summary a run prints: accuracy per sparsity and method, with the verdict.
+
+>>> import pandas as pd
+>>> rows = [dict(method=m, role="selected", status="done", sparsity=s, seed=seed, final_test_acc=a)
+...         for seed in range(3)
+...         for m, s, a in (("dense", 0.0, 0.90), ("random", 0.9, 0.80 + seed / 100),
+...                         ("random-search", 0.9, 0.81 + seed / 100))]
+>>> summary_table(pd.DataFrame(rows))[["sparsity", "method", "n", "verdict"]]
+   sparsity         method  n       verdict
+0       0.0          dense  3
+1       0.9         random  3
+2       0.9  random-search  3  inconclusive
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sparsebench.analysis.divergence import divergence_counts
+from sparsebench.analysis.paired import ALPHA, DEFAULT_MARGIN, paired_comparison
+from sparsebench.analysis.trials import comparable_trials, method_order
+
+COLUMNS = ["sparsity", "method", "n", "mean_test_acc", "sd_test_acc", "n_diverged", "verdict"]
+
+
+def summary_table(trials: pd.DataFrame, margin: float = DEFAULT_MARGIN,
+                  alpha: float = ALPHA) -> pd.DataFrame:
+    """Per sparsity and method (selected trials): n finished, mean and sd of final test
+    accuracy (fractions; NaN-free), n_diverged, and the verdict vs ``random`` from
+    :func:`sparsebench.analysis.paired.paired_comparison` ('' for random and dense).
+
+    Rows are sorted by sparsity, then dense, random, random-search, other methods.
+    """
+    done = comparable_trials(trials)
+    accuracy = (done.groupby(["sparsity", "method"])["final_test_acc"]
+                .agg(n="count", mean_test_acc="mean", sd_test_acc="std").reset_index())
+    counts = divergence_counts(trials)[["sparsity", "method", "n_diverged"]]
+    table = counts.merge(accuracy, on=["sparsity", "method"], how="left")
+    table["n"] = table["n"].fillna(0).astype(int)
+    verdicts = paired_comparison(trials, margin=margin, alpha=alpha)[["sparsity", "method", "verdict"]]
+    table = table.merge(verdicts, on=["sparsity", "method"], how="left")
+    # A method with no finished pair still gets a verdict cell: the comparison was planned.
+    compared = ~table["method"].isin(["random", "dense"])
+    table["verdict"] = table["verdict"].where(table["verdict"].notna(),
+                                              compared.map({True: "inconclusive", False: ""}))
+    order = {m: i for i, m in enumerate(method_order(table["method"]))}
+    table = table.sort_values(["sparsity", "method"], key=lambda c: c.map(order) if c.name == "method" else c)
+    return table[COLUMNS].reset_index(drop=True)

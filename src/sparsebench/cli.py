@@ -1,0 +1,129 @@
+"""The command line: parses, calls the Python API, prints. Nothing else lives here.
+
+    sparsebench run --preset quick --store q.db
+    sparsebench list --store q.db
+    sparsebench report --store q.db --out rep
+    sparsebench export --store q.db --format csv --out trials.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable, Sequence
+
+from .errors import SparsebenchError, invalid
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"sparsebench: error: {message}\n")
+
+
+def _list_of(kind: Callable[[str], Any], name: str, allowed: str) -> Callable[[str], tuple]:
+    def parse(text: str) -> tuple:
+        items = [t.strip() for t in text.split(",")]
+        if not text.strip() or any(not t for t in items):
+            raise argparse.ArgumentTypeError(str(invalid(name, text, allowed)))
+        try:
+            return tuple(kind(t) for t in items)
+        except ValueError:
+            raise argparse.ArgumentTypeError(str(invalid(name, text, allowed))) from None
+
+    return parse
+
+
+def _number(kind: Callable[[str], Any], name: str, allowed: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(str(invalid(name, text, allowed))) from None
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sparsebench", description="Random Search baseline for sparse neural network architecture search.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run or resume an experiment", description="Run or resume an experiment. Flags override --config, which overrides --preset.")
+    run.add_argument("--preset", help="quick (default values) or paper")
+    run.add_argument("--config", metavar="FILE", help="TOML file with config keys (see README)")
+    run.add_argument("--dataset", help="mnist1d (default) or digits")
+    run.add_argument("--seeds", type=_number(int, "seeds", "an integer >= 1 (seeds 0..N-1)"), metavar="N", help="run seeds 0..N-1")
+    run.add_argument("--sparsities", type=_list_of(float, "sparsities", "comma-separated numbers in [0, 1)"), metavar="S1,S2", help="e.g. 0.5,0.9,0.98")
+    run.add_argument("--methods", type=_list_of(str, "methods", "comma-separated method names"), metavar="M1,M2", help="e.g. dense,random,random-search,mypkg.mod:MyMethod")
+    run.add_argument("--candidates", type=_number(int, "candidates", "an integer >= 1"), metavar="K", help="candidates per search")
+    run.add_argument("--score", help="loss (default) or accuracy of the untrained sub-network on validation")
+    run.add_argument("--probe", type=_number(int, "probe", "an integer >= 0"), metavar="N", help="also train N scored random-search candidates")
+    run.add_argument("--epochs", type=_number(int, "epochs", "an integer >= 1"), metavar="E")
+    run.add_argument("--hidden", type=_list_of(int, "hidden", "comma-separated positive integers"), metavar="W1,W2", help="hidden widths of the parent MLP")
+    run.add_argument("--optimizer", help="adam or sgd")
+    run.add_argument("--lr", type=_number(float, "lr", "a number > 0"))
+    run.add_argument("--batch-size", dest="batch_size", type=_number(int, "batch-size", "an integer >= 1"))
+    run.add_argument("--engine", help="stacked (default, fast) or reference (plain masked loop)")
+    run.add_argument("--device", help="cpu (default) or cuda")
+    run.add_argument("--store", default="sparsebench.db", metavar="PATH", help="SQLite results file (default: sparsebench.db)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    lst = sub.add_parser("list", help="list experiments in a store, or the available names")
+    lst.add_argument("--store", default="sparsebench.db", metavar="PATH")
+    lst.add_argument("--names", action="store_true", help="list datasets, methods and presets instead")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from . import summary
+    from .config import ExperimentConfig
+    from .runner import run
+
+    keys = ("dataset", "seeds", "sparsities", "methods", "candidates", "score", "probe", "epochs", "hidden", "optimizer", "lr", "batch_size", "engine", "device")
+    overrides = {k: getattr(args, k) for k in keys}
+    if overrides["seeds"] is not None and overrides["seeds"] < 1:
+        raise invalid("seeds", overrides["seeds"], "an integer >= 1 (seeds 0..N-1)")
+    cfg = ExperimentConfig.from_sources(preset=args.preset, toml_path=args.config, overrides=overrides)
+    trials = run(cfg, store=args.store, progress=not args.no_progress)
+    print(summary.format_summary(trials))
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    if args.names:
+        from .config import PRESETS
+        from .data.registry import dataset_names
+        from .methods.registry import method_names
+
+        print("datasets:", ", ".join(dataset_names()))
+        print("methods: ", ", ".join(method_names()))
+        print("presets: ", ", ".join(PRESETS))
+        return 0
+    from .api import list_experiments
+
+    table = list_experiments(args.store)
+    print(table.to_string(index=False) if not table.empty else "no experiments")
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "list": _cmd_list}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SparsebenchError as exc:
+        print(f"sparsebench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\nsparsebench: interrupted; finished work groups are stored. Resume with the same command.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

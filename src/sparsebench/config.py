@@ -1,0 +1,228 @@
+"""The experiment config: one frozen dataclass, its presets, validation and hash.
+
+Precedence, lowest first: the dataclass defaults (equal to the ``quick``
+preset), a preset, a TOML file, explicit overrides (CLI flags or keyword
+arguments). The hash of the validated config names the experiment in the
+store, which is what makes a run resumable.
+
+>>> cfg = ExperimentConfig.from_sources(preset="quick", overrides={"epochs": 3})
+>>> cfg.epochs, cfg.dataset
+(3, 'mnist1d')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError, invalid
+
+ACTIVATIONS = ("relu", "tanh", "gelu")
+OPTIMIZERS = ("adam", "sgd")
+SCORES = ("loss", "accuracy")
+ENGINES = ("stacked", "reference")
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that determines an experiment's numbers.
+
+    Field metadata holds the help text the CLI and the README show.
+    """
+
+    dataset: str = field(default="mnist1d", metadata={"help": "dataset name (see `sparsebench list --datasets`)"})
+    hidden: tuple[int, ...] = field(default=(256, 256, 256), metadata={"help": "hidden widths of the parent MLP"})
+    activation: str = field(default="relu", metadata={"help": f"hidden activation: {', '.join(ACTIVATIONS)}"})
+    seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata={"help": "seeds; each gives a parent initialization and a minibatch order"})
+    sparsities: tuple[float, ...] = field(default=(0.5, 0.9, 0.98), metadata={"help": "fractions of hidden nodes removed per layer, each in [0, 1)"})
+    methods: tuple[str, ...] = field(default=("dense", "random", "random-search"), metadata={"help": "mask-choosing methods: registered names or module:Class"})
+    candidates: int = field(default=64, metadata={"help": "K, candidates sampled and scored by a search method"})
+    score: str = field(default="loss", metadata={"help": "how candidates are ranked at initialization: loss (lower is better) or accuracy"})
+    probe: int = field(default=0, metadata={"help": "also train this many scored random-search candidates per (seed, sparsity), to test if the score predicts trained accuracy"})
+    epochs: int = field(default=15, metadata={"help": "training epochs"})
+    batch_size: int = field(default=128, metadata={"help": "minibatch size"})
+    optimizer: str = field(default="adam", metadata={"help": "adam or sgd (with momentum)"})
+    lr: float = field(default=1e-3, metadata={"help": "learning rate"})
+    momentum: float = field(default=0.9, metadata={"help": "SGD momentum (ignored by adam)"})
+    weight_decay: float = field(default=0.0, metadata={"help": "L2 weight decay"})
+    val_fraction: float = field(default=0.2, metadata={"help": "fraction of the training split held out for validation"})
+    data_seed: int = field(default=0, metadata={"help": "seed of the dataset generation and the validation split"})
+    engine: str = field(default="stacked", metadata={"help": "stacked (fast: compacted, batched) or reference (plain masked loop)"})
+    device: str = field(default="cpu", metadata={"help": "cpu or cuda"})
+
+    def __post_init__(self) -> None:
+        _validate(self)
+        # Normalize so that equal experiments hash equally: 0 and 0.0, any order.
+        object.__setattr__(self, "seeds", tuple(sorted(self.seeds)))
+        object.__setattr__(self, "sparsities", tuple(sorted(float(s) for s in self.sparsities)))
+        for name in ("lr", "momentum", "weight_decay", "val_fraction"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+
+    # -- construction -------------------------------------------------------
+    @classmethod
+    def from_sources(
+        cls,
+        preset: str | None = None,
+        toml_path: str | Path | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> "ExperimentConfig":
+        """Merge defaults, a preset, a TOML file and overrides (highest wins)."""
+        values: dict[str, Any] = {}
+        from_file: dict[str, Any] = load_toml(toml_path) if toml_path is not None else {}
+        preset_name = preset if preset is not None else from_file.pop("preset", None)
+        from_file.pop("preset", None)
+        if preset_name is not None:
+            values.update(preset_values(preset_name))
+        values.update(from_file)
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        return cls.from_dict(values)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "ExperimentConfig":
+        """Build from plain values (TOML or JSON types); unknown keys are refused."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in values:
+            if key not in known:
+                raise invalid("config key", key, "one of " + ", ".join(sorted(known)))
+        return cls(**{k: _coerce(k, v) for k, v in values.items()})
+
+    # -- identity -----------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def config_hash(self) -> str:
+        """A short stable hash of every field: the experiment's identity in the store."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def search_methods(self) -> tuple[str, ...]:
+        return tuple(m for m in self.methods if m != "dense")
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Defaults of the dataclass: a one-minute check of the whole protocol.
+    "quick": {},
+    # The fuller protocol of the paper: more seeds, a sparsity sweep, K >= 100,
+    # training to convergence.
+    "paper": {
+        "seeds": list(range(5)),
+        "sparsities": [0.5, 0.7, 0.8, 0.9, 0.95, 0.98],
+        "candidates": 128,
+        "epochs": 60,
+        "probe": 4,
+    },
+}
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise invalid("preset", name, "one of " + ", ".join(PRESETS))
+    return dict(PRESETS[name])
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file; a missing, unreadable or malformed file is a ConfigError."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    try:
+        parsed = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config: {str(path)!r} is not UTF-8 text; allowed: a TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {str(path)!r} is not valid TOML ({exc}); allowed: a TOML file") from None
+    # Accept a flat file or one with an [experiment] table.
+    if set(parsed) == {"experiment"} and isinstance(parsed["experiment"], dict):
+        parsed = parsed["experiment"]
+    return parsed
+
+
+# -- validation ---------------------------------------------------------------
+def _coerce(key: str, value: Any) -> Any:
+    """Turn list values into tuples, and an integer ``seeds`` N into 0..N-1."""
+    if key == "seeds" and _is_int(value):
+        if value < 1:
+            raise invalid("seeds", value, "a count >= 1 or a list of non-negative integers")
+        return tuple(range(value))
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+MAX_WIDTH = 1 << 16
+MAX_COUNT = 1 << 20
+
+
+def _check_int(name: str, value: Any, low: int, high: int = MAX_COUNT) -> None:
+    if not _is_int(value) or not low <= value <= high:
+        raise invalid(name, value, f"an integer in [{low}, {high}]")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise invalid(name, value, "one of " + ", ".join(choices))
+
+
+def _validate(cfg: ExperimentConfig) -> None:
+    from .data.registry import dataset_names
+    from .methods.registry import validate_method_name
+
+    if not isinstance(cfg.dataset, str) or cfg.dataset not in dataset_names():
+        raise invalid("dataset", cfg.dataset, "one of " + ", ".join(dataset_names()))
+    if not isinstance(cfg.hidden, tuple) or not cfg.hidden or not all(_is_int(w) and 1 <= w <= MAX_WIDTH for w in cfg.hidden):
+        raise invalid("hidden", cfg.hidden, f"a non-empty list of widths in [1, {MAX_WIDTH}]")
+    _check_choice("activation", cfg.activation, ACTIVATIONS)
+    if not isinstance(cfg.seeds, tuple) or not cfg.seeds or not all(_is_int(s) and 0 <= s < 2**31 for s in cfg.seeds):
+        raise invalid("seeds", cfg.seeds, "a count >= 1 or a non-empty list of integers in [0, 2^31)")
+    if len(set(cfg.seeds)) != len(cfg.seeds):
+        raise invalid("seeds", cfg.seeds, "distinct seeds")
+    if not isinstance(cfg.sparsities, tuple) or not cfg.sparsities:
+        raise invalid("sparsities", cfg.sparsities, "a non-empty list of numbers in [0, 1)")
+    for s in cfg.sparsities:
+        if not _is_number(s) or not 0 <= s < 1:
+            raise invalid("sparsity", s, "a number in [0, 1)")
+    if len(set(cfg.sparsities)) != len(cfg.sparsities):
+        raise invalid("sparsities", cfg.sparsities, "distinct values")
+    if not isinstance(cfg.methods, tuple) or not cfg.methods or not all(isinstance(m, str) for m in cfg.methods):
+        raise invalid("methods", cfg.methods, "a non-empty list of method names")
+    if len(set(cfg.methods)) != len(cfg.methods):
+        raise invalid("methods", cfg.methods, "distinct names")
+    for m in cfg.methods:
+        validate_method_name(m)
+    _check_int("candidates", cfg.candidates, 1)
+    _check_choice("score", cfg.score, SCORES)
+    _check_int("probe", cfg.probe, 0, 1 << 12)
+    if cfg.probe > cfg.candidates - 1 and cfg.probe > 0:
+        raise invalid("probe", cfg.probe, f"at most candidates - 1 = {cfg.candidates - 1}")
+    _check_int("epochs", cfg.epochs, 1, 100_000)
+    _check_int("batch_size", cfg.batch_size, 1)
+    _check_choice("optimizer", cfg.optimizer, OPTIMIZERS)
+    if not _is_number(cfg.lr) or cfg.lr <= 0:
+        raise invalid("lr", cfg.lr, "a finite number > 0")
+    if not _is_number(cfg.momentum) or not 0 <= cfg.momentum < 1:
+        raise invalid("momentum", cfg.momentum, "a number in [0, 1)")
+    if not _is_number(cfg.weight_decay) or cfg.weight_decay < 0:
+        raise invalid("weight_decay", cfg.weight_decay, "a finite number >= 0")
+    if not _is_number(cfg.val_fraction) or not 0 < cfg.val_fraction < 1:
+        raise invalid("val_fraction", cfg.val_fraction, "a number in (0, 1)")
+    _check_int("data_seed", cfg.data_seed, 0, 2**31 - 1)
+    _check_choice("engine", cfg.engine, ENGINES)
+    _check_choice("device", cfg.device, DEVICES)

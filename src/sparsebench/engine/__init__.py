@@ -1,0 +1,22 @@
+"""Training and scoring engines.
+
+``stacked`` trains many compacted networks of one shape together with batched
+matrix products; ``reference`` is the plain masked full-width loop that the
+tests hold the stacked engine to and the benchmark measures it against.
+"""
+
+from .common import TrainResult, TrainSettings, epoch_order
+from .reference import train_reference
+from .scoring import score_masks
+from .stacked import evaluate_stacked, forward_stacked, train_stacked
+
+__all__ = [
+    "TrainResult",
+    "TrainSettings",
+    "epoch_order",
+    "evaluate_stacked",
+    "forward_stacked",
+    "score_masks",
+    "train_reference",
+    "train_stacked",
+]

@@ -1,0 +1,67 @@
+"""What both engines share: settings, the minibatch order, the optimizer, results."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from ..seeding import generator
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    activation: str = "relu"
+
+    @classmethod
+    def from_config(cls, cfg) -> "TrainSettings":
+        return cls(cfg.epochs, cfg.batch_size, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.activation)
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The training-set permutation of ``epoch`` for every trial of ``seed`` (the paired design).
+
+    It depends on the seed and the epoch only, never on the method or sparsity.
+    """
+    return torch.randperm(n, generator=generator(seed, "minibatch-order", epoch))
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return math.ceil(n / batch_size)
+
+
+def make_optimizer(params: list[torch.Tensor], s: TrainSettings) -> torch.optim.Optimizer:
+    # Both optimizers act element by element, so stacking N networks' tensors
+    # into one parameter gives each network exactly its own update.
+    if s.optimizer == "adam":
+        return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
+    return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+
+
+@dataclass
+class TrainResult:
+    """One trained network: its curves (index e is epoch e+1) and test metrics."""
+
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    final_test_loss: float = math.nan
+    final_test_acc: float = math.nan
+    best_epoch: int = 0
+    best_val_acc: float = math.nan
+    best_test_loss: float = math.nan
+    best_test_acc: float = math.nan
+    diverged_epoch: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_epoch is not None

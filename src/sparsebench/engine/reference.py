@@ -1,0 +1,113 @@
+"""The reference trainer: the plain loop research code uses today.
+
+One full-width ``nn.Module`` at a time, with the mask applied as a
+multiplication of the weights (as ``torch.nn.utils.prune`` does), the same
+optimizer, data order and hyperparameters as the stacked engine. It is the ground truth the tests compare the fast
+engine with, and the baseline the benchmark measures against.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.registry import DatasetSplits
+from ..models.mask import NodeMask
+from ..models.mlp import Layer, activation_fn
+from .common import TrainResult, TrainSettings, epoch_order, make_optimizer, steps_per_epoch
+
+
+class MaskedMLP(nn.Module):
+    """A full-width MLP whose removed nodes are zeroed by weight masks."""
+
+    def __init__(self, parent: list[Layer], mask: NodeMask | None, activation: str = "relu"):
+        super().__init__()
+        self.linears = nn.ModuleList()
+        self.act = activation_fn(activation)
+        node_masks = mask.bool_tensors() if mask is not None else [torch.ones(l.weight.shape[0]) for l in parent[:-1]]
+        device = parent[0].weight.device
+        in_mask = torch.ones(parent[0].weight.shape[1], device=device)
+        out_masks = [m.to(device) for m in node_masks] + [torch.ones(parent[-1].weight.shape[0], device=device)]
+        for i, (layer, out_mask) in enumerate(zip(parent, out_masks)):
+            linear = nn.Linear(layer.weight.shape[1], layer.weight.shape[0], device=device)
+            with torch.no_grad():
+                linear.weight.copy_(layer.weight)
+                linear.bias.copy_(layer.bias)
+            self.linears.append(linear)
+            self.register_buffer(f"weight_mask_{i}", torch.outer(out_mask, in_mask))
+            self.register_buffer(f"bias_mask_{i}", out_mask.clone())
+            in_mask = out_mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, linear in enumerate(self.linears):
+            weight = linear.weight * getattr(self, f"weight_mask_{i}")
+            bias = linear.bias * getattr(self, f"bias_mask_{i}")
+            x = F.linear(x, weight, bias)
+            if i < len(self.linears) - 1:
+                x = self.act(x)
+        return x
+
+    def effective_layers(self) -> list[Layer]:
+        """The masked weights as they act, full width."""
+        return [
+            Layer((l.weight * getattr(self, f"weight_mask_{i}")).detach(), (l.bias * getattr(self, f"bias_mask_{i}")).detach())
+            for i, l in enumerate(self.linears)
+        ]
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    logits = model(x)
+    return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
+
+
+def train_reference(
+    parent: list[Layer],
+    mask: NodeMask | None,
+    seed: int,
+    data: DatasetSplits,
+    settings: TrainSettings,
+) -> tuple[TrainResult, MaskedMLP]:
+    """Train one masked full-width network; returns its result and the trained model."""
+    start = time.perf_counter()
+    model = MaskedMLP(parent, mask, settings.activation)
+    optimizer = make_optimizer(list(model.parameters()), settings)
+    result = TrainResult()
+    best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    n_train = len(data.y_train)
+    for epoch in range(1, settings.epochs + 1):
+        order = epoch_order(seed, epoch, n_train).to(data.x_train.device)
+        loss_sum, correct = 0.0, 0
+        for step in range(steps_per_epoch(n_train, settings.batch_size)):
+            idx = order[step * settings.batch_size : (step + 1) * settings.batch_size]
+            logits = model(data.x_train[idx])
+            loss = F.cross_entropy(logits, data.y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += float(loss) * len(idx)
+            correct += int((logits.argmax(1) == data.y_train[idx]).sum())
+        val_loss, val_acc = _evaluate(model, data.x_val, data.y_val)
+        result.train_loss.append(loss_sum / n_train)
+        result.train_acc.append(correct / n_train)
+        result.val_loss.append(val_loss)
+        result.val_acc.append(val_acc)
+        if not (math.isfinite(result.train_loss[-1]) and math.isfinite(val_loss)):
+            result.diverged_epoch = epoch
+            break
+        if val_acc > result.best_val_acc or result.best_epoch == 0:
+            result.best_epoch, result.best_val_acc = epoch, val_acc
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    if not result.diverged:
+        result.final_test_loss, result.final_test_acc = _evaluate(model, data.x_test, data.y_test)
+        final_state = model.state_dict()
+        final_state = {k: v.clone() for k, v in final_state.items()}
+        model.load_state_dict(best_state)
+        result.best_test_loss, result.best_test_acc = _evaluate(model, data.x_test, data.y_test)
+        model.load_state_dict(final_state)
+    result.seconds = time.perf_counter() - start
+    return result, model

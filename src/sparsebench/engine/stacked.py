@@ -1,0 +1,139 @@
+"""The fast engine: N compacted networks of one shape, trained as one.
+
+Weights are stacked, ``(N, out, in)`` per layer; one ``baddbmm`` per layer
+runs all N forward passes, and since the loss is the sum of the N networks'
+own losses, each network's gradient is exactly its own. Every network may
+have its own minibatch order (its seed's), gathered per step.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..data.registry import DatasetSplits
+from ..models.mlp import Layer, activation_fn
+from .common import TrainResult, TrainSettings, epoch_order, make_optimizer, steps_per_epoch
+
+# Activations of one chunk of stacked evaluation stay under this many bytes.
+EVAL_BUDGET_BYTES = 64 << 20
+
+
+def forward_stacked(layers: list[Layer], x: torch.Tensor, activation: str = "relu") -> torch.Tensor:
+    """Logits ``(N, B, C)`` of N stacked networks on ``x`` of shape ``(N, B, in)`` or shared ``(B, in)``."""
+    act = activation_fn(activation)
+    n = layers[0].weight.shape[0]
+    h = x if x.dim() == 3 else x.unsqueeze(0).expand(n, -1, -1)
+    for i, (w, b) in enumerate(layers):
+        h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+        if i < len(layers) - 1:
+            h = act(h)
+    return h
+
+
+def _loss_and_correct(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-network summed cross-entropy and count of correct predictions; ``y`` is (N, B)."""
+    n, b, c = logits.shape
+    losses = F.cross_entropy(logits.reshape(n * b, c), y.reshape(-1), reduction="none").view(n, b)
+    correct = (logits.argmax(dim=2) == y).sum(dim=1)
+    return losses.sum(dim=1), correct
+
+
+@torch.no_grad()
+def evaluate_stacked(layers: list[Layer], x: torch.Tensor, y: torch.Tensor, activation: str = "relu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss and accuracy ``(N,)`` of each stacked network on a shared split, chunked by rows."""
+    n = layers[0].weight.shape[0]
+    widest = max(l.weight.shape[1] for l in layers)
+    rows = max(1, EVAL_BUDGET_BYTES // (4 * n * max(widest, 1)))
+    loss_sum = torch.zeros(n, dtype=torch.float64, device=x.device)
+    correct = torch.zeros(n, dtype=torch.long, device=x.device)
+    for start in range(0, len(y), rows):
+        xb, yb = x[start : start + rows], y[start : start + rows]
+        l, c = _loss_and_correct(forward_stacked(layers, xb, activation), yb.expand(n, -1))
+        loss_sum += l.double()
+        correct += c
+    return (loss_sum / len(y)).float(), correct.double().div(len(y)).float()
+
+
+def train_stacked(
+    layers: list[Layer],
+    seeds: list[int],
+    data: DatasetSplits,
+    settings: TrainSettings,
+    on_epoch: Callable[[int], None] | None = None,
+) -> list[TrainResult]:
+    """Train N stacked networks; network i follows the minibatch order of ``seeds[i]``.
+
+    ``layers`` are the stacked initial weights (not modified). Returns one
+    ``TrainResult`` per network, in order. ``on_epoch(n)`` is called after each
+    epoch with the number of networks, for progress bars.
+    """
+    start_time = time.perf_counter()
+    n = layers[0].weight.shape[0]
+    device = layers[0].weight.device
+    params = [t.detach().clone().requires_grad_(True) for layer in layers for t in layer]
+    optimizer = make_optimizer(params, settings)
+    n_train = len(data.y_train)
+    results = [TrainResult() for _ in range(n)]
+    best = [p.detach().clone() for p in params]
+    best_val_acc = torch.full((n,), -1.0, device=device)
+    best_epoch = torch.zeros(n, dtype=torch.long, device=device)
+    diverged_at: list[int | None] = [None] * n
+    distinct_seeds = sorted(set(seeds))
+    row_of_seed = torch.tensor([distinct_seeds.index(s) for s in seeds], device=device)
+
+    for epoch in range(1, settings.epochs + 1):
+        orders = torch.stack([epoch_order(s, epoch, n_train) for s in distinct_seeds]).to(device)[row_of_seed]
+        loss_sum = torch.zeros(n, dtype=torch.float64, device=device)
+        correct = torch.zeros(n, dtype=torch.long, device=device)
+        for step in range(steps_per_epoch(n_train, settings.batch_size)):
+            idx = orders[:, step * settings.batch_size : (step + 1) * settings.batch_size]
+            xb, yb = data.x_train[idx], data.y_train[idx]
+            stacked = [Layer(params[2 * i], params[2 * i + 1]) for i in range(len(layers))]
+            losses, c = _loss_and_correct(forward_stacked(stacked, xb, settings.activation), yb)
+            optimizer.zero_grad(set_to_none=True)
+            (losses.sum() / idx.shape[1]).backward()
+            optimizer.step()
+            loss_sum += losses.detach().double()
+            correct += c
+        current = [Layer(params[2 * i].detach(), params[2 * i + 1].detach()) for i in range(len(layers))]
+        val_loss, val_acc = evaluate_stacked(current, data.x_val, data.y_val, settings.activation)
+        train_loss = (loss_sum / n_train).float()
+        train_acc = correct.double().div(n_train).float()
+        finite = torch.isfinite(train_loss) & torch.isfinite(val_loss)
+        for i in range(n):
+            if diverged_at[i] is not None:
+                continue
+            r = results[i]
+            r.train_loss.append(float(train_loss[i]))
+            r.train_acc.append(float(train_acc[i]))
+            r.val_loss.append(float(val_loss[i]))
+            r.val_acc.append(float(val_acc[i]))
+            if not finite[i]:
+                diverged_at[i] = epoch
+        improved = finite & (val_acc > best_val_acc)
+        best_val_acc = torch.where(improved, val_acc, best_val_acc)
+        best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
+        with torch.no_grad():
+            for b, p in zip(best, params):
+                b.copy_(torch.where(improved.view(-1, *[1] * (p.dim() - 1)), p, b))
+        if on_epoch is not None:
+            on_epoch(n)
+
+    final = [Layer(params[2 * i].detach(), params[2 * i + 1].detach()) for i in range(len(layers))]
+    best_layers = [Layer(best[2 * i], best[2 * i + 1]) for i in range(len(layers))]
+    final_loss, final_acc = evaluate_stacked(final, data.x_test, data.y_test, settings.activation)
+    best_loss, best_acc = evaluate_stacked(best_layers, data.x_test, data.y_test, settings.activation)
+    seconds = (time.perf_counter() - start_time) / n
+    for i, r in enumerate(results):
+        r.seconds = seconds
+        r.diverged_epoch = diverged_at[i]
+        if r.diverged:
+            continue  # a diverged network has no test metrics: NaN, never averaged
+        r.final_test_loss, r.final_test_acc = float(final_loss[i]), float(final_acc[i])
+        r.best_epoch, r.best_val_acc = int(best_epoch[i]), float(best_val_acc[i])
+        r.best_test_loss, r.best_test_acc = float(best_loss[i]), float(best_acc[i])
+    return results

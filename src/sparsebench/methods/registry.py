@@ -1,0 +1,72 @@
+"""Method names to classes: built-ins, entry points, and ``module:Class`` specs."""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Callable
+
+from ..errors import ConfigError, invalid
+from .base import Method
+
+ENTRY_POINT_GROUP = "sparsebench.methods"
+_METHODS: dict[str, type[Method]] = {}
+
+
+def register_method(name: str) -> Callable[[type[Method]], type[Method]]:
+    """Class decorator: make a ``Method`` subclass selectable as ``name``."""
+
+    def decorate(cls: type[Method]) -> type[Method]:
+        _METHODS[name] = cls
+        return cls
+
+    return decorate
+
+
+def _load_builtin() -> None:
+    from . import dense, random, random_search  # noqa: F401
+
+
+def _entry_points() -> dict[str, object]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def method_names() -> list[str]:
+    """Registered and entry-point method names."""
+    _load_builtin()
+    return sorted(set(_METHODS) | set(_entry_points()))
+
+
+def _allowed() -> str:
+    return "one of " + ", ".join(method_names()) + ", or module:Class"
+
+
+def get_method(name: str) -> type[Method]:
+    """The class behind a method name or a ``module:Class`` spec."""
+    _load_builtin()
+    if name in _METHODS:
+        return _METHODS[name]
+    eps = _entry_points()
+    if name in eps:
+        return _checked(name, _load(name, eps[name].load))
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        return _checked(name, _load(name, lambda: getattr(importlib.import_module(module_name), attr)))
+    raise invalid("method", name, _allowed())
+
+
+def validate_method_name(name: str) -> None:
+    get_method(name)
+
+
+def _load(name: str, loader: Callable[[], object]) -> object:
+    try:
+        return loader()
+    except Exception as exc:  # user code: any failure to import is a bad --methods value
+        raise ConfigError(f"method: cannot load {name!r} ({type(exc).__name__}: {exc}); allowed: {_allowed()}") from None
+
+
+def _checked(name: str, obj: object) -> type[Method]:
+    if not (isinstance(obj, type) and issubclass(obj, Method)):
+        raise ConfigError(f"method: {name!r} is not a sparsebench.methods.Method subclass")
+    return obj

@@ -1,0 +1,104 @@
+"""``NodeMask``: which hidden nodes a sub-network keeps, per hidden layer.
+
+The output layer is never masked; the input is never masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+def kept_count(width: int, sparsity: float) -> int:
+    """Nodes a layer of ``width`` keeps at ``sparsity``: ``max(1, round((1-s)*width))``.
+
+    >>> kept_count(256, 0.9), kept_count(10, 0.98)
+    (26, 1)
+    """
+    return max(1, int(round((1.0 - sparsity) * width)))
+
+
+@dataclass(frozen=True)
+class NodeMask:
+    """Sorted indices of the kept nodes of each hidden layer.
+
+    >>> m = NodeMask.full((4, 3))
+    >>> m.kept_per_layer
+    (4, 3)
+    """
+
+    kept: tuple[tuple[int, ...], ...]
+    widths: tuple[int, ...]
+
+    @classmethod
+    def full(cls, widths: tuple[int, ...]) -> "NodeMask":
+        return cls(tuple(tuple(range(w)) for w in widths), tuple(widths))
+
+    @classmethod
+    def from_indices(cls, indices: list[torch.Tensor] | list[list[int]], widths: tuple[int, ...]) -> "NodeMask":
+        kept = tuple(tuple(sorted(int(i) for i in layer)) for layer in indices)
+        mask = cls(kept, tuple(widths))
+        mask.check()
+        return mask
+
+    def check(self) -> None:
+        if len(self.kept) != len(self.widths):
+            raise ValueError(f"mask has {len(self.kept)} layers, the parent {len(self.widths)} hidden layers")
+        for layer, width in zip(self.kept, self.widths):
+            if not layer or len(set(layer)) != len(layer) or layer[0] < 0 or layer[-1] >= width:
+                raise ValueError(f"a mask layer must keep 1..{width} distinct nodes in [0, {width})")
+
+    @property
+    def kept_per_layer(self) -> tuple[int, ...]:
+        return tuple(len(k) for k in self.kept)
+
+    def index_tensors(self, device: str | torch.device = "cpu") -> list[torch.Tensor]:
+        return [torch.tensor(k, dtype=torch.long, device=device) for k in self.kept]
+
+    def bool_tensors(self) -> list[torch.Tensor]:
+        """One 0/1 float vector per hidden layer, like ``torch.nn.utils.prune`` masks."""
+        out = []
+        for k, w in zip(self.kept, self.widths):
+            m = torch.zeros(w)
+            m[list(k)] = 1.0
+            out.append(m)
+        return out
+
+    def node_sparsity(self) -> float:
+        return 1.0 - sum(self.kept_per_layer) / sum(self.widths)
+
+    def weight_sparsity(self, n_inputs: int, n_classes: int) -> float:
+        """Fraction of the parent's weights and biases the sub-network drops."""
+        from .mlp import count_params
+
+        full = count_params((n_inputs, *self.widths, n_classes))
+        kept = count_params((n_inputs, *self.kept_per_layer, n_classes))
+        return 1.0 - kept / full
+
+    # -- storage: one bit per node, packed ---------------------------------
+    def to_bytes(self) -> bytes:
+        bits = np.concatenate([t.numpy().astype(bool) for t in self.bool_tensors()])
+        return np.packbits(bits).tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, widths: tuple[int, ...]) -> "NodeMask":
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: sum(widths)].astype(bool)
+        kept, start = [], 0
+        for w in widths:
+            kept.append(tuple(int(i) for i in np.flatnonzero(bits[start : start + w])))
+            start += w
+        return cls(tuple(kept), tuple(widths))
+
+
+def random_masks(widths: tuple[int, ...], sparsity: float, count: int, g: torch.Generator) -> list[NodeMask]:
+    """``count`` masks drawn uniformly at ``sparsity``: per layer, a uniform subset of fixed size."""
+    masks = []
+    for _ in range(count):
+        kept = []
+        for w in widths:
+            k = kept_count(w, sparsity)
+            kept.append(tuple(sorted(torch.randperm(w, generator=g)[:k].tolist())))
+        masks.append(NodeMask(tuple(kept), tuple(widths)))
+    return masks

@@ -1,0 +1,50 @@
+"""The plan: which trials an experiment needs, grouped into units of stacked work.
+
+A work group is all trials of one shape: the dense parents of every seed, or
+every non-dense trial at one sparsity across seeds. A group is trained in one
+stack and stored in one transaction, so it is either stored whole or not at
+all, and a resumed run recomputes exactly what was missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import ExperimentConfig
+
+DENSE = "dense"
+
+
+@dataclass(frozen=True)
+class WorkGroup:
+    """Trials sharing one compacted shape. ``sparsity`` is None for the dense parents."""
+
+    sparsity: float | None
+    seeds: tuple[int, ...]
+    methods: tuple[str, ...]
+    probes: int
+
+    @property
+    def label(self) -> str:
+        return "dense" if self.sparsity is None else f"s={self.sparsity:g}"
+
+    @property
+    def n_trials(self) -> int:
+        per_seed = len(self.methods) + (self.probes if "random-search" in self.methods else 0)
+        return per_seed * len(self.seeds)
+
+
+def plan(cfg: ExperimentConfig) -> list[WorkGroup]:
+    """All work groups of ``cfg``, dense first, then by increasing sparsity."""
+    groups = []
+    if DENSE in cfg.methods:
+        groups.append(WorkGroup(None, cfg.seeds, (DENSE,), 0))
+    sparse_methods = cfg.search_methods
+    if sparse_methods:
+        for s in cfg.sparsities:
+            groups.append(WorkGroup(s, cfg.seeds, sparse_methods, cfg.probe))
+    return groups
+
+
+def planned_trial_count(cfg: ExperimentConfig) -> int:
+    return sum(g.n_trials for g in plan(cfg))
