@@ -61,6 +61,8 @@ class TrainResult:
     best_test_acc: float = math.nan
     diverged_epoch: int | None = None
     seconds: float = 0.0
+    #: The trained weights as the engine holds them (compacted for the stacked engine).
+    final_weights: list = field(default_factory=list, repr=False)
 
     @property
     def diverged(self) -> bool:

@@ -89,7 +89,7 @@ def train_reference(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_sum += float(loss) * len(idx)
+            loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == data.y_train[idx]).sum())
         val_loss, val_acc = _evaluate(model, data.x_val, data.y_val)
         result.train_loss.append(loss_sum / n_train)

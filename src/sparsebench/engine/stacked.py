@@ -130,6 +130,7 @@ def train_stacked(
     seconds = (time.perf_counter() - start_time) / n
     for i, r in enumerate(results):
         r.seconds = seconds
+        r.final_weights = [Layer(layer.weight[i].clone(), layer.bias[i].clone()) for layer in final]
         r.diverged_epoch = diverged_at[i]
         if r.diverged:
             continue  # a diverged network has no test metrics: NaN, never averaged

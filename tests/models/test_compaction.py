@@ -1,0 +1,65 @@
+import torch
+
+from sparsebench.engine.reference import MaskedMLP
+from sparsebench.engine.stacked import forward_stacked
+from sparsebench.models import MLPSpec, NodeMask, compact, expand, gather_stacked, init_parent, random_masks
+
+SPEC = MLPSpec(12, (16, 10), 5)
+
+
+def _mask(sparsity=0.5, seed=0):
+    return random_masks(SPEC.hidden, sparsity, 1, torch.Generator().manual_seed(seed))[0]
+
+
+def test_subnetwork_outputs_equal_masked_parent_outputs():
+    parent = init_parent(SPEC, seed=3)
+    mask = _mask()
+    x = torch.randn(7, 12, generator=torch.Generator().manual_seed(1))
+    masked = MaskedMLP(parent, mask)(x)
+    sub = compact(parent, mask)
+    compacted = forward_stacked([type(l)(l.weight[None], l.bias[None]) for l in sub], x)[0]
+    torch.testing.assert_close(compacted, masked, rtol=1e-5, atol=1e-6)
+
+
+def test_subnetwork_gradients_equal_masked_parent_gradients_on_kept_weights():
+    parent = init_parent(SPEC, seed=4)
+    mask = _mask(0.6, seed=2)
+    x = torch.randn(9, 12, generator=torch.Generator().manual_seed(5))
+    y = torch.randint(0, 5, (9,), generator=torch.Generator().manual_seed(6))
+    model = MaskedMLP(parent, mask)
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    sub = [type(l)(l.weight[None].clone().requires_grad_(), l.bias[None].clone().requires_grad_()) for l in compact(parent, mask)]
+    torch.nn.functional.cross_entropy(forward_stacked(sub, x)[0], y).backward()
+    full_grads = [type(l)(lin.weight.grad * getattr(model, f"weight_mask_{i}"), lin.bias.grad) for i, (l, lin) in enumerate(zip(sub, model.linears))]
+    compact_grads = compact(full_grads, mask)
+    for got, want in zip(sub, compact_grads):
+        torch.testing.assert_close(got.weight.grad[0], want.weight, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(got.bias.grad[0], want.bias, rtol=1e-5, atol=1e-7)
+
+
+def test_subnetwork_inherits_parent_weights_without_reinitialization():
+    parent = init_parent(SPEC, seed=0)
+    mask = NodeMask.from_indices([[1, 4], [0, 9]], SPEC.hidden)
+    sub = compact(parent, mask)
+    assert torch.equal(sub[0].weight, parent[0].weight[[1, 4]])
+    assert torch.equal(sub[1].weight, parent[1].weight[[0, 9]][:, [1, 4]])
+    assert torch.equal(sub[2].weight, parent[2].weight[:, [0, 9]])
+
+
+def test_expand_restores_masked_full_width_weights():
+    parent = init_parent(SPEC, seed=1)
+    mask = _mask(0.7)
+    full = expand(compact(parent, mask), mask, SPEC.widths)
+    model = MaskedMLP(parent, mask)
+    for got, want in zip(full, model.effective_layers()):
+        torch.testing.assert_close(got.weight, want.weight)
+        torch.testing.assert_close(got.bias, want.bias)
+
+
+def test_gather_stacked_equals_compacting_one_by_one():
+    parent = init_parent(SPEC, seed=2)
+    masks = random_masks(SPEC.hidden, 0.5, 4, torch.Generator().manual_seed(0))
+    stacked = gather_stacked(parent, masks)
+    for i, m in enumerate(masks):
+        for s, c in zip(stacked, compact(parent, m)):
+            assert torch.equal(s.weight[i], c.weight) and torch.equal(s.bias[i], c.bias)

@@ -1,0 +1,179 @@
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sparsebench.cli import main
+
+FAST = ["--dataset", "digits", "--hidden", "16,16", "--seeds", "1", "--sparsities", "0.5", "--candidates", "3", "--epochs", "1", "--no-progress"]
+
+
+def run_cli(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_cli_exit(capsys, *args):
+    """main() or argparse's SystemExit, as the exit code the shell sees."""
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+BAD_INPUTS = [
+    (["--sparsities", "0.5,1.0"], "sparsity"),
+    (["--sparsities", "-0.1"], "sparsity"),
+    (["--sparsities", "0.5,abc"], "sparsities"),
+    (["--sparsities", ""], "sparsities"),
+    (["--candidates", "0"], "candidates"),
+    (["--epochs", "0"], "epochs"),
+    (["--epochs", "two"], "epochs"),
+    (["--seeds", "0"], "seeds"),
+    (["--dataset", "cifar"], "dataset"),
+    (["--methods", "random,nope"], "method"),
+    (["--methods", "nosuchmodule_xyz:Thing"], "method"),
+    (["--preset", "huge"], "preset"),
+    (["--optimizer", "lbfgs"], "optimizer"),
+    (["--engine", "turbo"], "engine"),
+]
+
+
+@pytest.mark.parametrize("args,parameter", BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line_naming_the_parameter(tmp_path, capsys, args, parameter):
+    db = tmp_path / "s.db"
+    code, out, err = run_cli_exit(capsys, "run", *FAST, *args, "--store", str(db))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and parameter in lines[0] and "Traceback" not in err
+    assert "allowed" in lines[0] or "invalid choice" in lines[0]
+    assert not db.exists()  # nothing stored for a refused config
+
+
+@pytest.mark.parametrize(
+    "toml,parameter",
+    [
+        ("epochs = [", "not valid TOML"),
+        ("colour = 'red'", "config key"),
+        ("epochs = '3'", "epochs"),
+        ("sparsities = [0.5, 2]", "sparsity"),
+        ("sparsities = []", "sparsities"),
+        ("candidates = 0", "candidates"),
+        ("seeds = -1", "seeds"),
+    ],
+)
+def test_bad_config_file_exits_2_with_one_line(tmp_path, capsys, toml, parameter):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml)
+    code, _, err = run_cli_exit(capsys, "run", "--config", str(cfg), "--store", str(tmp_path / "s.db"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and parameter in err
+
+
+def test_config_file_and_flags_override_in_order(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('preset = "quick"\ndataset = "digits"\nhidden = [16]\nseeds = 2\nsparsities = [0.5]\ncandidates = 3\nepochs = 5\n')
+    code, out, _ = run_cli(capsys, "run", "--config", str(cfg), "--epochs", "1", "--no-progress", "--store", str(tmp_path / "s.db"))
+    assert code == 0
+    from sparsebench import list_experiments
+
+    row = list_experiments(tmp_path / "s.db").iloc[0]
+    assert row.epochs == 1 and row.seeds == 2 and row.dataset == "digits"
+
+
+def test_run_prints_summary_and_list_shows_progress(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    code, out, _ = run_cli(capsys, "run", *FAST, "--store", db)
+    assert code == 0
+    assert "random-search" in out and "test acc" in out and "±" in out
+    code, out, _ = run_cli(capsys, "list", "--store", db)
+    assert code == 0 and "3/3" in out and "digits" in out
+
+
+def test_list_of_a_missing_store_is_an_error(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "list", "--store", str(tmp_path / "none.db"))
+    assert code == 2 and "does not exist" in err
+    assert not (tmp_path / "none.db").exists()
+
+
+@pytest.mark.parametrize("kind", ["text", "other-sqlite", "truncated", "newer-schema", "garbage-after-header"])
+def test_foreign_or_broken_store_is_refused_and_left_untouched(tmp_path, capsys, kind):
+    db = tmp_path / "s.db"
+    if kind == "text":
+        db.write_text("my thesis notes\n")
+    elif kind == "other-sqlite":
+        import sqlite3
+
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE t (x)")
+        con.execute("INSERT INTO t VALUES (1)")
+        con.commit()
+        con.close()
+    else:
+        assert run_cli(capsys, "run", *FAST, "--store", str(db))[0] == 0
+        import sqlite3
+
+        con = sqlite3.connect(db)
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.execute("PRAGMA journal_mode=DELETE")
+        if kind == "newer-schema":
+            con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+            con.commit()
+        con.close()
+        data = db.read_bytes()
+        if kind == "truncated":
+            db.write_bytes(data[: len(data) // 2])
+        elif kind == "garbage-after-header":
+            db.write_bytes(data[:100] + bytes(range(256)) * ((len(data) - 100) // 256 + 1))
+    before = db.read_bytes()
+    siblings = set(tmp_path.iterdir())
+    code, _, err = run_cli(capsys, "run", *FAST, "--epochs", "2", "--store", str(db))
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "store" in err and "Traceback" not in err
+    assert db.read_bytes() == before
+    assert set(tmp_path.iterdir()) == siblings  # no -wal/-journal left beside it
+
+
+def test_user_method_in_a_temporary_module_runs_through_the_cli(tmp_path):
+    (tmp_path / "my_method.py").write_text(
+        textwrap.dedent(
+            """
+            from sparsebench import Method, Selection
+            from sparsebench.models import NodeMask, kept_count
+
+            class FirstNodes(Method):
+                def select(self, ctx):
+                    keep = [list(range(kept_count(w, ctx.sparsity))) for w in ctx.spec.hidden]
+                    return Selection(NodeMask.from_indices(keep, ctx.spec.hidden))
+            """
+        )
+    )
+    db = tmp_path / "u.db"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "sparsebench.cli", "run", *FAST, "--methods", "random,my_method:FirstNodes", "--store", str(db)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "my_method:FirstNodes" in proc.stdout
+    import sparsebench
+
+    trials = sparsebench.load_results(db)
+    mine = trials[trials.method == "my_method:FirstNodes"]
+    assert len(mine) == 1
+    mask = sparsebench.load_mask(db, int(mine.trial_id.item()))
+    assert mask.kept == ((0, 1, 2, 3, 4, 5, 6, 7), (0, 1, 2, 3, 4, 5, 6, 7))
+
+
+def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "sparsebench.cli", "run", "--sparsities", "1.5", "--store", str(tmp_path / "s.db")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr and "sparsity" in proc.stderr
