@@ -39,6 +39,7 @@ import pandas as pd
 from sparsebench.analysis.paired import ALPHA, DEFAULT_MARGIN, compare_to_baseline
 from sparsebench.analysis.trials import (
     BASELINE,
+    AnalysisInputError,
     DENSE,
     require_columns,
     require_single_experiment,
@@ -77,7 +78,7 @@ def convergence_metrics(trials: pd.DataFrame, curves: pd.DataFrame,
     and ``epochs_to_threshold`` NaN when the seed has no dense threshold.
     """
     if not 0 < fraction <= 1:
-        raise ValueError(f"fraction: got {fraction!r}; allowed: a number in (0, 1]")
+        raise AnalysisInputError(f"fraction: got {fraction!r}; allowed: a number in (0, 1]")
     require_columns(trials, ["trial_id", "method", "role", "status", "sparsity", "seed"])
     require_columns(curves, ["trial_id", "epoch", "val_acc"], table="curves")
     require_single_experiment(trials)
@@ -99,21 +100,6 @@ def convergence_metrics(trials: pd.DataFrame, curves: pd.DataFrame,
         np.where(has_threshold, table["epochs"], np.nan)).astype(float)
     table["epochs"] = table["epochs"].astype(int)
     return table[COLUMNS].reset_index(drop=True)
-
-
-def censoring_counts(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per (sparsity, method): finished trials with a threshold, and how many were censored.
-
-    >>> m = pd.DataFrame({"sparsity": [0.9, 0.9], "method": "random", "role": "selected",
-    ...                   "threshold": 0.8, "reached": [True, False]})
-    >>> censoring_counts(m).to_dict("records")
-    [{'sparsity': 0.9, 'method': 'random', 'n': 2, 'n_censored': 1}]
-    """
-    chosen = metrics[(metrics["role"] == "selected") & metrics["threshold"].notna()]
-    grouped = chosen.groupby(["sparsity", "method"], sort=True)["reached"]
-    counts = grouped.agg(n="size", n_reached="sum").reset_index()
-    counts["n_censored"] = (counts["n"] - counts["n_reached"]).astype(int)
-    return counts[["sparsity", "method", "n", "n_censored"]]
 
 
 def compare_convergence(
@@ -161,5 +147,11 @@ def _with_censoring(table: pd.DataFrame, metrics: pd.DataFrame, baseline: str) -
                & ((table["n_censored_method"] + table["n_censored_baseline"]) > 0))
     table.loc[blocked, "verdict"] = "inconclusive"
     table.loc[blocked, "reason"] = ("censored trials among the pairs: equivalence in epochs "
-                                    "cannot be shown; " + table.loc[blocked, "reason"])
+                                    "cannot be shown")
+    all_censored = ((table["n_censored_method"] == table["n"])
+                    & (table["n_censored_baseline"] == table["n"]))
+    never = (table["metric"] == "epochs_to_threshold") & (table["n"] > 0) & all_censored
+    table.loc[never, "verdict"] = "inconclusive"
+    table.loc[never, "reason"] = ("no trial of either method reached the threshold "
+                                  "(all censored at E); see auc")
     return table

@@ -12,7 +12,7 @@ interval of the per-seed gaps.
 ...     "final_test_acc": [0.90, 0.85, 0.92, 0.86]})
 >>> dense_gap(trials)[["sparsity", "method", "n", "gap_mean"]].round(3)
    sparsity  method  n  gap_mean
-0       0.9  random  2     -0.05
+0       0.9  random  2    -0.055
 """
 
 from __future__ import annotations

@@ -14,35 +14,40 @@ trials whose two members both finished are used. On the per-seed differences
 - ``p_tost``: **TOST** equivalence test, the larger p of two one-sided t tests
   of ``mean(d) > -margin`` and ``mean(d) < +margin``;
 - ``*_holm``: the three p-values **Holm-adjusted across the sparsities** of one
-  method (the family is "this method vs random at every sparsity tested").
+  method (the family is "this method vs random at every sparsity tested"), so
+  that a 'better', 'worse' or 'equivalent' at any of them is a family-wise claim.
 
 Verdict rule (``alpha`` = 0.05 by default):
 
-1. fewer than 2 pairs, or all differences equal -> ``inconclusive`` (tests undefined);
-2. ``p_tost_holm < alpha`` -> ``equivalent`` (the 90% CI lies inside ±margin). This
-   wins over a significant t test: a difference that is significant but smaller
+1. fewer than 2 pairs (reason ``n=1: ...``), or all differences equal ->
+   ``inconclusive`` (the tests are undefined);
+2. ``p_tost_holm < alpha`` -> ``equivalent`` (at a single sparsity: the 90% paired t
+   CI lies inside ±margin). This wins over a significant t test: a difference that is significant but smaller
    than the margin is, by the user's own margin, not a practical difference; the
    reason says so;
 3. ``p_t_holm < alpha`` -> ``better`` or ``worse`` by the sign of the mean
    difference and the metric's direction (higher accuracy / lower loss is better);
 4. otherwise ``inconclusive`` with the reason: ``too few seeds for the margin``
    when even a zero mean difference could not pass TOST at this spread (the
-   message estimates how many seeds would), or ``CI spans the margin``.
+   message estimates how many seeds would), or ``the CI spans the margin``;
+   with ``margin=None`` there is no equivalence branch.
 
 Why the t test is primary: with few seeds the exact Wilcoxon test cannot reach
 small p-values at all -- its smallest two-sided p is ``2 / 2**n``: 0.25 for n=3,
 0.125 for n=4, 0.0625 for n=5, 0.031 for n=6 -- so a Wilcoxon-based rule could
 never say ``better`` with five seeds, whatever the data. The t test is exact for
 normal differences and robust enough for means of trained-network accuracies.
-When the two tests disagree the reason mentions the Wilcoxon p.
+When the t test decides but the Wilcoxon test does not agree, the reason says so.
 
-Calibration (checked by ``tests/analysis/test_calibration.py``, 2000 simulated
-experiments each): with no true difference, ``better`` or ``worse`` comes out at
-most ``alpha`` of the time (exactly ``alpha`` for normal differences at one
-sparsity, less with Holm over several); with a true shift of one standard
+Calibration (checked by ``tests/analysis/test_calibration.py`` on up to 2000
+simulated experiments): with no true difference, ``better`` or ``worse`` comes out
+at most ``alpha`` of the time (exactly ``alpha`` for normal differences at one
+sparsity without a margin; less with a margin, whose ``equivalent`` takes
+precedence, and less with Holm over several sparsities); a true difference
+exactly at the margin is called ``equivalent`` at most ``alpha`` of the time; with a true shift of one standard
 deviation of the differences and n=10 seeds the power is 0.80 (noncentral t),
 with two standard deviations it is above 0.99. With n=3 seeds and a shift of one
-standard deviation the power is only about 0.2: few seeds mostly give
+standard deviation the power is only 0.18: few seeds mostly give
 ``inconclusive``, which is the honest answer.
 
 >>> import pandas as pd
@@ -70,8 +75,10 @@ from scipy import stats
 from sparsebench.analysis.intervals import NAN, is_constant
 from sparsebench.analysis.trials import (
     BASELINE,
+    DENSE,
     AnalysisInputError,
     comparable_trials,
+    method_order,
     pair_with_baseline,
     selected_trials,
 )
@@ -197,10 +204,9 @@ def seeds_needed_for_margin(sd: float, margin: float, alpha: float = ALPHA, limi
     """
     if not (sd > 0 and margin > 0):
         return None
-    for n in range(2, limit + 1):
-        if stats.t.ppf(1 - alpha, n - 1) * sd / math.sqrt(n) < margin:
-            return n
-    return None
+    n = np.arange(2, limit + 1)
+    fits = np.flatnonzero(stats.t.ppf(1 - alpha, n - 1) * sd / np.sqrt(n) < margin)
+    return int(n[fits[0]]) if fits.size else None
 
 
 def decide(row: dict, higher_is_better: bool, alpha: float = ALPHA,
@@ -214,29 +220,29 @@ def decide(row: dict, higher_is_better: bool, alpha: float = ALPHA,
     if n < 2:
         return "inconclusive", f"n={n}: need at least 2 paired seeds"
     if not math.isfinite(row.get("p_t_holm", NAN)):
-        return "inconclusive", f"all {n} paired differences are equal; tests undefined"
+        return "inconclusive", f"all {n} paired differences are equal: tests undefined"
     p_t, p_tost = row["p_t_holm"], row.get("p_tost_holm", NAN)
     significant = p_t < alpha
     p_w = row.get("p_wilcoxon_holm", NAN)
+    # The p-values themselves are in their own columns; the reason says which rule applied.
     if margin is not None and math.isfinite(p_tost) and p_tost < alpha:
-        reason = f"90% CI within ±{margin:g} (TOST p_holm={p_tost:.3g})"
+        reason = f"90% CI within ±{margin:g}"
         if significant:
-            reason += f"; the difference is significant (t p_holm={p_t:.3g}) but smaller than the margin"
+            reason += "; the difference is significant but smaller than the margin"
         return "equivalent", reason
     if significant:
         improves = (row["mean_diff"] > 0) == higher_is_better
-        reason = f"paired t p_holm={p_t:.3g} < {alpha:g}"
+        reason = f"paired t significant at {alpha:g}"
         if math.isfinite(p_w) and p_w >= alpha:
-            reason += f"; Wilcoxon p_holm={p_w:.3g} (its minimum with n={n} is {min_wilcoxon_p(n):.3g})"
+            reason += f"; Wilcoxon not (its smallest possible p with n={n} is {min_wilcoxon_p(n):.3g})"
         return ("better" if improves else "worse"), reason
-    reason = f"no significant difference (t p_holm={p_t:.3g})"
     if margin is None:
-        return "inconclusive", reason + "; no equivalence margin set for this metric"
+        return "inconclusive", "no significant difference; no equivalence margin set for this metric"
     needed = seeds_needed_for_margin(row["sd_diff"], margin, alpha)
     if needed is None or needed > n:
-        more = f"about {needed}+ seeds needed at this spread" if needed else "the spread is too large"
-        return "inconclusive", f"too few seeds for the margin ±{margin:g} ({more}); " + reason
-    return "inconclusive", f"CI spans the margin ±{margin:g} (TOST p_holm={p_tost:.3g}); " + reason
+        more = f"about {needed}+ needed at this spread" if needed else "the spread is too large"
+        return "inconclusive", f"too few seeds for the margin ±{margin:g}: {more}"
+    return "inconclusive", f"no significant difference, and the CI spans the margin ±{margin:g}"
 
 
 def compare_family(
@@ -282,21 +288,30 @@ def compare_to_baseline(
     """
     pairs = pair_with_baseline(values, value, baseline)
     planned = values if planned is None else planned
+    with_baseline = set(planned.loc[planned["method"] == baseline, "sparsity"])
+    # Every planned comparison gets a row, even when no seed could be paired (n=0), so a
+    # method whose trials all diverged is reported as such instead of silently missing.
+    compared = planned[~planned["method"].isin([baseline, DENSE]) & planned["sparsity"].isin(with_baseline)]
     rows = []
-    for method, of_method in pairs.groupby("method", sort=True):
-        groups = list(of_method.groupby("sparsity", sort=True))
-        family = compare_family([g["difference"].to_numpy() for _, g in groups],
+    for method in method_order(compared["method"].unique()):
+        sparsities = sorted(compared.loc[compared["method"] == method, "sparsity"].unique())
+        of_method = pairs[pairs["method"] == method]
+        groups = [of_method[of_method["sparsity"] == s] for s in sparsities]
+        family = compare_family([g["difference"].to_numpy() for g in groups],
                                 higher_is_better, margin, alpha)
-        for (sparsity, group), stats_row in zip(groups, family):
+        for sparsity, group, stats_row in zip(sparsities, groups, family):
             seeds = planned[(planned["sparsity"] == sparsity)
                             & planned["method"].isin([method, baseline])]["seed"].nunique()
             rows.append(dict(
                 sparsity=float(sparsity), method=method, baseline=baseline, metric=value,
                 higher_is_better=higher_is_better, n_excluded=int(seeds - stats_row["n"]),
-                mean_method=float(group["value"].mean()),
-                mean_baseline=float(group["baseline_value"].mean()),
+                mean_method=_mean(group["value"]), mean_baseline=_mean(group["baseline_value"]),
                 margin=NAN if margin is None else float(margin), alpha=alpha, **stats_row))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _mean(values: pd.Series) -> float:
+    return float(values.mean()) if len(values) else NAN
 
 
 def paired_comparison(
@@ -315,15 +330,16 @@ def paired_comparison(
     whose scale has no natural margin). Returns one row per (sparsity, method) with
     :data:`COLUMNS`: n pairs, n_excluded (seeds lost to divergence or missing),
     means, mean_diff (method - random) with 95% paired t CI, raw and Holm-adjusted
-    p-values of the t, Wilcoxon and TOST tests, verdict and reason. An empty frame
-    (with those columns) when there is nothing to pair.
+    p-values of the t, Wilcoxon and TOST tests, verdict and reason. A planned
+    comparison without any finished pair gets a row with n=0 and an 'inconclusive'
+    verdict; the frame is empty (with those columns) when ``random`` was not run.
 
     Example: see the module docstring.
     """
     if higher_is_better is None:
         if metric not in HIGHER_IS_BETTER:
             raise AnalysisInputError(f"metric: got {metric!r}; pass higher_is_better for metrics "
-                             f"other than {sorted(HIGHER_IS_BETTER)}")
+                                     f"other than {sorted(HIGHER_IS_BETTER)}")
         higher_is_better = HIGHER_IS_BETTER[metric]
     done = comparable_trials(trials)
     return compare_to_baseline(done, metric, higher_is_better, margin, alpha, baseline,

@@ -11,7 +11,9 @@ sparsity) (``role == 'probe'``). Over those probes plus the selected winner
   that sparsity (all seeds together), with its p-value and a 95% **Fisher z**
   interval using the Fieller-Hartley-Pearson standard error ``sqrt(1.06/(n-3))``
   for Spearman's rho (scipy gives no interval for Spearman); the interval needs
-  n >= 4, the correlation n >= 3, else NaN;
+  n >= 4, the correlation n >= 3, else NaN. Candidates of all seeds are pooled
+  here, so a seed whose parent is better overall adds to rho only if its scores
+  are also better overall;
 - pooled (``sparsity`` NaN, ``scope == 'pooled'``): the per-sparsity rhos combined
   on the Fisher z scale with weights n-3. Correlating all sparsities in one go
   would mostly measure sparsity itself (sparser networks start with higher loss
@@ -48,6 +50,9 @@ from sparsebench.analysis.trials import require_columns, require_single_experime
 SEARCH_METHOD = "random-search"
 # Fieller, Hartley & Pearson (1957): variance of atanh(Spearman rho) is about 1.06/(n-3).
 SPEARMAN_Z_VARIANCE = 1.06
+# atanh(+-1) is infinite; a perfect rank correlation of a few points is clipped to this
+# before the z transform, so its interval stays finite instead of collapsing to a point.
+RHO_CLIP = 0.9999
 
 COLUMNS = ["scope", "sparsity", "score_name", "n", "rho", "ci_low", "ci_high", "p", "rho_useful"]
 
@@ -75,7 +80,7 @@ def spearman_with_ci(scores: np.ndarray, outcomes: np.ndarray, confidence: float
 
     >>> r = spearman_with_ci(np.array([1., 2, 3, 4, 5, 6]), np.array([1., 3, 2, 4, 6, 5]))
     >>> round(r["rho"], 3), round(r["ci_low"], 3), round(r["ci_high"], 3)
-    (0.829, 0.041, 0.981)
+    (0.886, 0.232, 0.988)
     """
     n = int(len(scores))
     out = dict(n=n, rho=NAN, ci_low=NAN, ci_high=NAN, p=NAN)
@@ -94,12 +99,12 @@ def fisher_interval(rho: float, sizes: list[int], confidence: float = 0.95) -> t
     """Fisher z interval for a Spearman rho estimated from groups of the given sizes.
 
     >>> [round(v, 3) for v in fisher_interval(0.5, [20])]
-    [0.048, 0.782]
+    [0.06, 0.777]
     """
     weight = sum(n - 3 for n in sizes if n > 3)
     if weight <= 0 or not math.isfinite(rho):
         return NAN, NAN
-    z = math.atanh(min(max(rho, -0.999999), 0.999999))
+    z = math.atanh(min(max(rho, -RHO_CLIP), RHO_CLIP))
     half = stats.norm.ppf(0.5 + confidence / 2) * math.sqrt(SPEARMAN_Z_VARIANCE / weight)
     return math.tanh(z - half), math.tanh(z + half)
 
@@ -112,8 +117,9 @@ def _pooled(rows: list[dict], score_name: str) -> dict:
     if not usable:
         return out
     weights = np.array([r["n"] - 3 for r in usable], dtype=float)
-    zs = np.arctanh(np.clip([r["rho"] for r in usable], -0.999999, 0.999999))
-    rho = float(np.tanh(np.sum(weights * zs) / weights.sum()))
+    zs = np.arctanh(np.clip([r["rho"] for r in usable], -RHO_CLIP, RHO_CLIP))
+    # With one usable sparsity the pooled rho is that rho (not its clipped round trip).
+    rho = usable[0]["rho"] if len(usable) == 1 else float(np.tanh(np.sum(weights * zs) / weights.sum()))
     out["rho"] = rho
     out["ci_low"], out["ci_high"] = fisher_interval(rho, [r["n"] for r in usable])
     z_stat = np.sum(weights * zs) / math.sqrt(SPEARMAN_Z_VARIANCE * weights.sum())
@@ -129,9 +135,12 @@ def score_predictiveness(trials: pd.DataFrame, method: str = SEARCH_METHOD,
     when pooled), ``score_name``, n candidates, rho, 95% Fisher z CI, p, and
     ``rho_useful`` (rho with the sign flipped for loss scores). One row per
     sparsity that has any scored-and-trained candidate, plus one pooled row per
-    score name; an empty frame when there are no such candidates (no probe run).
+    score name; an empty frame when no probe candidate was trained (no ``--probe`` run).
     """
     points = scored_candidates(trials, method, metric)
+    if not (points["role"] == "probe").any():
+        # The winners alone all have the best score of their pool: nothing to correlate.
+        points = points.iloc[0:0]
     if "score_name" not in points.columns:
         points = points.assign(score_name="loss")
     rows = []

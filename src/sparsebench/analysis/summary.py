@@ -5,11 +5,8 @@
 ...         for seed in range(3)
 ...         for m, s, a in (("dense", 0.0, 0.90), ("random", 0.9, 0.80 + seed / 100),
 ...                         ("random-search", 0.9, 0.81 + seed / 100))]
->>> summary_table(pd.DataFrame(rows))[["sparsity", "method", "n", "verdict"]]
-   sparsity         method  n       verdict
-0       0.0          dense  3
-1       0.9         random  3
-2       0.9  random-search  3  inconclusive
+>>> summary_table(pd.DataFrame(rows))[["sparsity", "method", "n", "verdict"]].to_dict("records")[2]
+{'sparsity': 0.9, 'method': 'random-search', 'n': 3, 'verdict': 'inconclusive'}
 """
 
 from __future__ import annotations
@@ -39,10 +36,11 @@ def summary_table(trials: pd.DataFrame, margin: float = DEFAULT_MARGIN,
     table["n"] = table["n"].fillna(0).astype(int)
     verdicts = paired_comparison(trials, margin=margin, alpha=alpha)[["sparsity", "method", "verdict"]]
     table = table.merge(verdicts, on=["sparsity", "method"], how="left")
-    # A method with no finished pair still gets a verdict cell: the comparison was planned.
+    # Without a random trial at that sparsity there is nothing to compare with: inconclusive.
     compared = ~table["method"].isin(["random", "dense"])
     table["verdict"] = table["verdict"].where(table["verdict"].notna(),
                                               compared.map({True: "inconclusive", False: ""}))
     order = {m: i for i, m in enumerate(method_order(table["method"]))}
-    table = table.sort_values(["sparsity", "method"], key=lambda c: c.map(order) if c.name == "method" else c)
+    table = table.sort_values(["sparsity", "method"],
+                              key=lambda column: column.map(order) if column.name == "method" else column)
     return table[COLUMNS].reset_index(drop=True)

@@ -113,7 +113,8 @@ def pair_with_baseline(
         others = others[others["method"] != DENSE]
     others = others[["sparsity", "method", "seed", value]].rename(columns={value: "value"})
     pairs = others.merge(base, on=keys, how="inner")
-    pairs = pairs[np.isfinite(pairs["value"].astype(float)) & np.isfinite(pairs["baseline_value"].astype(float))]
+    finite = np.isfinite(pairs["value"].astype(float)) & np.isfinite(pairs["baseline_value"].astype(float))
+    pairs = pairs[finite]
     pairs = pairs.assign(difference=pairs["value"].astype(float) - pairs["baseline_value"].astype(float))
     columns = ["sparsity", "method", "seed", "value", "baseline_value", "difference"]
     return pairs[columns].sort_values(["sparsity", "method", "seed"]).reset_index(drop=True)

@@ -1,0 +1,143 @@
+"""Speed of the stacked engine against the plain masked loop, side by side in one run.
+
+Workload (issue 4): an MLP parent of 3 hidden layers of 512 on MNIST-1D-sized
+data (4000 x 40, 10 classes), one seed; per sparsity 0.5, 0.9, 0.98: 16
+networks (the random-search winner and 15 random draws), plus the dense
+parent once; 2 epochs; and scoring K=256 candidates per sparsity.
+
+Three trainers do the same work: the reference trainer (one full-width
+masked nn.Module at a time), compacted networks one at a time, and the engine
+(compacted and stacked). Prints per case and in total, then
+``speedup_vs_reference=``, ``speedup_vs_compacted=``, the scoring throughput
+beside one large matmul's (``scoring_fraction_of_gemm_peak=``) and the peak RSS
+of the engine part (measured first, so the slower trainers do not inflate it).
+
+    python benchmarks/engine.py            # the full workload
+    python benchmarks/engine.py --tiny     # seconds; a smoke test of this script
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+
+import numpy as np
+import torch
+
+from sparsebench.data.mnist1d import generate
+from sparsebench.data.registry import DatasetSplits
+from sparsebench.engine import TrainSettings, score_masks, train_reference, train_stacked
+from sparsebench.models import MLPSpec, NodeMask, gather_stacked, init_parent, random_masks
+
+
+def workload_data(n_train: int, n_val: int) -> DatasetSplits:
+    x, y = generate(num_samples=n_train + n_val)
+    x = torch.from_numpy(x.astype(np.float32))
+    y = torch.from_numpy(y)
+    return DatasetSplits("mnist1d-bench", x[:n_train], y[:n_train], x[n_train:], y[n_train:], x[n_train:], y[n_train:], 10)
+
+
+def stack(parent, masks):
+    return gather_stacked(parent, masks)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """One large fp32 matmul's throughput: the best of ``repeats`` (the machine is shared)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def scoring_flops(spec: MLPSpec, mask: NodeMask, rows: int) -> float:
+    widths = (spec.n_inputs, *mask.kept_per_layer, spec.n_classes)
+    return 2.0 * rows * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="a seconds-long smoke run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the best is reported")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    if args.tiny:
+        width, n_train, n_val, nets, k, epochs, sparsities = 32, 400, 100, 3, 8, 1, (0.5, 0.9)
+    else:
+        width, n_train, n_val, nets, k, epochs, sparsities = 512, 4000, 1000, 16, 256, 2, (0.5, 0.9, 0.98)
+    data = workload_data(n_train, n_val)
+    spec = MLPSpec(40, (width,) * 3, 10)
+    settings = TrainSettings(epochs=epochs, batch_size=128, optimizer="adam", lr=1e-3)
+    seed = 0
+    parent = init_parent(spec, seed)
+    masks = {s: random_masks(spec.hidden, s, nets, torch.Generator().manual_seed(int(s * 1000))) for s in sparsities}
+    full = NodeMask.full(spec.hidden)
+    cases = [("dense", [full])] + [(f"s={s:g}", masks[s]) for s in sparsities]
+    print(f"workload: MLP 40-{width}x3-10, {n_train} train rows, {nets} networks per sparsity {list(sparsities)} + dense, "
+          f"{epochs} epochs, K={k} scored per sparsity, threads={torch.get_num_threads()}")
+
+    # Warm-up: the first call of each kernel pays one-time set-up; no trainer should be charged it.
+    warm = DatasetSplits("warm-up", data.x_train[:256], data.y_train[:256], data.x_val[:64], data.y_val[:64], data.x_val[:64], data.y_val[:64], 10)
+    train_stacked(stack(parent, masks[sparsities[0]][:2]), [seed] * 2, warm, settings)
+    train_reference(parent, masks[sparsities[0]][0], seed, warm, settings)
+    score_masks(parent, masks[sparsities[0]][:2], warm.x_val, warm.y_val)
+
+    # The machine is shared: each figure is the best of --repeats runs.
+    def best_of(fn) -> float:
+        times = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    # 1. the engine (first, so its peak RSS is its own)
+    engine_t = {name: best_of(lambda ms=ms: train_stacked(stack(parent, ms), [seed] * len(ms), data, settings)) for name, ms in cases}
+    score_t, score_flops = 0.0, 0.0
+    for s in sparsities:
+        cands = random_masks(spec.hidden, s, k, torch.Generator().manual_seed(7))
+        score_t += best_of(lambda: score_masks(parent, cands, data.x_val, data.y_val))
+        score_flops += k * scoring_flops(spec, cands[0], len(data.y_val))
+    engine_rss = peak_rss_mb()
+
+    # 2. compacted, one network at a time
+    compact_t = {
+        name: best_of(lambda ms=ms: [train_stacked(stack(parent, [m]), [seed], data, settings) for m in ms]) for name, ms in cases
+    }
+
+    # 3. the reference: full-width masked modules, one at a time
+    reference_t = {
+        name: best_of(lambda ms=ms: [train_reference(parent, None if m is full else m, seed, data, settings) for m in ms])
+        for name, ms in cases
+    }
+
+    print(f"{'case':>8} {'nets':>5} {'reference s':>12} {'compacted s':>12} {'engine s':>9} {'vs ref':>7} {'vs compacted':>12}")
+    for name, ms in cases:
+        r, c, e = reference_t[name], compact_t[name], engine_t[name]
+        print(f"{name:>8} {len(ms):>5} {r:>12.2f} {c:>12.2f} {e:>9.2f} {r / e:>6.1f}x {c / e:>11.1f}x")
+    total_r, total_c, total_e = (sum(t.values()) for t in (reference_t, compact_t, engine_t))
+    print(f"{'total':>8} {sum(len(m) for _, m in cases):>5} {total_r:>12.2f} {total_c:>12.2f} {total_e:>9.2f}")
+    gemm = gemm_gflops()
+    scoring = score_flops / score_t / 1e9
+    print(f"scoring: {k * len(sparsities)} candidates on {len(data.y_val)} rows in {score_t:.2f} s = {scoring:.1f} GFLOP/s; "
+          f"one 2048^3 matmul: {gemm:.1f} GFLOP/s")
+    sparse_r = total_r - reference_t["dense"]
+    sparse_e = total_e - engine_t["dense"]
+    print(f"sparse networks only (dense parent left out): {sparse_r / sparse_e:.1f}x vs reference")
+    print(f"speedup_vs_reference={total_r / total_e:.1f}")
+    print(f"speedup_vs_compacted={total_c / total_e:.1f}")
+    print(f"scoring_fraction_of_gemm_peak={scoring / gemm:.2f}")
+    print(f"engine_peak_rss_mb={engine_rss:.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,310 @@
+"""The report's figures, as matplotlib Figures built without pyplot.
+
+Figures are made with ``matplotlib.figure.Figure`` and rendered by the Agg canvas,
+so nothing here touches pyplot's global state or the user's backend (safe in a
+notebook, a server or a test run). Sizes are for print: 6.4 in wide, 150 dpi,
+10 pt text. Accuracies are shown in percent; differences in percentage points.
+Every method keeps one colour across all figures (dense black, random grey).
+
+>>> from sparsebench.analysis import synthetic_results
+>>> trials, curves = synthetic_results(seeds=3, sparsities=(0.5, 0.9), epochs=5)
+>>> png = png_bytes(accuracy_vs_sparsity(trials))
+>>> png[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
+True
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from sparsebench.analysis.intervals import mean_ci
+from sparsebench.analysis.predictive import scored_candidates
+from sparsebench.analysis.trials import BASELINE, DENSE, comparable_trials, method_order
+
+WIDTH = 6.4  # inches: one column of a two-column page scaled, or a full slide
+HEIGHT = 4.0
+DPI = 150
+STYLE = {
+    "font.size": 10, "axes.titlesize": 10.5, "axes.labelsize": 10, "legend.fontsize": 8.5,
+    "xtick.labelsize": 9, "ytick.labelsize": 9, "axes.grid": True, "grid.alpha": 0.3,
+    "axes.spines.top": False, "axes.spines.right": False, "lines.linewidth": 1.6,
+}
+_FIXED_COLOURS = {DENSE: "#000000", BASELINE: "#7f7f7f", "random-search": "#1f77b4"}
+# tab10 without the blue and grey already taken, so user methods never look like a baseline.
+_OTHER_COLOURS = ["#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
+
+
+def method_colours(methods: Sequence[str]) -> dict[str, str]:
+    """A stable colour per method: fixed for the built-ins, then by name order.
+
+    >>> method_colours(["random", "mine"])
+    {'random': '#7f7f7f', 'mine': '#d62728'}
+    """
+    others = [m for m in method_order(methods) if m not in _FIXED_COLOURS]
+    colours = {m: _OTHER_COLOURS[i % len(_OTHER_COLOURS)] for i, m in enumerate(others)}
+    return {m: _FIXED_COLOURS.get(m, colours.get(m)) for m in methods}
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """The figure rendered as PNG bytes at :data:`DPI`."""
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure)  # attach an Agg canvas; no pyplot, no global backend change
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def save_png(figure: Figure, path: str | Path) -> Path:
+    """Write the figure as a PNG file and return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png_bytes(figure))
+    return path
+
+
+def _new_figure(rows: int = 1, cols: int = 1, height: float = HEIGHT, **kwargs):
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=(WIDTH, height), dpi=DPI, layout="constrained")
+        axes = figure.subplots(rows, cols, squeeze=False, **kwargs)
+    return figure, axes
+
+
+def _sparsity_axis(ax, sparsities: Sequence[float]) -> None:
+    # Sparsities like 0.5, 0.9, 0.98 crowd at the right of a linear axis; equal spacing reads better.
+    ax.set_xticks(range(len(sparsities)), [f"{s:g}" for s in sparsities])
+    ax.set_xlabel("sparsity (fraction of hidden nodes removed)")
+    ax.set_xlim(-0.3, len(sparsities) - 0.7)
+
+
+def _sparse_levels(frame: pd.DataFrame) -> list[float]:
+    return sorted(float(s) for s in frame.loc[frame["method"] != DENSE, "sparsity"].unique())
+
+
+def _band_by_sparsity(ax, frame, value, sparsities, colours, scale=100.0, dense_label="dense parent"):
+    """Mean and 95% t band per method across seeds; the dense parent as a line with its band."""
+    methods = method_order(frame["method"].unique())
+    for method in methods:
+        of_method = frame[frame["method"] == method]
+        if method == DENSE:
+            mean, low, high = (v * scale for v in mean_ci(of_method[value]))
+            ax.axhline(mean, color=colours[method], linestyle="--",
+                       label=f"{dense_label} (n={len(of_method)})")
+            if np.isfinite(low):
+                ax.axhspan(low, high, color=colours[method], alpha=0.08, linewidth=0)
+            continue
+        stats = [mean_ci(of_method.loc[of_method["sparsity"] == s, value]) for s in sparsities]
+        x = np.arange(len(sparsities))
+        mean, low, high = (np.array([row[i] for row in stats]) * scale for i in range(3))
+        ax.plot(x, mean, marker="o", color=colours[method], label=method)
+        ax.fill_between(x, low, high, color=colours[method], alpha=0.18, linewidth=0)
+
+
+def accuracy_vs_sparsity(trials: pd.DataFrame, metric: str = "final_test_acc") -> Figure:
+    """Test accuracy (%) vs sparsity: each method's mean with a 95% t band over seeds,
+    the dense parent as a dashed line with its band. Diverged trials are left out."""
+    done = comparable_trials(trials)
+    sparsities = _sparse_levels(done)
+    figure, axes = _new_figure()
+    ax = axes[0, 0]
+    with matplotlib.rc_context(STYLE):
+        _band_by_sparsity(ax, done, metric, sparsities, method_colours(done["method"].unique()))
+        _sparsity_axis(ax, sparsities)
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title("Test accuracy after training (mean and 95% CI over seeds)")
+        ax.legend(loc="best", frameon=False)
+    return figure
+
+
+def learning_curves(trials: pd.DataFrame, curves: pd.DataFrame) -> Figure:
+    """Validation accuracy (%) vs epoch, one panel per sparsity, mean over seeds per method;
+    the dense parent's mean curve is drawn dashed in every panel. Diverged trials are left out."""
+    done = comparable_trials(trials)[["trial_id", "method", "sparsity"]]
+    points = curves.drop(columns=[c for c in ("method", "sparsity") if c in curves.columns])
+    points = points.merge(done, on="trial_id")
+    points = points[np.isfinite(points["val_acc"].astype(float))]
+    sparsities = _sparse_levels(done)
+    cols = min(2, max(1, len(sparsities)))
+    rows = int(np.ceil(len(sparsities) / cols)) if sparsities else 1
+    figure, axes = _new_figure(rows, cols, height=max(HEIGHT, 2.4 * rows + 0.8), sharex=True)
+    colours = method_colours(done["method"].unique())
+    mean_curves = points.groupby(["method", "sparsity", "epoch"])["val_acc"].mean().reset_index()
+    dense = mean_curves[mean_curves["method"] == DENSE]
+    with matplotlib.rc_context(STYLE):
+        for i, ax in enumerate(axes.flat):
+            if i >= len(sparsities):
+                ax.set_visible(False)
+                continue
+            s = sparsities[i]
+            if not dense.empty:
+                ax.plot(dense["epoch"], dense["val_acc"] * 100, color=colours[DENSE], linestyle="--",
+                        label="dense parent")
+            here = mean_curves[mean_curves["sparsity"] == s]
+            for method in method_order(here["method"].unique()):
+                line = here[here["method"] == method]
+                ax.plot(line["epoch"], line["val_acc"] * 100, color=colours[method], label=method)
+            ax.set_title(f"sparsity {s:g}")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+            if i % cols == 0:
+                ax.set_ylabel("validation accuracy (%)")
+            if i >= len(sparsities) - cols:
+                ax.set_xlabel("epoch")
+                ax.xaxis.set_tick_params(labelbottom=True)
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), frameon=False)
+        figure.suptitle("Learning curves (mean over seeds)", fontsize=10.5)
+    return figure
+
+
+def paired_differences(comparison: pd.DataFrame, margin: float | None = 0.01,
+                       baseline: str = BASELINE) -> Figure:
+    """Forest plot of ``paired_comparison`` rows: mean difference to ``baseline`` in pp with
+    its 95% paired t CI, per sparsity and method; the equivalence margin as a shaded
+    band with dashed edges, and each row's verdict at the right."""
+    figure, axes = _new_figure(height=max(HEIGHT, 1.0 + 0.42 * len(comparison)))
+    ax = axes[0, 0]
+    methods = method_order(comparison["method"].unique())
+    colours = method_colours(methods)
+    sparsities = sorted(comparison["sparsity"].unique())
+    with matplotlib.rc_context(STYLE):
+        if margin:
+            ax.axvspan(-margin * 100, margin * 100, color="#2ca02c", alpha=0.10, linewidth=0,
+                       label=f"equivalence margin ±{margin * 100:g} pp")
+            for edge in (-margin * 100, margin * 100):
+                ax.axvline(edge, color="#2ca02c", linestyle="--", linewidth=1)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ticks, labels, y = [], [], 0.0
+        for s in sparsities:
+            top = y
+            for method in methods:
+                row = comparison[(comparison["sparsity"] == s) & (comparison["method"] == method)]
+                if row.empty:
+                    continue
+                row = row.iloc[0]
+                mean, low, high = row["mean_diff"] * 100, row["ci_low"] * 100, row["ci_high"] * 100
+                error = None if not np.isfinite(low) else [[mean - low], [high - mean]]
+                ax.errorbar([mean], [y], xerr=error, fmt="o", color=colours[method], capsize=3,
+                            label=method if method not in ax.get_legend_handles_labels()[1] else None)
+                ax.annotate(f"{row['verdict']} (n={row['n']})", xy=(1.01, y),
+                            xycoords=("axes fraction", "data"), va="center", fontsize=8.5)
+                y -= 1.0
+            if y < top:
+                ticks.append((top + y + 1.0) / 2)  # one label per sparsity, at its rows' centre
+                labels.append(f"s = {s:g}")
+            y -= 0.6  # a gap between sparsities
+        ax.set_yticks(ticks, labels)
+        ax.set_ylim(y + 0.2, 0.6)
+        ax.tick_params(axis="y", length=0)
+        ax.grid(False, axis="y")
+        ax.set_ylabel("sparsity")
+        ax.set_xlabel(f"difference to {baseline}: test accuracy (percentage points)")
+        ax.set_title(f"Paired differences to {baseline} (mean and 95% CI over seeds)")
+        figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center",
+                      ncols=4, frameon=False, fontsize=8.5)
+    return figure
+
+
+def convergence_auc(metrics: pd.DataFrame) -> Figure:
+    """Mean validation accuracy over training (AUC, %) vs sparsity, per method with a 95% band.
+
+    ``metrics`` is :func:`sparsebench.analysis.convergence_metrics` output."""
+    chosen = metrics[metrics["role"] == "selected"]
+    sparsities = _sparse_levels(chosen)
+    figure, axes = _new_figure()
+    ax = axes[0, 0]
+    with matplotlib.rc_context(STYLE):
+        _band_by_sparsity(ax, chosen, "auc", sparsities, method_colours(chosen["method"].unique()))
+        _sparsity_axis(ax, sparsities)
+        ax.set_ylabel("area under val. accuracy curve (%)")
+        ax.set_title("Convergence: mean validation accuracy over all epochs (95% CI)")
+        ax.legend(loc="best", frameon=False)
+    return figure
+
+
+def epochs_to_threshold(metrics: pd.DataFrame, fraction: float = 0.95) -> Figure:
+    """Epochs to reach ``fraction`` of the dense parent's final validation accuracy: every
+    trial as a dot (hollow triangle at E when censored, i.e. never reached), the
+    median of each method as a bar. A mean with a t interval would mislead here,
+    because censored times are only known to exceed E."""
+    chosen = metrics[(metrics["role"] == "selected") & metrics["threshold"].notna()]
+    chosen = chosen[chosen["method"] != DENSE]
+    sparsities = _sparse_levels(chosen)
+    colours = method_colours(chosen["method"].unique())
+    methods = method_order(chosen["method"].unique())
+    figure, axes = _new_figure()
+    ax = axes[0, 0]
+    rng = np.random.default_rng(0)  # fixed jitter, so the same data give the same picture
+    width = 0.6 / max(1, len(methods))
+    last = int(chosen["epochs"].max()) if len(chosen) else 0
+    above = last + 0.6  # censored times are only known to be > E: draw them above E
+    with matplotlib.rc_context(STYLE):
+        for k, method in enumerate(methods):
+            of_method = chosen[chosen["method"] == method]
+            for i, s in enumerate(sparsities):
+                here = of_method[of_method["sparsity"] == s]
+                if here.empty:
+                    continue
+                x = i + (k - (len(methods) - 1) / 2) * width  # methods side by side
+                jitter = rng.uniform(-0.35, 0.35, len(here)) * width
+                reached = here["reached"].to_numpy(bool)
+                values = np.where(reached, here["epochs_to_threshold"].to_numpy(float), above)
+                ax.scatter(x + jitter[reached], values[reached], s=14, color=colours[method], alpha=0.7,
+                           zorder=3)
+                ax.scatter(x + jitter[~reached], values[~reached], s=22, marker="^",
+                           facecolors="none", edgecolors=colours[method], zorder=3)
+                # The median is well defined under censoring as long as fewer than half are censored.
+                ax.plot([x - 0.45 * width, x + 0.45 * width], [np.median(values)] * 2,
+                        color=colours[method], linewidth=2.5, alpha=0.6,
+                        label=method if i == 0 else None)
+        if len(chosen):
+            ax.axhline(last + 0.3, color="black", linestyle=":", linewidth=1)
+            ax.scatter([], [], s=22, marker="^", facecolors="none", edgecolors="black",
+                       label=f"not reached in E = {last} epochs (censored)")
+            ticks = [t for t in ax.get_yticks() if float(t).is_integer() and 0 < t <= last]
+            ax.set_yticks(ticks + [above], [f"{int(t)}" for t in ticks] + [f"> {last}"])
+        _sparsity_axis(ax, sparsities)
+        ax.set_ylabel("epochs to threshold")
+        ax.set_title(f"Epochs to reach {fraction:.0%} of the dense parent's final val. accuracy\n"
+                     "(dots: trials; bars: median per method)")
+        figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2,
+                      frameon=False)
+    return figure
+
+
+def score_vs_accuracy(trials: pd.DataFrame, method: str = "random-search") -> Figure | None:
+    """Initial score vs trained test accuracy (%) of random search's scored-and-trained
+    candidates, one panel per sparsity, the selected winner marked; None without probes."""
+    points = scored_candidates(trials, method)
+    if points.empty or not (points["role"] == "probe").any():
+        return None
+    sparsities = sorted(points["sparsity"].unique())
+    cols = min(2, len(sparsities))
+    rows = int(np.ceil(len(sparsities) / cols))
+    figure, axes = _new_figure(rows, cols, height=max(HEIGHT, 2.4 * rows + 0.8))
+    score_name = str(points["score_name"].iloc[0]) if "score_name" in points.columns else "loss"
+    with matplotlib.rc_context(STYLE):
+        for i, ax in enumerate(axes.flat):
+            if i >= len(sparsities):
+                ax.set_visible(False)
+                continue
+            here = points[points["sparsity"] == sparsities[i]]
+            probe, winner = here[here["role"] == "probe"], here[here["role"] == "selected"]
+            ax.scatter(probe["init_score"], probe["final_test_acc"] * 100, s=16, color="#1f77b4",
+                       alpha=0.7, label="trained probe candidate")
+            ax.scatter(winner["init_score"], winner["final_test_acc"] * 100, s=60, marker="*",
+                       color="#d62728", label="selected (best score)")
+            ax.set_title(f"sparsity {sparsities[i]:g}")
+            ax.set_xlabel(f"initial score ({score_name} at init.)")
+            if i % cols == 0:
+                ax.set_ylabel("test accuracy (%)")
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
+        figure.suptitle("Is the search score predictive? Initial score vs trained accuracy", fontsize=10.5)
+    return figure

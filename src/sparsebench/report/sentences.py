@@ -1,0 +1,109 @@
+"""Plain-language sentences from the analysis tables.
+
+>>> row = dict(sparsity=0.9, method="random-search", baseline="random", n=5, n_excluded=0,
+...            verdict="equivalent", reason="", mean_diff=0.003, ci_low=-0.004, ci_high=0.010,
+...            p_t_holm=0.6, p_wilcoxon_holm=0.8, p_tost_holm=0.012, margin=0.01)
+>>> verdict_sentence(row)
+'At sparsity 0.9, random-search is equivalent to random within ±1 pp (TOST p=0.012), n=5 seeds; mean difference +0.3 pp [95% CI −0.4, +1.0].'
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from sparsebench.report.formatting import ci_pp, fixed, pp, pvalue, sparsity
+
+
+def _difference(row) -> str:
+    interval = ci_pp(row["ci_low"], row["ci_high"])
+    interval = "" if interval == "n/a" else f" [95% CI {interval[1:-1]}]"
+    return f"mean difference {pp(row['mean_diff'])}{interval}"
+
+
+def _seeds(row) -> str:
+    text = f"n={row['n']} seed{'s' if row['n'] != 1 else ''}"
+    excluded = int(row.get("n_excluded", 0) or 0)
+    if excluded:
+        text += f" ({excluded} more left out: a trial diverged or is missing)"
+    return text
+
+
+def verdict_sentence(row) -> str:
+    """One sentence for one row of :func:`sparsebench.analysis.paired_comparison` on accuracy."""
+    where = f"At sparsity {sparsity(row['sparsity'])}, {row['method']}"
+    base = row["baseline"]
+    if row["n"] == 0:
+        return f"{where} could not be compared with {base}: no seed where both trials finished."
+    margin = row.get("margin", math.nan)
+    within = f"±{margin * 100:g} pp" if isinstance(margin, float) and math.isfinite(margin) else "the margin"
+    verdict = row["verdict"]
+    if verdict == "equivalent":
+        claim = f"is equivalent to {base} within {within} (TOST p={pvalue(row['p_tost_holm'])})"
+    elif verdict in ("better", "worse"):
+        claim = (f"is {verdict} than {base} (paired t p={pvalue(row['p_t_holm'])}; "
+                 f"Wilcoxon p={pvalue(row['p_wilcoxon_holm'])})")
+    else:
+        claim = (f"vs {base} is inconclusive ({row['reason']}; t p={pvalue(row['p_t_holm'])}, "
+                 f"TOST p={pvalue(row['p_tost_holm'])})")
+    return f"{where} {claim}, {_seeds(row)}; {_difference(row)}."
+
+
+def dense_gap_sentence(gaps: pd.DataFrame) -> str:
+    """One sentence listing a method's gap to the dense parent at each sparsity."""
+    if gaps.empty:
+        return "No finished dense parent to compare with."
+    parts = []
+    for r in gaps.itertuples():
+        interval = ci_pp(r.ci_low, r.ci_high)
+        interval = "" if interval == "n/a" else f" [95% CI {interval[1:-1]}]"
+        parts.append(f"{pp(r.gap_mean)}{interval} at sparsity {sparsity(r.sparsity)}")
+    return "Gap to the dense parent of the same seed: " + "; ".join(parts) + "."
+
+
+def convergence_sentence(rows: pd.DataFrame) -> str:
+    """Which verdicts the convergence comparison gave, grouped, for one method."""
+    parts = []
+    for metric, label in (("auc", "area under the validation-accuracy curve"),
+                          ("epochs_to_threshold", "epochs to the accuracy threshold")):
+        of_metric = rows[rows["metric"] == metric]
+        if of_metric.empty:
+            continue
+        by_verdict = [f"{verdict} at {', '.join(sparsity(s) for s in group['sparsity'])}"
+                      for verdict, group in of_metric.groupby("verdict", sort=False)]
+        text = f"{label}: " + "; ".join(by_verdict)
+        if metric == "epochs_to_threshold":
+            censored = int(of_metric["n_censored_method"].sum())
+            total = int(of_metric["n"].sum())
+            if censored:
+                text += f" ({censored} of its {total} paired trials never reached the threshold)"
+        parts.append(text)
+    return ("Convergence vs random, " + "; ".join(parts) + ".") if parts else ""
+
+
+def divergence_sentence(counts: pd.DataFrame) -> str:
+    """How many of a method's selected trials diverged (they are excluded everywhere else)."""
+    diverged = int(counts["n_diverged"].sum())
+    if not diverged:
+        return ""
+    where = ", ".join(f"{int(r.n_diverged)} at sparsity {sparsity(r.sparsity)}"
+                      for r in counts.itertuples() if r.n_diverged)
+    return f"{diverged} of its {int(counts['n_trials'].sum())} trials diverged ({where}) and are excluded."
+
+
+def predictive_sentence(table: pd.DataFrame) -> str:
+    """The pooled score-predictiveness result in words."""
+    pooled = table[table["scope"] == "pooled"]
+    if table.empty or pooled.empty:
+        return ("No probe candidates were trained, so whether the search score predicts trained "
+                "accuracy was not measured (run with --probe N).")
+    row = pooled.iloc[0]
+    if not math.isfinite(row["rho"]):
+        return "Too few trained candidates per sparsity (need at least 4) to estimate the correlation."
+    direction = "negative" if row["score_name"] == "loss" else "positive"
+    rho, low, high = (fixed(row[key]) for key in ("rho", "ci_low", "ci_high"))
+    return (f"Over {int(row['n'])} scored-and-trained candidates, Spearman's rho between the initial "
+            f"{row['score_name']} score and trained test accuracy is {rho} [95% CI {low}, {high}] "
+            f"(p={pvalue(row['p'])}), combined over sparsities. A useful {row['score_name']} score has "
+            f"a {direction} rho; a rho near zero means the score ranks candidates no better than chance.")

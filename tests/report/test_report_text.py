@@ -1,0 +1,55 @@
+"""Formatting, sentences, and the two renderers' escaping."""
+
+import math
+
+from sparsebench.report.blocks import FigureBlock, Paragraph, Report, Section, Table
+from sparsebench.report.formatting import ci_pp, percent, pp, pvalue
+from sparsebench.report.html import CONTENT_SECURITY_POLICY, render_html
+from sparsebench.report.markdown import md_escape, render_markdown
+from sparsebench.report.sentences import verdict_sentence
+
+ROW = dict(sparsity=0.9, method="random-search", baseline="random", n=5, n_excluded=0,
+           verdict="equivalent", reason="90% CI within ±0.01", mean_diff=0.003, ci_low=-0.004,
+           ci_high=0.010, p_t_holm=0.6, p_wilcoxon_holm=0.8, p_tost_holm=0.012, margin=0.01)
+
+
+def test_numbers():
+    assert pp(0.0123) == "+1.2 pp" and pp(-0.0123) == "−1.2 pp" and pp(math.nan) == "n/a"
+    assert ci_pp(-0.004, 0.01) == "[−0.4, +1.0]" and percent(0.5) == "50.0"
+    assert pvalue(0.0123) == "0.012" and pvalue(1.0) == "1" and pvalue(2e-5) == "2.0e-05"
+
+
+def test_sentences_for_each_verdict():
+    assert verdict_sentence(ROW) == (
+        "At sparsity 0.9, random-search is equivalent to random within ±1 pp (TOST p=0.012), "
+        "n=5 seeds; mean difference +0.3 pp [95% CI −0.4, +1.0].")
+    worse = verdict_sentence({**ROW, "verdict": "worse", "mean_diff": -0.02, "p_t_holm": 0.003,
+                              "n_excluded": 1})
+    assert "is worse than random (paired t p=0.003; Wilcoxon p=0.8)" in worse
+    assert "1 more left out" in worse
+    inconclusive = verdict_sentence({**ROW, "verdict": "inconclusive",
+                                     "reason": "too few seeds for the margin"})
+    assert "random-search vs random is inconclusive (too few seeds for the margin;" in inconclusive
+    assert "no seed where both" in verdict_sentence({**ROW, "n": 0})
+
+
+def test_html_escapes_every_user_string_and_forbids_requests():
+    hostile = '"><img src=https://x.example/a.png onerror=alert(1)>'
+    report = Report(hostile, [Section(hostile, [
+        Paragraph(hostile), Table([hostile], [[hostile]], hostile), FigureBlock("f", hostile, b"\x89PNG")])])
+    page = render_html(report)
+    assert "<img src=https" not in page and "onerror=alert(1)>" not in page
+    assert page.count("&quot;&gt;&lt;img src=https://x.example/a.png onerror=alert(1)&gt;") >= 5
+    assert CONTENT_SECURITY_POLICY in page and "default-src 'none'" in CONTENT_SECURITY_POLICY
+
+
+def test_verdict_cells_get_a_class_only_from_a_fixed_set():
+    page = render_html(Report("t", [Section("s", [Table(["verdict"], [["better"], ['x" onclick="y']])])]))
+    assert 'class="verdict-better"' in page and "onclick=\"y" not in page
+
+
+def test_markdown_escaping_keeps_tables_intact():
+    assert md_escape("a|b") == "a\\|b" and md_escape("<b>") == "&lt;b&gt;" and md_escape("x\ny") == "x y"
+    text = render_markdown(Report("t", [Section("s", [Table(["m"], [["a|b_c*"]]),
+                                                      FigureBlock("acc", "cap", b"")])]))
+    assert "| a\\|b\\_c\\* |" in text and "![cap](figures/acc.png)" in text
