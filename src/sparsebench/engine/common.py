@@ -37,12 +37,15 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
 
-def make_optimizer(params: list[torch.Tensor], s: TrainSettings) -> torch.optim.Optimizer:
-    # Both optimizers act element by element, so stacking N networks' tensors
-    # into one parameter gives each network exactly its own update.
+def make_optimizer(params: list[torch.Tensor], s: TrainSettings, fused: bool = False) -> torch.optim.Optimizer:
+    """Adam or SGD with momentum; ``fused`` takes PyTorch's one-kernel implementation.
+
+    Both act element by element, so stacking N networks' tensors into one
+    parameter gives each network exactly its own update.
+    """
     if s.optimizer == "adam":
-        return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
-    return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+        return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay, fused=fused or None)
+    return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, fused=fused or None)
 
 
 @dataclass

@@ -6,10 +6,11 @@ import torch
 
 from ..models.compaction import gather_stacked
 from ..models.mask import NodeMask
-from ..models.mlp import Layer
-from .stacked import EVAL_BUDGET_BYTES, evaluate_stacked
+from ..models.mlp import Layer, activation_fn
+from .stacked import EVAL_BUDGET_BYTES, forward_stacked, loss_and_correct
 
 
+@torch.no_grad()
 def score_masks(
     parent: list[Layer],
     masks: list[NodeMask],
@@ -22,14 +23,27 @@ def score_masks(
 
     Candidates are compacted and evaluated in chunks so that memory stays
     bounded for any K.
+
+    >>> from sparsebench.models import MLPSpec, init_parent, random_masks
+    >>> parent = init_parent(MLPSpec(4, (8, 8), 3), seed=0)
+    >>> masks = random_masks((8, 8), 0.5, 5, torch.Generator().manual_seed(0))
+    >>> score_masks(parent, masks, torch.randn(10, 4), torch.randint(0, 3, (10,))).shape
+    torch.Size([5])
     """
     if not masks:
         return torch.empty(0)
+    # Every candidate's first hidden layer is a subset of the parent's, whose
+    # input is shared: compute the parent's once and gather columns, instead
+    # of K thin matrix products.
+    first = activation_fn(activation)(torch.addmm(parent[0].bias, x, parent[0].weight.t()))
     widest = max(max(m.kept_per_layer) for m in masks)
     chunk = max(1, EVAL_BUDGET_BYTES // (4 * len(y) * widest))
     scores = []
     for start in range(0, len(masks), chunk):
-        stacked = gather_stacked(parent, masks[start : start + chunk])
-        loss, acc = evaluate_stacked(stacked, x, y, activation)
-        scores.append(loss if score == "loss" else acc)
+        part = masks[start : start + chunk]
+        kept_first = torch.stack([m.index_tensors(x.device)[0] for m in part])  # (k, w1)
+        h = first[:, kept_first].permute(1, 0, 2)  # (k, n, w1)
+        rest = gather_stacked(parent, part)[1:]
+        losses, correct = loss_and_correct(forward_stacked(rest, h, activation), y.expand(len(part), -1))
+        scores.append(losses / len(y) if score == "loss" else correct.float() / len(y))
     return torch.cat(scores).cpu()
