@@ -48,6 +48,37 @@ def load_mask(store: PathLike, trial_id: int) -> NodeMask | None:
     return NodeMask.from_bytes(data, hidden)
 
 
+EXPORT_COLUMNS = [
+    "experiment_id", "config_hash", "dataset", "method", "role", "candidate", "sparsity", "weight_sparsity",
+    "kept_nodes", "n_params", "seed", "candidates", "score_name", "init_score", "status", "diverged_epoch", "epochs",
+    "final_test_loss", "final_test_acc", "best_epoch", "best_val_acc", "best_test_loss", "best_test_acc",
+    "threshold", "reached", "epochs_to_threshold", "auc", "train_seconds", "trial_id",
+]
+
+
+def export_table(store: PathLike, experiment: int | None = None, curves: bool = False, fraction: float = 0.95) -> pd.DataFrame:
+    """The table ``sparsebench export`` writes.
+
+    One row per trial with its test metrics and convergence metrics (epochs to
+    ``fraction`` of the dense parent's final validation accuracy, censored when
+    never reached, and the area under the validation-accuracy curve); or, with
+    ``curves``, one row per (trial, epoch).
+    """
+    from .analysis import convergence_metrics
+
+    trials = load_results(store, experiment)
+    curve_rows = load_curves(store, experiment)
+    if curves:
+        keys = trials[["trial_id", "config_hash", "dataset", "weight_sparsity"]]
+        return curve_rows.merge(keys, on="trial_id", how="left")
+    parts = []
+    for _, part in trials.groupby("experiment_id", sort=True):
+        metrics = convergence_metrics(part, curve_rows[curve_rows["experiment_id"] == part["experiment_id"].iloc[0]], fraction)
+        parts.append(part.merge(metrics[["trial_id", "threshold", "reached", "epochs_to_threshold", "auc"]], on="trial_id", how="left"))
+    table = pd.concat(parts, ignore_index=True) if parts else trials.reindex(columns=EXPORT_COLUMNS)
+    return table[EXPORT_COLUMNS]
+
+
 def list_experiments(store: PathLike) -> pd.DataFrame:
     """Experiments with their progress: trials stored out of trials planned."""
     with Store(store, create=False) as st:

@@ -5,6 +5,8 @@
     sparsebench report --store q.db --out rep
     sparsebench export --store q.db --format csv --out trials.csv
 """
+# Every command is also a Python call: run, load_results, load_curves, list_experiments,
+# export_table (sparsebench.api) and write_report (sparsebench.report).
 
 from __future__ import annotations
 
@@ -75,6 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list experiments in a store, or the available names")
     lst.add_argument("--store", default="sparsebench.db", metavar="PATH")
     lst.add_argument("--names", action="store_true", help="list datasets, methods and presets instead")
+
+    rep = sub.add_parser("report", help="write report.html and report.md (with figures) for an experiment")
+    rep.add_argument("--store", default="sparsebench.db", metavar="PATH")
+    rep.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    rep.add_argument("--experiment", type=_number(int, "experiment", "an experiment id"), metavar="ID", help="default: the latest")
+    rep.add_argument("--margin", type=_number(float, "margin", "a number of percentage points > 0"), default=1.0, metavar="PP",
+                     help="equivalence margin in percentage points of accuracy (default 1)")
+
+    exp = sub.add_parser("export", help="write trials (or per-epoch curves) as csv, parquet or json")
+    exp.add_argument("--store", default="sparsebench.db", metavar="PATH")
+    exp.add_argument("--format", default="csv", help="csv (default), parquet or json")
+    exp.add_argument("--out", required=True, metavar="FILE")
+    exp.add_argument("--experiment", type=_number(int, "experiment", "an experiment id"), metavar="ID", help="default: all")
+    exp.add_argument("--curves", action="store_true", help="one row per (trial, epoch) instead of per trial")
     return parser
 
 
@@ -90,6 +106,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = ExperimentConfig.from_sources(preset=args.preset, toml_path=args.config, overrides=overrides)
     trials = run(cfg, store=args.store, progress=not args.no_progress)
     print(summary.format_summary(trials))
+    print(f"stored in {args.store}; next: sparsebench report --store {args.store} --out report", file=sys.stderr)
     return 0
 
 
@@ -110,7 +127,72 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "list": _cmd_list}
+def _latest_experiment(store: str) -> int:
+    from .api import list_experiments
+    from .errors import StoreError
+
+    table = list_experiments(store)
+    if table.empty:
+        raise StoreError(f"store: {store!r} holds no experiment yet; allowed: a store written by `sparsebench run`")
+    return int(table["experiment"].max())
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .api import load_curves, load_results
+    from .report import write_report
+    from .store import Store
+
+    if not args.margin > 0 or args.margin != args.margin or args.margin == float("inf"):
+        raise invalid("margin", args.margin, "a number of percentage points > 0")
+    experiment = args.experiment if args.experiment is not None else _latest_experiment(args.store)
+    with Store(args.store, create=False) as st:
+        config = st.config(experiment)
+    trials, curves = load_results(args.store, experiment), load_curves(args.store, experiment)
+    paths = write_report(trials, curves, config, args.out, margin=args.margin / 100)
+    print(f"experiment {experiment}: wrote {paths['html']} and {paths['markdown']} ({len([k for k in paths if k.startswith('figure:')])} figures)")
+    return 0
+
+
+EXPORT_FORMATS = ("csv", "parquet", "json")
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from .api import export_table
+
+    if args.format not in EXPORT_FORMATS:
+        raise invalid("format", args.format, "one of " + ", ".join(EXPORT_FORMATS))
+    if args.format == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise invalid("format", "parquet", "csv or json (parquet needs pyarrow: pip install 'sparsebench[parquet]')") from None
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise invalid("out", str(out), "a file path in an existing directory")
+    table = export_table(args.store, args.experiment, curves=args.curves)
+    # Write beside the target and rename: an existing file is replaced whole or not at all.
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if args.format == "csv":
+            table.to_csv(tmp, index=False)
+        elif args.format == "parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_json(tmp, orient="records", indent=1)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    print(f"wrote {len(table)} rows to {out}")
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "export": _cmd_export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,36 +1,24 @@
-"""The summary a run ends with: per sparsity and method, test accuracy over seeds."""
+"""The summary a run ends with: per sparsity and method, test accuracy over seeds and the verdict."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-
-def summary_frame(trials: pd.DataFrame) -> pd.DataFrame:
-    """Per (sparsity, method): n, mean and std of final test accuracy, diverged count."""
-    selected = trials[trials["role"] == "selected"]
-    rows = []
-    for (sparsity, method), g in selected.groupby(["sparsity", "method"], sort=True):
-        done = g[g["status"] == "done"]["final_test_acc"]
-        rows.append(
-            {
-                "sparsity": sparsity,
-                "method": method,
-                "weight_sparsity": g["weight_sparsity"].mean(),
-                "n": int(done.count()),
-                "test_acc_mean": done.mean(),
-                "test_acc_std": done.std(ddof=1) if done.count() > 1 else float("nan"),
-                "diverged": int((g["status"] == "diverged").sum()),
-            }
-        )
-    return pd.DataFrame(rows)
+from .analysis import summary_table
 
 
-def format_summary(trials: pd.DataFrame) -> str:
-    """A plain-text table: test accuracy mean ± std (in %) over seeds, and n."""
-    df = summary_frame(trials)
-    lines = [f"{'sparsity':>8}  {'weights':>7}  {'method':<24} {'test acc (%)':>15}  {'n':>3}"]
-    for r in df.itertuples():
-        acc = f"{100 * r.test_acc_mean:6.2f} ± {100 * r.test_acc_std:5.2f}" if r.n else "   n/a"
-        extra = f"  ({r.diverged} diverged)" if r.diverged else ""
-        lines.append(f"{r.sparsity:>8g}  {100 * r.weight_sparsity:6.1f}%  {r.method:<24} {acc:>15}  {r.n:>3}{extra}")
+def format_summary(trials: pd.DataFrame, margin: float = 0.01) -> str:
+    """A plain-text table: test accuracy mean ± std (in %) over seeds, n, and the verdict vs random.
+
+    ``trials`` holds one experiment's trials.
+    """
+    table = summary_table(trials, margin=margin)
+    weights = trials[trials["role"] == "selected"].groupby(["sparsity", "method"])["weight_sparsity"].mean()
+    lines = [f"{'sparsity':>8}  {'weights':>8}  {'method':<24} {'test acc (%)':>15}  {'n':>3}  verdict vs random (±{100 * margin:g} pp)"]
+    for r in table.itertuples():
+        acc = f"{100 * r.mean_test_acc:6.2f} ± {100 * r.sd_test_acc:5.2f}" if r.n > 1 else (f"{100 * r.mean_test_acc:6.2f}" if r.n else "n/a")
+        extra = f"  ({r.n_diverged} diverged)" if r.n_diverged else ""
+        ws = weights.get((r.sparsity, r.method), float("nan"))
+        lines.append(f"{r.sparsity:>8g}  {100 * ws:7.1f}%  {r.method:<24} {acc:>15}  {r.n:>3}  {r.verdict}{extra}")
+    lines.append("weights: fraction of the parent's weights removed. Verdicts: paired t test (Holm) and TOST; see `sparsebench report`.")
     return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""`sparsebench report` and `sparsebench export` as a user runs them."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from sparsebench.cli import main
+
+FAST = ["--dataset", "digits", "--hidden", "16,16", "--seeds", "3", "--sparsities", "0.5,0.9", "--candidates", "3", "--epochs", "3", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    db = tmp_path_factory.mktemp("store") / "s.db"
+    assert main(["run", *FAST, "--store", str(db)]) == 0
+    return db
+
+
+def test_run_summary_has_a_verdict_column(tmp_path, capsys):
+    assert main(["run", *FAST, "--store", str(tmp_path / "v.db")]) == 0
+    out = capsys.readouterr().out
+    assert "verdict vs random" in out
+    rs_lines = [l for l in out.splitlines() if "random-search" in l]
+    assert len(rs_lines) == 2 and all(any(v in l for v in ("better", "worse", "equivalent", "inconclusive")) for l in rs_lines)
+
+
+def test_report_writes_self_contained_html_and_markdown(store, tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["report", "--store", str(store), "--out", str(out)]) == 0
+    html = (out / "report.html").read_text()
+    assert html.count('src="data:image/png;base64,') >= 4
+    assert "http://" not in html and "https://" not in html
+    md = (out / "report.md").read_text()
+    for s in ("0.5", "0.9"):
+        assert f"At sparsity {s}, random-search" in md
+    for name in ("accuracy_vs_sparsity", "learning_curves", "paired_differences"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 0 and f"figures/{name}.png" in md
+
+
+def test_export_csv_has_one_row_per_trial(store, tmp_path, capsys):
+    out = tmp_path / "trials.csv"
+    assert main(["export", "--store", str(store), "--format", "csv", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert len(table) == 3 + 3 * 2 * 2
+    for column in ("experiment_id", "dataset", "method", "sparsity", "weight_sparsity", "seed", "final_test_acc",
+                   "best_test_acc", "epochs_to_threshold", "auc", "candidates", "config_hash"):
+        assert column in table.columns
+    assert (table.loc[table.method == "random-search", "candidates"] == 3).all()
+
+
+def test_export_curves_json_and_parquet(store, tmp_path, capsys):
+    assert main(["export", "--store", str(store), "--format", "json", "--curves", "--out", str(tmp_path / "c.json")]) == 0
+    rows = json.loads((tmp_path / "c.json").read_text())
+    assert len(rows) == 15 * 3 and {"trial_id", "epoch", "val_acc"} <= set(rows[0])
+    assert main(["export", "--store", str(store), "--format", "parquet", "--out", str(tmp_path / "t.parquet")]) == 0
+    assert len(pd.read_parquet(tmp_path / "t.parquet")) == 15
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["export", "--format", "xlsx", "--out", "{tmp}/x"], "format"),
+        (["export", "--out", "{tmp}/no/such/dir/x.csv"], "out"),
+        (["report", "--out", "{tmp}/r", "--experiment", "99"], "experiment"),
+        (["report", "--out", "{tmp}/r", "--margin", "-1"], "margin"),
+    ],
+)
+def test_bad_report_and_export_input_exits_2(store, tmp_path, capsys, args, words):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args] + ["--store", str(store)]
+    before = store.read_bytes()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and words in err
+    assert store.read_bytes() == before
+
+
+def test_export_does_not_clobber_an_existing_file_on_error(tmp_path, capsys):
+    target = tmp_path / "keep.csv"
+    target.write_text("precious\n")
+    assert main(["export", "--store", str(tmp_path / "missing.db"), "--out", str(target)]) == 2
+    assert target.read_text() == "precious\n"
