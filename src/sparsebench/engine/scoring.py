@@ -35,14 +35,15 @@ def score_masks(
     # Every candidate's first hidden layer is a subset of the parent's, whose
     # input is shared: compute the parent's once and gather columns, instead
     # of K thin matrix products.
-    first = activation_fn(activation)(torch.addmm(parent[0].bias, x, parent[0].weight.t()))
+    # Kept node-major, (w1, n), so that a candidate's gather copies whole rows.
+    first = activation_fn(activation)(torch.addmm(parent[0].bias[:, None], parent[0].weight, x.t()))
     widest = max(max(m.kept_per_layer) for m in masks)
     chunk = max(1, EVAL_BUDGET_BYTES // (4 * len(y) * widest))
     scores = []
     for start in range(0, len(masks), chunk):
         part = masks[start : start + chunk]
         kept_first = torch.stack([m.index_tensors(x.device)[0] for m in part])  # (k, w1)
-        h = first[:, kept_first].permute(1, 0, 2)  # (k, n, w1)
+        h = first[kept_first].transpose(1, 2)  # (k, n, w1), a view the product reads as is
         rest = gather_stacked(parent, part)[1:]
         losses, correct = loss_and_correct(forward_stacked(rest, h, activation), y.expand(len(part), -1))
         scores.append(losses / len(y) if score == "loss" else correct.float() / len(y))
