@@ -111,3 +111,20 @@ def test_diverging_trials_are_stored_as_diverged_and_the_run_continues(tmp_path,
     assert (trials.status == "diverged").any()
     diverged = trials[trials.status == "diverged"]
     assert diverged.diverged_epoch.notna().all() and diverged.final_test_acc.isna().all()
+
+
+def test_a_trial_subnetwork_loads_as_a_compact_module_with_inherited_weights(tmp_path, tiny_config):
+    db = tmp_path / "m.db"
+    trials = sparsebench.run(tiny_config, store=db, progress=False)
+    row = trials[(trials.method == "random") & (trials.sparsity == 0.5)].iloc[0]
+    net = sparsebench.load_subnetwork(db, int(row.trial_id))
+    assert [m.out_features for m in net if isinstance(m, torch.nn.Linear)] == [12, 12, 10]
+    from sparsebench.data import load_dataset
+    from sparsebench.engine.reference import MaskedMLP
+    from sparsebench.models import MLPSpec, init_parent
+
+    data = load_dataset("digits", 0, 0.2)
+    parent = init_parent(MLPSpec(data.n_features, tiny_config.hidden, data.n_classes), int(row.seed))
+    masked = MaskedMLP(parent, sparsebench.load_mask(db, int(row.trial_id)))
+    with torch.no_grad():
+        torch.testing.assert_close(net(data.x_val), masked(data.x_val), rtol=1e-5, atol=1e-6)

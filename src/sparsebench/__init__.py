@@ -5,7 +5,7 @@
 >>> # trials = sparsebench.run(cfg, store="runs.db")   # a pandas DataFrame, one row per trial
 """
 
-from .api import list_experiments, load_curves, load_mask, load_results
+from .api import export_table, list_experiments, load_curves, load_mask, load_results, load_subnetwork
 from .config import PRESETS, ExperimentConfig
 from .errors import ConfigError, SparsebenchError, StoreError
 from .methods import Method, Selection, SelectionContext, register_method
@@ -27,6 +27,8 @@ __all__ = [
     "load_curves",
     "load_mask",
     "load_results",
+    "load_subnetwork",
+    "export_table",
     "register_dataset",
     "register_method",
     "run",

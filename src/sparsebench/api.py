@@ -79,6 +79,31 @@ def export_table(store: PathLike, experiment: int | None = None, curves: bool = 
     return table[EXPORT_COLUMNS]
 
 
+def load_subnetwork(store: PathLike, trial_id: int) -> "torch.nn.Sequential":
+    """A trial's sub-network as a plain compact ``nn.Sequential``, with the initial
+    weights it inherited from its seed's parent (weights are not stored after
+    training: retrain it, or rerun the trial, to get them).
+
+    >>> # net = sparsebench.load_subnetwork("runs.db", trial_id=5); net(x)
+    """
+    from .data.registry import load_dataset
+    from .models.compaction import compact, to_module
+    from .models.mlp import MLPSpec, init_parent
+
+    with Store(store, create=False) as st:
+        row = st.con.execute("SELECT experiment_id, seed FROM trials WHERE id = ?", (trial_id,)).fetchone()
+        if row is None:
+            from .errors import StoreError
+
+            raise StoreError(f"trial: got {trial_id!r}; allowed: a stored trial id")
+        config = st.config(row[0])
+    data = load_dataset(config["dataset"], config["data_seed"], config["val_fraction"])
+    spec = MLPSpec(data.n_features, tuple(config["hidden"]), data.n_classes, config["activation"])
+    parent = init_parent(spec, row[1])
+    mask = load_mask(store, trial_id)
+    return to_module(parent if mask is None else compact(parent, mask), config["activation"])
+
+
 def list_experiments(store: PathLike) -> pd.DataFrame:
     """Experiments with their progress: trials stored out of trials planned."""
     with Store(store, create=False) as st:

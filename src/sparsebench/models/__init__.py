@@ -1,6 +1,6 @@
 """Parents, node spaces, masks, and compaction of a masked network."""
 
-from .compaction import compact, expand, gather_stacked
+from .compaction import compact, expand, gather_stacked, to_module
 from .mask import NodeMask, kept_count, random_masks
 from .mlp import Layer, MLPSpec, count_params, init_parent
 
@@ -15,4 +15,5 @@ __all__ = [
     "init_parent",
     "kept_count",
     "random_masks",
+    "to_module",
 ]

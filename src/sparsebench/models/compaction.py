@@ -66,3 +66,30 @@ def expand(sub: list[Layer], mask: NodeMask, widths: tuple[int, ...]) -> list[La
         bias[out_idx] = layer.bias
         full.append(Layer(weight, bias))
     return full
+
+
+def to_module(layers: list[Layer], activation: str = "relu") -> "torch.nn.Sequential":
+    """A plain ``nn.Sequential`` of ``Linear`` layers holding these (compact) weights.
+
+    >>> from sparsebench.models import MLPSpec, init_parent
+    >>> parent = init_parent(MLPSpec(4, (6,), 3), seed=0)
+    >>> to_module(compact(parent, NodeMask.from_indices([[0, 2]], (6,))))
+    Sequential(
+      (0): Linear(in_features=4, out_features=2, bias=True)
+      (1): ReLU()
+      (2): Linear(in_features=2, out_features=3, bias=True)
+    )
+    """
+    from torch import nn
+
+    act = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}[activation]
+    modules: list[nn.Module] = []
+    for i, layer in enumerate(layers):
+        linear = nn.Linear(layer.weight.shape[1], layer.weight.shape[0])
+        with torch.no_grad():
+            linear.weight.copy_(layer.weight)
+            linear.bias.copy_(layer.bias)
+        modules.append(linear)
+        if i < len(layers) - 1:
+            modules.append(act())
+    return nn.Sequential(*modules)

@@ -1,0 +1,64 @@
+import sys
+import textwrap
+
+import pytest
+
+import sparsebench
+from sparsebench.errors import ConfigError
+from sparsebench.methods import get_method, method_names
+
+MODULE = textwrap.dedent(
+    """
+    from sparsebench import Method, Selection
+    from sparsebench.models import NodeMask, kept_count
+
+    class LastNodes(Method):
+        def select(self, ctx):
+            keep = [list(range(w - kept_count(w, ctx.sparsity), w)) for w in ctx.spec.hidden]
+            return Selection(NodeMask.from_indices(keep, ctx.spec.hidden))
+
+    class NotAMethod:
+        pass
+    """
+)
+
+
+@pytest.fixture
+def plugin_dir(tmp_path, monkeypatch):
+    (tmp_path / "ep_plugin_mod.py").write_text(MODULE)
+    dist = tmp_path / "ep_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[sparsebench.methods]\nlast-nodes = ep_plugin_mod:LastNodes\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    sys.modules.pop("ep_plugin_mod", None)
+
+
+def test_entry_point_method_is_listed_and_runs(plugin_dir, tmp_path, tiny_dict):
+    assert "last-nodes" in method_names()
+    trials = sparsebench.run({**tiny_dict, "methods": ["random", "last-nodes"], "seeds": [0], "sparsities": [0.5]}, store=tmp_path / "e.db", progress=False)
+    row = trials[trials.method == "last-nodes"]
+    mask = sparsebench.load_mask(tmp_path / "e.db", int(row.trial_id.item()))
+    assert mask.kept[0] == tuple(range(12, 24))
+
+
+def test_module_class_spec_must_name_a_method_subclass(plugin_dir):
+    assert get_method("ep_plugin_mod:LastNodes").__name__ == "LastNodes"
+    with pytest.raises(ConfigError, match="not a sparsebench.methods.Method subclass"):
+        get_method("ep_plugin_mod:NotAMethod")
+    with pytest.raises(ConfigError, match="cannot load"):
+        get_method("ep_plugin_mod:Missing")
+
+
+def test_register_method_makes_a_name_selectable(tmp_path, tiny_dict):
+    @sparsebench.register_method("first-half-test")
+    class FirstHalf(sparsebench.Method):
+        def select(self, ctx):
+            from sparsebench.models import NodeMask, kept_count
+
+            keep = [list(range(kept_count(w, ctx.sparsity))) for w in ctx.spec.hidden]
+            return sparsebench.Selection(NodeMask.from_indices(keep, ctx.spec.hidden))
+
+    trials = sparsebench.run({**tiny_dict, "methods": ["first-half-test"], "seeds": [0], "sparsities": [0.5]}, store=tmp_path / "r.db", progress=False)
+    assert list(trials.method) == ["first-half-test"]

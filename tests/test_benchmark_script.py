@@ -1,0 +1,19 @@
+"""The benchmark is a script, not a timed test; this only checks that it still runs and reports."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_engine_benchmark_runs_and_prints_its_figures():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "engine.py"), "--tiny", "--repeats", "1"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    figures = dict(l.split("=", 1) for l in proc.stdout.splitlines() if "=" in l and " " not in l)
+    for key in ("speedup_vs_reference", "speedup_vs_compacted", "engine_peak_rss_mb"):
+        assert float(figures[key]) > 0
+    assert 0 <= float(figures["scoring_fraction_of_gemm_peak"]) < 10
