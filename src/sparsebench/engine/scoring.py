@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ..models.compaction import gather_stacked
 from ..models.mask import NodeMask
 from ..models.mlp import Layer, activation_fn
-from .stacked import EVAL_BUDGET_BYTES, forward_stacked, loss_and_correct
+from .stacked import EVAL_BUDGET_BYTES
 
 
 @torch.no_grad()
@@ -35,16 +36,23 @@ def score_masks(
     # Every candidate's first hidden layer is a subset of the parent's, whose
     # input is shared: compute the parent's once and gather columns, instead
     # of K thin matrix products.
-    # Kept node-major, (w1, n), so that a candidate's gather copies whole rows.
-    first = activation_fn(activation)(torch.addmm(parent[0].bias[:, None], parent[0].weight, x.t()))
+    # Activations are kept node-major, (k, width, n): every product is then
+    # W (k, out, in) @ H (k, in, n) on contiguous operands, and a candidate's
+    # first layer is a gather of whole rows of the parent's.
+    act = {"relu": torch.relu_, "tanh": torch.tanh_}.get(activation, activation_fn(activation))
+    first = act(torch.addmm(parent[0].bias[:, None], parent[0].weight, x.t()))  # (w1, n)
     widest = max(max(m.kept_per_layer) for m in masks)
     chunk = max(1, EVAL_BUDGET_BYTES // (4 * len(y) * widest))
     scores = []
     for start in range(0, len(masks), chunk):
         part = masks[start : start + chunk]
-        kept_first = torch.stack([m.index_tensors(x.device)[0] for m in part])  # (k, w1)
-        h = first[kept_first].transpose(1, 2)  # (k, n, w1), a view the product reads as is
+        h = first[torch.stack([m.index_tensors(x.device)[0] for m in part])]  # (k, w1, n)
         rest = gather_stacked(parent, part)[1:]
-        losses, correct = loss_and_correct(forward_stacked(rest, h, activation), y.expand(len(part), -1))
+        for i, (w, b) in enumerate(rest):
+            h = torch.bmm(w, h).add_(b.unsqueeze(2))
+            if i < len(rest) - 1:
+                h = act(h)
+        losses = F.cross_entropy(h, y.expand(len(part), -1), reduction="none").sum(dim=1)  # h: (k, C, n)
+        correct = (h.argmax(dim=1) == y).sum(dim=1)
         scores.append(losses / len(y) if score == "loss" else correct.float() / len(y))
     return torch.cat(scores).cpu()
