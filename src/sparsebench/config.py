@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError, invalid
+from .errors import ConfigError, invalid, show
 
 ACTIVATIONS = ("relu", "tanh", "gelu")
 OPTIMIZERS = ("adam", "sgd")
@@ -126,23 +126,27 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset_values(name: str) -> dict[str, Any]:
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         raise invalid("preset", name, "one of " + ", ".join(PRESETS))
     return dict(PRESETS[name])
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML config file; a missing, unreadable or malformed file is a ConfigError."""
+    shown = show(str(path))
     try:
         data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"config: cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"config: cannot read {shown}: {' '.join(reason.split())}; allowed: a readable TOML file") from None
     try:
         parsed = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError(f"config: {str(path)!r} is not UTF-8 text; allowed: a TOML file") from None
+        raise ConfigError(f"config: {shown} is not UTF-8 text; allowed: a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config: {str(path)!r} is not valid TOML ({exc}); allowed: a TOML file") from None
+        raise ConfigError(f"config: {shown} is not valid TOML ({' '.join(str(exc).split())}); allowed: a TOML file") from None
+    except RecursionError:
+        raise ConfigError(f"config: {shown} nests too deeply; allowed: a TOML file of config keys") from None
     # Accept a flat file or one with an [experiment] table.
     if set(parsed) == {"experiment"} and isinstance(parsed["experiment"], dict):
         parsed = parsed["experiment"]
@@ -153,8 +157,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 def _coerce(key: str, value: Any) -> Any:
     """Turn list values into tuples, and an integer ``seeds`` N into 0..N-1."""
     if key == "seeds" and _is_int(value):
-        if value < 1:
-            raise invalid("seeds", value, "a count >= 1 or a list of non-negative integers")
+        if not 1 <= value <= MAX_COUNT:
+            raise invalid("seeds", value, f"a count in [1, {MAX_COUNT}] or a list of non-negative integers")
         return tuple(range(value))
     if isinstance(value, list):
         return tuple(value)
@@ -166,7 +170,12 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 MAX_WIDTH = 1 << 16

@@ -1,8 +1,13 @@
 """Errors a user can cause, and fix, by changing what they passed in.
 
 The CLI turns each into one line on stderr and exit code 2; the Python API
-raises them as they are.
+raises them as they are. Messages are built to stay one line whatever the
+user passed: values are shown by ``repr`` (which escapes line breaks), cut
+short when long.
 """
+
+#: A value longer than this (as shown) is cut in the middle of an error message.
+MAX_SHOWN = 200
 
 
 class SparsebenchError(Exception):
@@ -14,7 +19,32 @@ class ConfigError(SparsebenchError, ValueError):
 
 
 class StoreError(SparsebenchError):
-    """The store file is not a sparsebench store, is corrupt, or is too new."""
+    """The store file is not a sparsebench store, is corrupt, too new, or cannot be written."""
+
+
+class ResourceError(SparsebenchError):
+    """The experiment does not fit this machine (memory), as configured."""
+
+
+def show(value: object) -> str:
+    """``repr(value)``, one line, at most ``MAX_SHOWN`` characters; never raises.
+
+    >>> show("a\\nb")
+    "'a\\\\nb'"
+    >>> len(show("x" * 10_000)) <= MAX_SHOWN
+    True
+    """
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError, MemoryError):  # e.g. an int of more than 4300 digits, deep nesting
+        text = f"<{type(value).__name__} too large to show>"
+    except Exception:  # a user object whose __repr__ fails
+        text = f"<{type(value).__name__}>"
+    text = " ".join(text.splitlines())
+    if len(text) > MAX_SHOWN:
+        half = (MAX_SHOWN - 5) // 2
+        text = f"{text[:half]} ... {text[-half:]}"
+    return text
 
 
 def invalid(parameter: str, value: object, allowed: str) -> ConfigError:
@@ -23,4 +53,4 @@ def invalid(parameter: str, value: object, allowed: str) -> ConfigError:
     >>> str(invalid("epochs", 0, "an integer >= 1"))
     'epochs: got 0; allowed: an integer >= 1'
     """
-    return ConfigError(f"{parameter}: got {value!r}; allowed: {allowed}")
+    return ConfigError(f"{parameter}: got {show(value)}; allowed: {allowed}")

@@ -3,7 +3,8 @@
 A work group is all trials of one shape: the dense parents of every seed, or
 every non-dense trial at one sparsity across seeds. A group is trained in one
 stack and stored in one transaction, so it is either stored whole or not at
-all, and a resumed run recomputes exactly what was missing.
+all, and a resumed run recomputes exactly what was missing. It is also the
+unit that concurrent runs of one experiment claim from each other.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ class WorkGroup:
     @property
     def label(self) -> str:
         return "dense" if self.sparsity is None else f"s={self.sparsity:g}"
+
+    @property
+    def key(self) -> str:
+        """The group's name in the store's claims: exact (``repr`` of the sparsity), unlike ``label``."""
+        return "dense" if self.sparsity is None else f"sparsity={self.sparsity!r}"
 
     @property
     def n_trials(self) -> int:

@@ -1,4 +1,9 @@
-"""Plan → select masks → train → store, resumable: the experiment pipeline.
+"""Plan → claim → select masks → train → store, resumable: the experiment pipeline.
+
+A run claims one work group at a time in the store (a lease renewed while it
+trains), stores the group whole in one transaction together with releasing the
+claim, and goes on until no group is pending. So a run can be killed anywhere
+and resumed, and several runs of one config can share a store at once.
 
 >>> import sparsebench
 >>> cfg = sparsebench.ExperimentConfig(seeds=(0,), sparsities=(0.9,), epochs=1, candidates=4)
@@ -10,7 +15,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import sqlite3
+import threading
+import time
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -23,7 +34,7 @@ from .data.registry import DatasetSplits, load_dataset
 from .engine.common import TrainResult, TrainSettings
 from .engine.reference import train_reference
 from .engine.stacked import evaluate_stacked, train_stacked
-from .errors import ConfigError
+from .errors import ConfigError, ResourceError, invalid
 from .methods.base import Selection, SelectionContext
 from .methods.registry import get_method
 from .models.compaction import gather_stacked
@@ -31,7 +42,18 @@ from .models.mask import NodeMask
 from .models.mlp import Layer, MLPSpec, count_params, init_parent
 from .plan import WorkGroup, plan
 from .seeding import generator
-from .store import CandidateRecord, Store, TrialRecord
+from .store import CandidateRecord, Store, TrialRecord, connect_for_lease, renew_claim, store_errors, worker_id
+
+#: How long a claim on a work group lasts unless renewed. A run killed on another
+#: machine (or in another PID namespace) blocks the groups it held at most this
+#: long; on the same machine a dead owner is seen at once. Override it with the
+#: environment variable below (tests use about a second).
+LEASE_SECONDS = 60.0
+LEASE_ENV = "SPARSEBENCH_LEASE_SECONDS"
+#: A claim's lease is renewed this often (at most; a quarter of the lease if shorter).
+RENEW_SECONDS = 5.0
+#: A run whose remaining groups are all claimed by others looks again this often (at most).
+POLL_SECONDS = 1.0
 
 
 @dataclass
@@ -66,7 +88,11 @@ def run(
 ) -> pd.DataFrame:
     """Run (or resume) an experiment and return its trials as a DataFrame.
 
-    Trials already in ``store`` for the same config are not run again.
+    Trials already in ``store`` for the same config are not run again. Several
+    runs of one config may share a store at once: each claims a work group,
+    trains it and stores it whole, then claims the next; when every remaining
+    group is claimed by another live run, it waits for them, so that each run
+    returns the complete result.
 
     >>> df = run({"seeds": 1, "sparsities": [0.5], "epochs": 1, "candidates": 2}, store=":memory:", progress=False)
     >>> len(df)
@@ -74,20 +100,169 @@ def run(
     """
     cfg = as_config(config)
     device = resolve_device(cfg.device)
-    with Store(store) as st:
-        experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict())
-        pending = pending_groups(cfg, st, experiment_id)
-        if pending:
-            torch.set_num_threads(os.cpu_count() or 1)
-            data = load_dataset(cfg.dataset, cfg.data_seed, cfg.val_fraction).to(device)
-            spec = MLPSpec(data.n_features, cfg.hidden, data.n_classes, cfg.activation)
-            total = sum(g.n_trials for g in pending) * cfg.epochs
-            with tqdm(total=total, desc="training", unit="net-epoch", disable=not progress, dynamic_ncols=True) as bar:
-                for group in pending:
-                    bar.set_postfix_str(group.label)
-                    trials, candidates = run_group(cfg, group, data, spec, device, bar.update)
-                    st.save_group(experiment_id, trials, candidates)
+    lease = lease_seconds()
+    path = os.fsdecode(os.fspath(store))
+    with store_errors(path), Store(path) as st:
+        data = None
+        experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict(), create=False)
+        if experiment_id is None:
+            # A new experiment: check the data splits before anything is stored for it.
+            data = load_data(cfg, device)
+            experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict())
+        execute(cfg, st, experiment_id, device, lease, progress, data)
         return st.trials(experiment_id)
+
+
+def lease_seconds() -> float:
+    """The lease of a claim: ``$SPARSEBENCH_LEASE_SECONDS`` if set, else ``LEASE_SECONDS``."""
+    text = os.environ.get(LEASE_ENV, "").strip()
+    if not text:
+        return LEASE_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise invalid(LEASE_ENV, text, "a number of seconds > 0")
+    return value
+
+
+def load_data(cfg: ExperimentConfig, device: torch.device) -> DatasetSplits:
+    """The dataset's splits on ``device``; refused if the validation split leaves no training example."""
+    torch.set_num_threads(compute_threads())
+    with warnings.catch_warnings():
+        # numpy's complaints about standardizing an empty training split: refused below, in one line.
+        warnings.filterwarnings("ignore", "Mean of empty slice|invalid value encountered|Degrees of freedom", RuntimeWarning)
+        data = load_dataset(cfg.dataset, cfg.data_seed, cfg.val_fraction).to(device)
+    if len(data.y_train) == 0:
+        n = len(data.y_val)
+        raise invalid("val_fraction", cfg.val_fraction, f"a fraction that leaves training examples ({cfg.dataset} has {n} to split)")
+    return data
+
+
+def compute_threads() -> int:
+    """Torch's CPU threads: ``$OMP_NUM_THREADS`` if set to a positive integer, else every core.
+
+    Runs sharing one machine (e.g. two workers on one store) should each set it,
+    or their threads oversubscribe the cores and both slow down many times over.
+    """
+    text = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else (os.cpu_count() or 1)
+
+
+def execute(
+    cfg: ExperimentConfig,
+    st: Store,
+    experiment_id: int,
+    device: torch.device,
+    lease: float,
+    progress: bool = True,
+    data: DatasetSplits | None = None,
+) -> None:
+    """Claim, train and store work groups until every group of the experiment is stored."""
+    groups = {g.key: g for g in plan(cfg)}
+    owner = worker_id()
+    poll = max(0.01, min(POLL_SECONDS, lease / 4))
+    bar: tqdm | None = None
+    outstanding: set[str] = set()  # groups on the progress bar, not yet counted as done
+    try:
+        while True:
+            claim = st.claim_next(experiment_id, owner, lease, lambda: [g.key for g in pending_groups(cfg, st, experiment_id)])
+            if not claim.pending:
+                if bar is not None:
+                    bar.update(sum(groups[k].n_trials for k in outstanding) * cfg.epochs)
+                return
+            if bar is None:
+                outstanding = set(claim.pending)
+                total = sum(groups[k].n_trials for k in outstanding) * cfg.epochs
+                bar = tqdm(total=total, desc="training", unit="net-epoch", disable=not progress, dynamic_ncols=True)
+            finished_elsewhere = outstanding - set(claim.pending)
+            bar.update(sum(groups[k].n_trials for k in finished_elsewhere) * cfg.epochs)
+            outstanding -= finished_elsewhere
+            if claim.key is None:
+                # Every remaining group is being trained by another live run: wait for
+                # it to be stored, or for its lease to expire and take it over.
+                bar.set_postfix_str("waiting for another run")
+                delay = poll if claim.retry_at is None else min(poll, max(0.0, claim.retry_at - time.time()) + 0.01)
+                time.sleep(delay)
+                continue
+            group = groups[claim.key]
+            if data is None:
+                data = load_data(cfg, device)
+            spec = MLPSpec(data.n_features, cfg.hidden, data.n_classes, cfg.activation)
+            bar.set_postfix_str(group.label)
+            with LeaseKeeper(st.path, experiment_id, group.key, owner, lease), _out_of_memory_as_error(cfg, group):
+                trials, candidates = run_group(cfg, group, data, spec, device, bar.update)
+            st.save_group(experiment_id, trials, candidates, claim=(group.key, owner))
+            outstanding.discard(group.key)
+    finally:
+        if bar is not None:
+            bar.close()
+        try:
+            st.release_claims(owner)  # at once, so a resumed or concurrent run need not wait for the lease
+        except sqlite3.Error:
+            pass  # the claims then expire with their lease
+
+
+class LeaseKeeper:
+    """Renews one claim's lease from a background thread while its group is selected and trained.
+
+    A thread, not the training loop, so that a long epoch or a slow method's
+    selection never lets the lease lapse. If the lease is lost anyway (the
+    process was suspended longer than the lease), another run may train the
+    same group; both store the same numbers and the store keeps the first.
+    """
+
+    def __init__(self, path: str, experiment_id: int, key: str, owner: str, lease: float):
+        self.path, self.experiment_id, self.key, self.owner, self.lease = path, experiment_id, key, owner, lease
+        self.interval = min(RENEW_SECONDS, lease / 4)
+        self.renewals = 0
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "LeaseKeeper":
+        if self.path != ":memory:":  # an in-memory store has no other runs
+            self._thread = threading.Thread(target=self._renew_until_stopped, name="sparsebench-lease", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+
+    def _renew_until_stopped(self) -> None:
+        try:
+            con = connect_for_lease(self.path)
+        except sqlite3.Error:
+            return  # the claim then expires with its lease
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    if renew_claim(con, self.experiment_id, self.key, self.owner, self.lease):
+                        self.renewals += 1
+                    else:
+                        self.lost = True
+                except sqlite3.OperationalError:
+                    continue  # locked for now: try again at the next interval
+        finally:
+            con.close()
+
+
+@contextmanager
+def _out_of_memory_as_error(cfg: ExperimentConfig, group: WorkGroup):
+    """An allocation that fails because the config is too large becomes a one-line ``ResourceError``."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:
+        text = " ".join(str(exc).split())
+        if not (isinstance(exc, MemoryError) or "out of memory" in text.lower() or "can't allocate memory" in text):
+            raise
+        raise ResourceError(
+            f"memory: training {group.label} ({group.n_trials} networks, hidden {list(cfg.hidden)}) needs more memory "
+            f"than is free ({text[:160]}); allowed: smaller hidden widths, fewer seeds or candidates, or a smaller batch size"
+        ) from None
 
 
 def pending_groups(cfg: ExperimentConfig, st: Store, experiment_id: int) -> list[WorkGroup]:

@@ -1,12 +1,20 @@
 """The SQLite store: the schema and every read and write of results.
 
 One file holds experiments (config and its hash), trials, per-epoch curves,
-the scores of every candidate a search method sampled, and masks. It is the
-only state shared between the stages, so a run can stop anywhere and resume.
+the scores of every candidate a search method sampled, masks, and the claims
+with which concurrent runs share out the work. It is the only state shared
+between the stages, so a run can stop anywhere and resume.
 
 Opening never changes a file that is not already a sparsebench store: the
-header and the ``meta`` table are checked through a read-only connection
-first, and only then is the file opened for writing.
+header and the ``meta`` table are checked first, read-only and without
+creating a ``-wal`` or ``-shm`` sibling, and only then is the file opened for
+writing. A store written by an older schema is upgraded in place, in one
+transaction; one written by a newer sparsebench is refused.
+
+Several processes on one machine may use one store at once (WAL mode, a busy
+timeout, claims with leases). SQLite's locking is not reliable on network file
+systems (NFS, SMB): on a cluster, give each machine its own store on a local
+disk.
 
 >>> with Store(":memory:") as store:
 ...     store.experiments().empty
@@ -18,19 +26,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
+import socket
 import sqlite3
+import stat
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
 import pandas as pd
 
 from .errors import StoreError
 
 APPLICATION = "sparsebench"
-SCHEMA_VERSION = 1
+#: 1: experiments, trials, curves, candidates. 2: + claims (work shared out between concurrent runs).
+SCHEMA_VERSION = 2
 SQLITE_HEADER = b"SQLite format 3\x00"
+#: How long a statement waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 60_000
+#: A write transaction asks for the lock in tries this long, so that Ctrl-C is felt between tries.
+BEGIN_TRY_MS = 100
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,7 +97,27 @@ CREATE TABLE IF NOT EXISTS candidates (
     mask BLOB NOT NULL,
     PRIMARY KEY (experiment_id, method, sparsity, seed, idx)
 );
+CREATE TABLE IF NOT EXISTS claims (
+    experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+    group_key TEXT NOT NULL,        -- plan.WorkGroup.key
+    owner TEXT NOT NULL,            -- worker_id() of the run training the group
+    expires_at REAL NOT NULL,       -- Unix time after which another run may take the group over
+    PRIMARY KEY (experiment_id, group_key)
+);
 """
+
+#: The statements that upgrade a store of schema version v to v + 1, run in one transaction.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE claims (
+    experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+    group_key TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (experiment_id, group_key)
+)""",
+    ),
+}
 
 TRIAL_COLUMNS = (
     "method role candidate sparsity seed weight_sparsity kept_nodes n_params mask init_score status "
@@ -132,89 +169,271 @@ class CandidateRecord:
     mask: bytes
 
 
+@dataclass(frozen=True)
+class ClaimResult:
+    """What ``Store.claim_next`` found: the group now ours (or None), what is still pending, when to retry."""
+
+    key: str | None
+    pending: tuple[str, ...]
+    retry_at: float | None = None  # Unix time the earliest claim held by another run expires
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def check_store_file(path: str | os.PathLike) -> None:
+def worker_id() -> str:
+    """A name for one run of one process: ``host:pid:random``.
+
+    The host and pid let a run on the same machine see at once that the owner
+    of a claim is gone (killed) instead of waiting for its lease to expire.
+    """
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def owner_is_gone(owner: str) -> bool:
+    """True only if ``owner`` names a process of this machine that no longer exists.
+
+    Anything else (another host, a live or unknown process, another platform)
+    is presumed alive: its claim is then taken over only when its lease expires.
+    """
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if os.name != "posix" or host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError, ValueError):
+        return False
+    return False
+
+
+# -- errors ---------------------------------------------------------------------
+# Primary SQLite result codes that are about the file or the machine, not a bug in sparsebench.
+_FILE_ERRORS = {
+    "SQLITE_BUSY": "the store stayed locked by another process",
+    "SQLITE_LOCKED": "the store stayed locked by another process",
+    "SQLITE_PROTOCOL": "the store's locks failed (a network file system?)",
+    "SQLITE_READONLY": "the store cannot be written",
+    "SQLITE_PERM": "the store cannot be written",
+    "SQLITE_CANTOPEN": "the store cannot be opened",
+    "SQLITE_IOERR": "a disk I/O error",
+    "SQLITE_FULL": "the disk is full",
+    "SQLITE_NOLFS": "the file is too large for this file system",
+    "SQLITE_CORRUPT": "the store is corrupt",
+    "SQLITE_NOTADB": "the store is corrupt",
+}
+
+
+def _file_error(exc: sqlite3.Error) -> str | None:
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    for code, what in _FILE_ERRORS.items():
+        if name == code or name.startswith(code + "_"):
+            return what
+    return None
+
+
+@contextmanager
+def store_errors(path: str) -> Iterator[None]:
+    """Turn SQLite's complaints about the file or the disk into a one-line ``StoreError``.
+
+    Other SQLite errors (a wrong statement: a bug) pass through unchanged.
+    """
+    try:
+        yield
+    except sqlite3.Error as exc:
+        what = _file_error(exc)
+        if what is None:
+            raise
+        raise StoreError(
+            f"store: {path!r}: {what} ({exc}); allowed: a writable sparsebench store on a local disk"
+        ) from None
+
+
+# -- the read-only check ------------------------------------------------------------
+def _read_only_uri(p: Path, immutable: bool) -> str:
+    return p.resolve().as_uri() + ("?immutable=1" if immutable else "?mode=ro")
+
+
+def _read_tables_and_meta(uri: str) -> tuple[set[str], dict[str, str]]:
+    con = sqlite3.connect(uri, uri=True)
+    try:
+        if con.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            raise sqlite3.DatabaseError("quick_check failed")
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall()) if "meta" in tables else {}
+    finally:
+        con.close()
+    return tables, meta
+
+
+def _schema_version(text: str, meta: dict[str, str]) -> int:
+    value = meta.get("schema_version")
+    if value is None or not value.isdigit() or int(value) < 1:
+        raise StoreError(f"store: {text!r} has an unreadable schema version {value!r}; allowed: a sparsebench store or a new path")
+    return int(value)
+
+
+def check_store_file(path: str | os.PathLike, for_writing: bool = True) -> bool:
     """Refuse, without writing anything, a file that is not a usable sparsebench store.
 
-    A missing or empty file is fine (it becomes a new store).
+    Returns whether the file exists. A missing or empty file is fine (it becomes
+    a new store). Refused with a ``StoreError``: a directory or other non-file,
+    a file that is not SQLite, corrupt or truncated, another application's
+    database, a store of a newer schema, and, ``for_writing``, a read-only file.
+    Nothing is created beside the file: a store in WAL mode without a ``-wal``
+    file is read as immutable, one with a ``-wal`` file read-only through it.
     """
-    p = Path(path)
-    if not p.exists():
-        if not p.parent.exists():
+    text = os.fsdecode(os.fspath(path))
+    if "\x00" in text:
+        raise StoreError(f"store: got {text!r}; allowed: a file path without NUL characters")
+    p = Path(text)
+    try:
+        info = p.stat()
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise StoreError(f"store: cannot use {text!r} ({exc.strerror}); allowed: a sparsebench store or a new file path") from None
+    if info is None:
+        try:
+            parent_is_dir = p.parent.is_dir()
+        except OSError:
+            parent_is_dir = False
+        if not parent_is_dir:
             raise StoreError(f"store: directory {str(p.parent)!r} does not exist; allowed: a path in an existing directory")
-        return
-    if p.is_dir():
-        raise StoreError(f"store: {str(p)!r} is a directory; allowed: a sparsebench SQLite file")
+        return False
+    if stat.S_ISDIR(info.st_mode):
+        raise StoreError(f"store: {text!r} is a directory; allowed: a sparsebench SQLite file")
+    if not stat.S_ISREG(info.st_mode):
+        raise StoreError(f"store: {text!r} is not a regular file; allowed: a sparsebench SQLite file")
     try:
         with open(p, "rb") as f:
-            header = f.read(len(SQLITE_HEADER))
+            header = f.read(100)
     except OSError as exc:
-        raise StoreError(f"store: cannot read {str(p)!r} ({exc.strerror}); allowed: a readable sparsebench SQLite file") from None
-    if not header:
-        return
-    if header != SQLITE_HEADER:
-        raise StoreError(f"store: {str(p)!r} is not a SQLite database; allowed: a sparsebench store or a new path")
-    try:
-        con = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
+        raise StoreError(f"store: cannot read {text!r} ({exc.strerror}); allowed: a readable sparsebench SQLite file") from None
+    if header:
+        if header[: len(SQLITE_HEADER)] != SQLITE_HEADER:
+            raise StoreError(f"store: {text!r} is not a SQLite database; allowed: a sparsebench store or a new path")
+        # Byte 18 is 2 in WAL mode. Without a -wal file the main file holds
+        # everything: read it as immutable, which creates no -wal/-shm sibling.
+        wal = Path(text + "-wal")
+        immutable = len(header) == 100 and header[18] == 2 and not wal.exists()
         try:
-            if con.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise sqlite3.DatabaseError("quick_check failed")
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            meta = dict(con.execute("SELECT key, value FROM meta").fetchall()) if "meta" in tables else {}
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"store: {str(p)!r} is corrupt or unreadable ({exc}); allowed: a sparsebench store or a new path") from None
-    if not tables:
-        return  # an empty SQLite database: nothing to lose by making it a store
-    if meta.get("application") != APPLICATION:
-        raise StoreError(f"store: {str(p)!r} is a SQLite database of another application; allowed: a sparsebench store or a new path")
-    version = int(meta.get("schema_version", "0"))
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"store: {str(p)!r} has schema version {version}, newer than this sparsebench's {SCHEMA_VERSION}; "
-            "allowed: upgrade sparsebench to read it"
-        )
+            try:
+                tables, meta = _read_tables_and_meta(_read_only_uri(p, immutable))
+            except sqlite3.DatabaseError:
+                if not (immutable and wal.exists()):
+                    raise
+                # A writer opened the store while we read it: read again through its WAL.
+                tables, meta = _read_tables_and_meta(_read_only_uri(p, False))
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"store: {text!r} is corrupt or unreadable ({exc}); allowed: a sparsebench store or a new path") from None
+        if tables:
+            if meta.get("application") != APPLICATION:
+                raise StoreError(f"store: {text!r} is a SQLite database of another application; allowed: a sparsebench store or a new path")
+            version = _schema_version(text, meta)
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"store: {text!r} has schema version {version}, newer than this sparsebench's {SCHEMA_VERSION}; "
+                    "allowed: upgrade sparsebench to read it"
+                )
+    if for_writing and not is_writable(p, info):
+        raise StoreError(f"store: {text!r} is read-only; allowed: a writable sparsebench store or a new path")
+    return True
+
+
+def is_writable(p: Path, info: os.stat_result | None = None) -> bool:
+    """Writable by us, and not marked read-only (no write bit), which root would otherwise ignore."""
+    info = info or p.stat()
+    return bool(info.st_mode & 0o222) and os.access(p, os.W_OK)
 
 
 class Store:
     """A sparsebench results store in one SQLite file (or ``":memory:"``).
 
-    Use as a context manager. Several processes may use one file at once on
-    one machine (WAL mode, busy timeout); a network file system is not
-    supported by SQLite's locking.
+    Use as a context manager. ``create=False`` only reads: the file must exist,
+    and a read-only file is opened read-only. Several processes may use one
+    file at once on one machine (WAL mode, busy timeout, claims); a network
+    file system is not supported by SQLite's locking.
     """
 
     def __init__(self, path: str | os.PathLike = "sparsebench.db", create: bool = True):
-        self.path = str(path)
-        if self.path != ":memory:":
-            if not create and not Path(self.path).is_file():
-                raise StoreError(f"store: {self.path!r} does not exist; allowed: a store written by `sparsebench run`")
-            check_store_file(self.path)
-        self.con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        self.con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if self.path != ":memory:":
-            self.con.execute("PRAGMA journal_mode = WAL")
-        self.con.execute("PRAGMA foreign_keys = ON")
-        self._initialize()
+        self.path = os.fsdecode(os.fspath(path))
+        self.read_only = False
+        memory = self.path == ":memory:"
+        exists = True if memory else check_store_file(self.path, for_writing=create)
+        if not create and not exists:
+            raise StoreError(f"store: {self.path!r} does not exist; allowed: a store written by `sparsebench run`")
+        p = Path(self.path)
+        self.read_only = not memory and not create and not is_writable(p)
+        with store_errors(self.path):
+            if self.read_only:
+                immutable = not Path(self.path + "-wal").exists()
+                self.con = sqlite3.connect(_read_only_uri(p, immutable), uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                                           isolation_level=None)
+                return
+            self.con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            try:
+                self.con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                if not memory:
+                    _enable_wal(self.con)
+                self.con.execute("PRAGMA foreign_keys = ON")
+                self._initialize()
+            except BaseException:
+                self.con.close()
+                raise
+
+    def _stored_version(self) -> int | None:
+        """The schema version in ``meta``, or None for a new (empty) database."""
+        tables = {r[0] for r in self.con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" not in tables:
+            if tables:
+                raise StoreError(f"store: {self.path!r} is a SQLite database of another application; allowed: a sparsebench store or a new path")
+            return None
+        meta = dict(self.con.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("application") != APPLICATION:
+            raise StoreError(f"store: {self.path!r} is a SQLite database of another application; allowed: a sparsebench store or a new path")
+        return _schema_version(self.path, meta)
 
     def _initialize(self) -> None:
+        """Create the schema in a new file, or upgrade an older one, in one transaction."""
+        if self._stored_version() == SCHEMA_VERSION:
+            return
         with self.transaction():
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
+            version = self._stored_version()  # again, now that we hold the write lock
+            if version is None:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        self.con.execute(statement)
+                self.con.execute("INSERT INTO meta VALUES ('application', ?)", (APPLICATION,))
+                self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                return
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"store: {self.path!r} has schema version {version}, newer than this sparsebench's {SCHEMA_VERSION}; "
+                    "allowed: upgrade sparsebench to read it"
+                )
+            for v in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[v]:
                     self.con.execute(statement)
-            self.con.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?)", (APPLICATION,))
-            self.con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self.con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+
+    @property
+    def schema_version(self) -> int | None:
+        return self._stored_version()
 
     # -- plumbing -------------------------------------------------------------
     def transaction(self):
-        """``with store.transaction():`` — one write transaction, taken at once (BEGIN IMMEDIATE)."""
+        """``with store.transaction():`` — one write transaction, taken at once (BEGIN IMMEDIATE).
+
+        Committed when the block ends, rolled back on any exception (Ctrl-C too).
+        """
         return _Transaction(self.con)
 
     def close(self) -> None:
+        _abandon_transaction(self.con)  # one an interruption left open: rolled back, never half-committed
         self.con.close()
 
     def __enter__(self) -> "Store":
@@ -261,10 +480,18 @@ class Store:
         )
         return {tuple(r) for r in rows}
 
-    def save_group(self, experiment_id: int, trials: Iterable[TrialRecord], candidates: Iterable[CandidateRecord] = ()) -> int:
+    def save_group(
+        self,
+        experiment_id: int,
+        trials: Iterable[TrialRecord],
+        candidates: Iterable[CandidateRecord] = (),
+        claim: tuple[str, str] | None = None,
+    ) -> int:
         """Store trials with their curves, and candidate scores, in one transaction.
 
-        Trials already stored (same key) are left as they are. Returns how many were new.
+        Trials already stored (same key) are left as they are, so a group that
+        two runs both trained is stored once. ``claim`` = ``(group_key, owner)``
+        is released in the same transaction. Returns how many trials were new.
         """
         created = _now()
         new = 0
@@ -289,6 +516,10 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(experiment_id, c.method, c.sparsity, c.seed, c.idx, c.score, int(c.chosen), c.mask) for c in candidates],
             )
+            if claim is not None:
+                self.con.execute(
+                    "DELETE FROM claims WHERE experiment_id = ? AND group_key = ? AND owner = ?", (experiment_id, *claim)
+                )
         return new
 
     def trials(self, experiment_id: int | None = None) -> pd.DataFrame:
@@ -338,13 +569,151 @@ class Store:
         return row[0]
 
 
+    # -- claims -----------------------------------------------------------------
+    def claim_next(
+        self,
+        experiment_id: int,
+        owner: str,
+        lease_seconds: float,
+        pending: Callable[[], Iterable[str]],
+        now: float | None = None,
+    ) -> ClaimResult:
+        """Claim the first pending group no live run holds, in one BEGIN IMMEDIATE transaction.
+
+        ``pending()`` lists the keys of the groups not yet stored, in plan order;
+        it runs inside the transaction, so a group stored meanwhile by another
+        run is never claimed. A group is free if unclaimed, claimed by ``owner``,
+        its lease has expired, or its owner is a process of this machine that
+        no longer exists. The claim lasts ``lease_seconds`` unless renewed.
+        """
+        with self.transaction():
+            keys = tuple(pending())
+            now = time.time() if now is None else now
+            held = {k: (o, e) for k, o, e in self.con.execute(
+                "SELECT group_key, owner, expires_at FROM claims WHERE experiment_id = ?", (experiment_id,))}
+            retry_at = None
+            for key in keys:
+                holder = held.get(key)
+                if holder is None or holder[0] == owner or holder[1] <= now or owner_is_gone(holder[0]):
+                    self.con.execute(
+                        "INSERT OR REPLACE INTO claims (experiment_id, group_key, owner, expires_at) VALUES (?, ?, ?, ?)",
+                        (experiment_id, key, owner, now + lease_seconds),
+                    )
+                    return ClaimResult(key, keys)
+                retry_at = holder[1] if retry_at is None else min(retry_at, holder[1])
+            return ClaimResult(None, keys, retry_at)
+
+    def renew_claim(self, experiment_id: int, key: str, owner: str, lease_seconds: float, now: float | None = None) -> bool:
+        """Extend ``owner``'s claim on ``key``; False if it is no longer ``owner``'s."""
+        return renew_claim(self.con, experiment_id, key, owner, lease_seconds, now)
+
+    def release_claims(self, owner: str) -> None:
+        """Drop every claim ``owner`` still holds (a run that stops: done, failed or interrupted)."""
+        _abandon_transaction(self.con)
+        self.con.execute("DELETE FROM claims WHERE owner = ?", (owner,))
+
+    def claims(self, experiment_id: int | None = None) -> pd.DataFrame:
+        """The claims held now: experiment_id, group_key, owner, expires_at (Unix time)."""
+        where, args = ("WHERE experiment_id = ?", (experiment_id,)) if experiment_id is not None else ("", ())
+        return pd.read_sql_query(
+            f"SELECT experiment_id, group_key, owner, expires_at FROM claims {where} ORDER BY experiment_id, group_key",
+            self.con,
+            params=args,
+        )
+
+
+def renew_claim(con: sqlite3.Connection, experiment_id: int, key: str, owner: str, lease_seconds: float,
+                now: float | None = None) -> bool:
+    """Extend a claim through ``con`` (one statement, so one atomic write); False if ``owner`` lost it."""
+    now = time.time() if now is None else now
+    cur = con.execute(
+        "UPDATE claims SET expires_at = ? WHERE experiment_id = ? AND group_key = ? AND owner = ?",
+        (now + lease_seconds, experiment_id, key, owner),
+    )
+    return cur.rowcount == 1
+
+
+def connect_for_lease(path: str) -> sqlite3.Connection:
+    """A second connection to a store, for renewing a lease from another thread."""
+    con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return con
+
+
+def _abandon_transaction(con: sqlite3.Connection) -> None:
+    """Roll back a transaction left open (by an interruption between BEGIN and COMMIT), if any."""
+    try:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass  # closing the connection rolls it back too
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED")
+
+
+def _enable_wal(con: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode = WAL``, retried: SQLite answers SQLITE_BUSY at once, without
+    waiting, when another process is creating or switching the same new file."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _begin_immediate(con: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, asking for the write lock in short tries up to the busy timeout.
+
+    SQLite waits for a lock inside C, where Ctrl-C is not seen; short tries let
+    a KeyboardInterrupt through within ``BEGIN_TRY_MS``.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    con.execute(f"PRAGMA busy_timeout = {BEGIN_TRY_MS}")
+    try:
+        while True:
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+    finally:
+        con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
 class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception, wherever it is raised.
+
+    A KeyboardInterrupt can arrive between any two bytecodes: after BEGIN, in
+    the body, or around COMMIT. Whatever was not committed is rolled back here
+    (or, at the latest, by ``Store.close``); SQLite's commit is atomic, so the
+    file never holds part of a transaction.
+    """
+
     def __init__(self, con: sqlite3.Connection):
         self.con = con
 
-    def __enter__(self):
-        self.con.execute("BEGIN IMMEDIATE")
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            _begin_immediate(self.con)
+        except BaseException:
+            _abandon_transaction(self.con)
+            raise
         return self.con
 
-    def __exit__(self, exc_type, exc, tb):
-        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            _abandon_transaction(self.con)
+            return
+        try:
+            self.con.execute("COMMIT")
+        except BaseException:
+            _abandon_transaction(self.con)
+            raise

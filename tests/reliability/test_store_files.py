@@ -1,0 +1,232 @@
+"""Issue 6.5: stores that must be refused, untouched; the schema version and its migration."""
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import sparsebench
+from sparsebench import store as store_module
+from sparsebench.cli import main
+from sparsebench.store import SCHEMA_VERSION, Store
+
+FAST = ["--dataset", "digits", "--hidden", "8", "--seeds", "1", "--sparsities", "0.5", "--candidates", "2", "--epochs", "1", "--no-progress"]
+
+
+def run_cli(capsys, *args):
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every file's bytes; a -shm file only by name: it is SQLite's shared-memory index of the
+    -wal, which every reader of a store left in WAL mode updates (read-only readers too)."""
+    return {p.name: None if p.name.endswith("-shm") else p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def assert_refused_untouched(capsys, folder: Path, store: str, *words: str) -> str:
+    before = snapshot(folder)
+    code, _, err = run_cli(capsys, "run", *FAST, "--store", store)
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("sparsebench: error: store") and "Traceback" not in err, err
+    for word in words:
+        assert word in err
+    assert snapshot(folder) == before  # same files, same bytes: no -wal or -shm created, nothing changed
+    return err
+
+
+def left_open_in_wal_mode(db: Path, statements: list[str]) -> None:
+    """Run ``statements`` in a process that dies without closing: the -wal (and -shm) stay, as after a kill."""
+    code = (
+        "import os, sqlite3, sys\n"
+        "con = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "con.execute('PRAGMA journal_mode=WAL')\n"
+        "for s in sys.argv[2:]:\n"
+        "    con.execute(s)\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(db), *statements], check=True, timeout=60)
+
+
+@pytest.fixture
+def wal_store(tmp_path, capsys) -> Path:
+    """A real sparsebench store, closed cleanly (WAL mode in its header, no -wal file)."""
+    folder = tmp_path / "w"
+    folder.mkdir()
+    db = folder / "s.db"
+    assert run_cli(capsys, "run", *FAST, "--store", str(db))[0] == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["s.db"]
+    assert db.read_bytes()[18] == 2  # WAL mode
+    return db
+
+
+def test_a_foreign_database_with_a_live_wal_is_refused_and_its_wal_left_alone(tmp_path, capsys):
+    db = tmp_path / "notes.db"
+    left_open_in_wal_mode(db, ["CREATE TABLE notes (t TEXT)", "INSERT INTO notes VALUES ('my thesis')"])
+    assert (tmp_path / "notes.db-wal").stat().st_size > 0
+    assert_refused_untouched(capsys, tmp_path, str(db), "another application")
+
+
+def test_a_newer_schema_committed_only_to_the_wal_is_seen_and_refused(wal_store, capsys):
+    # The version bump lives in the -wal only: the check must read through it.
+    left_open_in_wal_mode(wal_store, ["UPDATE meta SET value = '99' WHERE key = 'schema_version'"])
+    assert (wal_store.parent / "s.db-wal").exists()
+    assert_refused_untouched(capsys, wal_store.parent, str(wal_store), "schema version 99", "newer")
+
+
+def test_a_newer_schema_in_a_closed_wal_store_is_refused_without_creating_a_wal(wal_store, capsys):
+    con = sqlite3.connect(wal_store)
+    con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    assert sorted(p.name for p in wal_store.parent.iterdir()) == ["s.db"]
+    assert_refused_untouched(capsys, wal_store.parent, str(wal_store), "schema version 3")
+
+
+@pytest.mark.parametrize("value", ["two", "", "-1", "0", "1.5"])
+def test_an_unreadable_schema_version_is_refused(wal_store, capsys, value):
+    con = sqlite3.connect(wal_store)
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (value,))
+    con.commit()
+    con.close()
+    assert_refused_untouched(capsys, wal_store.parent, str(wal_store), "schema version")
+
+
+def test_a_directory_is_refused(tmp_path, capsys):
+    (tmp_path / "d.db").mkdir()
+    assert_refused_untouched(capsys, tmp_path, str(tmp_path / "d.db"), "directory")
+
+
+def test_a_missing_directory_is_refused(tmp_path, capsys):
+    assert_refused_untouched(capsys, tmp_path, str(tmp_path / "nope" / "s.db"), "does not exist")
+    assert not (tmp_path / "nope").exists()
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path, capsys):
+    os.mkfifo(tmp_path / "pipe.db")
+    assert_refused_untouched(capsys, tmp_path, str(tmp_path / "pipe.db"), "not a regular file")
+
+
+@pytest.mark.parametrize("path", ["bad\x00name.db", "x" * 5000 + ".db", "y" * 300 + "/s.db"])
+def test_an_impossible_path_is_one_line(tmp_path, capsys, monkeypatch, path):
+    monkeypatch.chdir(tmp_path)
+    assert_refused_untouched(capsys, tmp_path, path)
+
+
+def test_a_read_only_store_is_refused_for_running_and_still_readable(wal_store, capsys):
+    wal_store.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    try:
+        assert_refused_untouched(capsys, wal_store.parent, str(wal_store), "read-only")
+        before = snapshot(wal_store.parent)
+        code, out, err = run_cli(capsys, "list", "--store", str(wal_store))
+        assert code == 0 and "3/3" in out and "digits" in out, err
+        assert len(sparsebench.load_results(wal_store)) == 3
+        assert snapshot(wal_store.parent) == before
+    finally:
+        wal_store.chmod(stat.S_IRUSR | stat.S_IWUSR)
+
+
+def test_a_read_only_directory_is_one_line(tmp_path, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only directories")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        assert_refused_untouched(capsys, folder, str(folder / "s.db"))
+    finally:
+        folder.chmod(stat.S_IRWXU)
+
+
+# -- schema version and migration -------------------------------------------------------
+def make_version_1(db: Path) -> None:
+    """Turn a store into what sparsebench with schema version 1 wrote: no claims table."""
+    con = sqlite3.connect(db)
+    con.execute("DROP TABLE claims")
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+
+
+def tables(db: Path) -> set[str]:
+    con = sqlite3.connect(db)
+    try:
+        return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        con.close()
+
+
+def test_a_new_store_has_the_current_schema_version(tmp_path):
+    with Store(tmp_path / "n.db") as st:
+        assert st.schema_version == SCHEMA_VERSION == 2
+    assert "claims" in tables(tmp_path / "n.db")
+
+
+def test_a_version_1_store_is_upgraded_in_place_and_resumes(tmp_path, capsys, tiny_config):
+    db = tmp_path / "v1.db"
+    full = sparsebench.run(tiny_config, store=db, progress=False)
+    with Store(db) as st:  # leave the last group to be done after the upgrade
+        with st.transaction():
+            st.con.execute("DELETE FROM curves WHERE trial_id IN (SELECT id FROM trials WHERE sparsity = 0.9)")
+            st.con.execute("DELETE FROM candidates WHERE sparsity = 0.9")
+            st.con.execute("DELETE FROM trials WHERE sparsity = 0.9")
+    make_version_1(db)
+    assert "claims" not in tables(db)
+    store_module.check_store_file(db)  # older is fine
+    resumed = sparsebench.run(tiny_config, store=db, progress=False)
+    with Store(db) as st:
+        assert st.schema_version == 2 and st.claims().empty
+    cols = [c for c in full.columns if c not in ("train_seconds", "trial_id")]
+    pd.testing.assert_frame_equal(full[cols].reset_index(drop=True), resumed[cols].reset_index(drop=True), check_exact=True)
+
+
+def test_a_failed_migration_leaves_the_version_1_store_as_it_was(tmp_path, tiny_config, monkeypatch):
+    db = tmp_path / "v1.db"
+    sparsebench.run({**tiny_config.to_dict(), "sparsities": [0.5]}, store=db, progress=False)
+    make_version_1(db)
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT * FROM trials ORDER BY id").fetchall()
+    con.close()
+    broken = (store_module.MIGRATIONS[1][0], "INSERT INTO no_such_table VALUES (1)")
+    monkeypatch.setitem(store_module.MIGRATIONS, 1, broken)
+    with pytest.raises(sqlite3.OperationalError):
+        Store(db)
+    assert "claims" not in tables(db)  # the CREATE TABLE was rolled back with the rest
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+    assert con.execute("SELECT * FROM trials ORDER BY id").fetchall() == rows
+    con.close()
+
+
+def test_several_connections_opening_one_new_store_at_once_all_succeed(tmp_path):
+    """SQLite refuses at once (not after the busy timeout) to switch a file to WAL while another
+    connection creates it; opening retries. (Threads race as processes do, and start faster.)"""
+    import threading
+
+    for i in range(30):
+        db = tmp_path / f"race{i}.db"
+        barrier, errors = threading.Barrier(3), []
+
+        def open_store():
+            barrier.wait()
+            try:
+                with Store(db) as st:
+                    st.experiment_id("h", {})
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=open_store) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
