@@ -5,31 +5,46 @@
 >>> # trials = sparsebench.run(cfg, store="runs.db")   # a pandas DataFrame, one row per trial
 """
 
-from .api import export_table, list_experiments, load_curves, load_mask, load_results, load_subnetwork
-from .config import PRESETS, ExperimentConfig
-from .errors import ConfigError, SparsebenchError, StoreError
-from .methods import Method, Selection, SelectionContext, register_method
-from .data import register_dataset
-from .runner import run
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "PRESETS",
-    "ConfigError",
-    "ExperimentConfig",
-    "Method",
-    "Selection",
-    "SelectionContext",
-    "SparsebenchError",
-    "StoreError",
-    "list_experiments",
-    "load_curves",
-    "load_mask",
-    "load_results",
-    "load_subnetwork",
-    "export_table",
-    "register_dataset",
-    "register_method",
-    "run",
-]
+# The public API, loaded on first use (PEP 562): `import sparsebench.cli` must not
+# import torch, so that the command line answers --help, bad input and an early
+# Ctrl-C at once.
+_EXPORTS = {
+    "PRESETS": "config",
+    "ExperimentConfig": "config",
+    "ConfigError": "errors",
+    "SparsebenchError": "errors",
+    "StoreError": "errors",
+    "Method": "methods",
+    "Selection": "methods",
+    "SelectionContext": "methods",
+    "register_method": "methods",
+    "register_dataset": "data",
+    "run": "runner",
+    "export_table": "api",
+    "list_experiments": "api",
+    "load_curves": "api",
+    "load_mask": "api",
+    "load_results": "api",
+    "load_subnetwork": "api",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        try:  # a submodule, e.g. sparsebench.api or sparsebench.analysis
+            return import_module(f".{name}", __name__)
+        except ModuleNotFoundError:
+            raise AttributeError(f"module 'sparsebench' has no attribute {name!r}") from None
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

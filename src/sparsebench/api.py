@@ -52,17 +52,21 @@ EXPORT_COLUMNS = [
     "experiment_id", "config_hash", "dataset", "method", "role", "candidate", "sparsity", "weight_sparsity",
     "kept_nodes", "n_params", "seed", "candidates", "score_name", "init_score", "status", "diverged_epoch", "epochs",
     "final_test_loss", "final_test_acc", "best_epoch", "best_val_acc", "best_test_loss", "best_test_acc",
-    "threshold", "reached", "epochs_to_threshold", "auc", "train_seconds", "trial_id",
+    "threshold", "reached", "epochs_to_threshold", "auc", "trial_id",
 ]
 
 
-def export_table(store: PathLike, experiment: int | None = None, curves: bool = False, fraction: float = 0.95) -> pd.DataFrame:
+def export_table(
+    store: PathLike, experiment: int | None = None, curves: bool = False, fraction: float = 0.95, timings: bool = False
+) -> pd.DataFrame:
     """The table ``sparsebench export`` writes.
 
     One row per trial with its test metrics and convergence metrics (epochs to
     ``fraction`` of the dense parent's final validation accuracy, censored when
     never reached, and the area under the validation-accuracy curve); or, with
-    ``curves``, one row per (trial, epoch).
+    ``curves``, one row per (trial, epoch). Wall-clock ``train_seconds`` is left
+    out unless ``timings``: everything else is identical between two runs of
+    one config, so exports can be compared byte for byte.
     """
     from .analysis import convergence_metrics
 
@@ -75,8 +79,9 @@ def export_table(store: PathLike, experiment: int | None = None, curves: bool = 
     for _, part in trials.groupby("experiment_id", sort=True):
         metrics = convergence_metrics(part, curve_rows[curve_rows["experiment_id"] == part["experiment_id"].iloc[0]], fraction)
         parts.append(part.merge(metrics[["trial_id", "threshold", "reached", "epochs_to_threshold", "auc"]], on="trial_id", how="left"))
-    table = pd.concat(parts, ignore_index=True) if parts else trials.reindex(columns=EXPORT_COLUMNS)
-    return table[EXPORT_COLUMNS]
+    columns = EXPORT_COLUMNS + (["train_seconds"] if timings else [])
+    table = pd.concat(parts, ignore_index=True) if parts else trials.reindex(columns=columns)
+    return table[columns]
 
 
 def load_subnetwork(store: PathLike, trial_id: int) -> "torch.nn.Sequential":

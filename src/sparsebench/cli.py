@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from typing import Any, Callable, Sequence
 
@@ -24,7 +25,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"sparsebench: error: {message}\n")
+        # argparse echoes unrecognized arguments raw: keep a line break in one from splitting the error.
+        self.exit(EXIT_USAGE, f"sparsebench: error: {' '.join(message.splitlines())}\n")
 
 
 def _list_of(kind: Callable[[str], Any], name: str, allowed: str) -> Callable[[str], tuple]:
@@ -91,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", required=True, metavar="FILE")
     exp.add_argument("--experiment", type=_number(int, "experiment", "an experiment id"), metavar="ID", help="default: all")
     exp.add_argument("--curves", action="store_true", help="one row per (trial, epoch) instead of per trial")
+    exp.add_argument("--timings", action="store_true", help="add train_seconds (differs from run to run)")
     return parser
 
 
@@ -173,7 +176,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not out.parent.is_dir():
         raise invalid("out", str(out), "a file path in an existing directory")
-    table = export_table(args.store, args.experiment, curves=args.curves)
+    table = export_table(args.store, args.experiment, curves=args.curves, timings=args.timings)
     # Write beside the target and rename: an existing file is replaced whole or not at all.
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     os.close(fd)
@@ -203,7 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sparsebench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("\nsparsebench: interrupted; finished work groups are stored. Resume with the same command.", file=sys.stderr)
+        command = shlex.join(["sparsebench", *(sys.argv[1:] if argv is None else argv)])
+        print(f"\nsparsebench: interrupted; finished work groups are stored. Resume with the same command: {command}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -62,3 +62,8 @@ def test_register_method_makes_a_name_selectable(tmp_path, tiny_dict):
 
     trials = sparsebench.run({**tiny_dict, "methods": ["first-half-test"], "seeds": [0], "sparsities": [0.5]}, store=tmp_path / "r.db", progress=False)
     assert list(trials.method) == ["first-half-test"]
+
+
+def test_the_abstract_base_class_is_refused_as_a_method():
+    with pytest.raises(ConfigError, match="abstract"):
+        get_method("sparsebench.methods.base:Method")

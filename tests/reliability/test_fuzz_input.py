@@ -301,10 +301,6 @@ def test_huge_and_odd_values_are_refused_quickly_by_name(values, parameter):
 @pytest.mark.parametrize("where", ["value", "flag", "positional", "command"])
 @pytest.mark.parametrize("brk", ["\n", "\r", "\x0b", "\x85", "\u2028"])
 def test_line_breaks_in_arguments_stay_on_one_line(where, brk, places, validating_run, capsys, request):
-    if where in ("flag", "positional"):
-        # argparse echoes unrecognized arguments raw ("unrecognized arguments: a<newline>b").
-        # Fix in cli.py, _Parser.error: print " ".join(message.splitlines()) instead of message.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="cli.py: argparse echoes unrecognized arguments raw"))
     token = f"a{brk}b"
     argv = {
         "value": ["run", "--dataset", token],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from importlib.metadata import entry_points
 from typing import Callable
 
@@ -69,4 +70,6 @@ def _load(name: str, loader: Callable[[], object]) -> object:
 def _checked(name: str, obj: object) -> type[Method]:
     if not (isinstance(obj, type) and issubclass(obj, Method)):
         raise ConfigError(f"method: {name!r} is not a sparsebench.methods.Method subclass")
+    if inspect.isabstract(obj):
+        raise ConfigError(f"method: {name!r} is abstract; allowed: a Method subclass that implements select()")
     return obj
