@@ -3,6 +3,7 @@
 import pytest
 
 from sparsebench import ExperimentConfig
+from sparsebench.cli import main
 
 TINY = dict(
     dataset="digits",
@@ -23,3 +24,21 @@ def tiny_config() -> ExperimentConfig:
 @pytest.fixture
 def tiny_dict() -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in TINY.items()}
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the command line in-process: ``cli("run", ...) -> (exit code, stdout, stderr)``.
+
+    argparse's SystemExit counts as the exit code the shell would see.
+    """
+
+    def call(*args: str) -> tuple[int, str, str]:
+        try:
+            code = main(list(args))
+        except SystemExit as exc:
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call

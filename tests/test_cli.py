@@ -6,25 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sparsebench.cli import main
 
 FAST = ["--dataset", "digits", "--hidden", "16,16", "--seeds", "1", "--sparsities", "0.5", "--candidates", "3", "--epochs", "1", "--no-progress"]
-
-
-def run_cli(capsys, *args):
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_cli_exit(capsys, *args):
-    """main() or argparse's SystemExit, as the exit code the shell sees."""
-    try:
-        code = main(list(args))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 BAD_INPUTS = [
@@ -46,9 +29,9 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("args,parameter", BAD_INPUTS)
-def test_bad_input_exits_2_with_one_line_naming_the_parameter(tmp_path, capsys, args, parameter):
+def test_bad_input_exits_2_with_one_line_naming_the_parameter(tmp_path, cli, args, parameter):
     db = tmp_path / "s.db"
-    code, out, err = run_cli_exit(capsys, "run", *FAST, *args, "--store", str(db))
+    code, out, err = cli("run", *FAST, *args, "--store", str(db))
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and parameter in lines[0] and "Traceback" not in err
@@ -68,17 +51,17 @@ def test_bad_input_exits_2_with_one_line_naming_the_parameter(tmp_path, capsys, 
         ("seeds = -1", "seeds"),
     ],
 )
-def test_bad_config_file_exits_2_with_one_line(tmp_path, capsys, toml, parameter):
+def test_bad_config_file_exits_2_with_one_line(tmp_path, cli, toml, parameter):
     cfg = tmp_path / "c.toml"
     cfg.write_text(toml)
-    code, _, err = run_cli_exit(capsys, "run", "--config", str(cfg), "--store", str(tmp_path / "s.db"))
+    code, _, err = cli("run", "--config", str(cfg), "--store", str(tmp_path / "s.db"))
     assert code == 2 and len(err.strip().splitlines()) == 1 and parameter in err
 
 
-def test_config_file_and_flags_override_in_order(tmp_path, capsys):
+def test_config_file_and_flags_override_in_order(tmp_path, cli):
     cfg = tmp_path / "c.toml"
     cfg.write_text('preset = "quick"\ndataset = "digits"\nhidden = [16]\nseeds = 2\nsparsities = [0.5]\ncandidates = 3\nepochs = 5\n')
-    code, out, _ = run_cli(capsys, "run", "--config", str(cfg), "--epochs", "1", "--no-progress", "--store", str(tmp_path / "s.db"))
+    code, out, _ = cli("run", "--config", str(cfg), "--epochs", "1", "--no-progress", "--store", str(tmp_path / "s.db"))
     assert code == 0
     from sparsebench import list_experiments
 
@@ -86,23 +69,23 @@ def test_config_file_and_flags_override_in_order(tmp_path, capsys):
     assert row.epochs == 1 and row.seeds == 2 and row.dataset == "digits"
 
 
-def test_run_prints_summary_and_list_shows_progress(tmp_path, capsys):
+def test_run_prints_summary_and_list_shows_progress(tmp_path, cli):
     db = str(tmp_path / "s.db")
-    code, out, _ = run_cli(capsys, "run", *FAST, "--store", db)
+    code, out, _ = cli("run", *FAST, "--store", db)
     assert code == 0
     assert "random-search" in out and "test acc" in out and "±" in out
-    code, out, _ = run_cli(capsys, "list", "--store", db)
+    code, out, _ = cli("list", "--store", db)
     assert code == 0 and "3/3" in out and "digits" in out
 
 
-def test_list_of_a_missing_store_is_an_error(tmp_path, capsys):
-    code, _, err = run_cli(capsys, "list", "--store", str(tmp_path / "none.db"))
+def test_list_of_a_missing_store_is_an_error(tmp_path, cli):
+    code, _, err = cli("list", "--store", str(tmp_path / "none.db"))
     assert code == 2 and "does not exist" in err
     assert not (tmp_path / "none.db").exists()
 
 
 @pytest.mark.parametrize("kind", ["text", "other-sqlite", "truncated", "newer-schema", "garbage-after-header"])
-def test_foreign_or_broken_store_is_refused_and_left_untouched(tmp_path, capsys, kind):
+def test_foreign_or_broken_store_is_refused_and_left_untouched(tmp_path, cli, kind):
     db = tmp_path / "s.db"
     if kind == "text":
         db.write_text("my thesis notes\n")
@@ -115,7 +98,7 @@ def test_foreign_or_broken_store_is_refused_and_left_untouched(tmp_path, capsys,
         con.commit()
         con.close()
     else:
-        assert run_cli(capsys, "run", *FAST, "--store", str(db))[0] == 0
+        assert cli("run", *FAST, "--store", str(db))[0] == 0
         import sqlite3
 
         con = sqlite3.connect(db)
@@ -132,14 +115,14 @@ def test_foreign_or_broken_store_is_refused_and_left_untouched(tmp_path, capsys,
             db.write_bytes(data[:100] + bytes(range(256)) * ((len(data) - 100) // 256 + 1))
     before = db.read_bytes()
     siblings = set(tmp_path.iterdir())
-    code, _, err = run_cli(capsys, "run", *FAST, "--epochs", "2", "--store", str(db))
+    code, _, err = cli("run", *FAST, "--epochs", "2", "--store", str(db))
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and "store" in err and "Traceback" not in err
     assert db.read_bytes() == before
     assert set(tmp_path.iterdir()) == siblings  # no -wal/-journal left beside it
 
 
-def test_user_method_in_a_temporary_module_runs_through_the_cli(tmp_path):
+def test_user_method_in_a_temporary_module_runs_through_the_cli(tmp_path, cli):
     (tmp_path / "my_method.py").write_text(
         textwrap.dedent(
             """

@@ -12,19 +12,11 @@ import pytest
 
 import sparsebench
 from sparsebench import store as store_module
-from sparsebench.cli import main
 from sparsebench.store import SCHEMA_VERSION, Store
 
 FAST = ["--dataset", "digits", "--hidden", "8", "--seeds", "1", "--sparsities", "0.5", "--candidates", "2", "--epochs", "1", "--no-progress"]
 
 
-def run_cli(capsys, *args):
-    try:
-        code = main(list(args))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def snapshot(folder: Path) -> dict[str, bytes | None]:
@@ -33,9 +25,9 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
     return {p.name: None if p.name.endswith("-shm") else p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-def assert_refused_untouched(capsys, folder: Path, store: str, *words: str) -> str:
+def assert_refused_untouched(cli, folder: Path, store: str, *words: str) -> str:
     before = snapshot(folder)
-    code, _, err = run_cli(capsys, "run", *FAST, "--store", store)
+    code, _, err = cli("run", *FAST, "--store", store)
     assert code == 2, err
     assert len(err.splitlines()) == 1 and err.startswith("sparsebench: error: store") and "Traceback" not in err, err
     for word in words:
@@ -58,76 +50,76 @@ def left_open_in_wal_mode(db: Path, statements: list[str]) -> None:
 
 
 @pytest.fixture
-def wal_store(tmp_path, capsys) -> Path:
+def wal_store(tmp_path, cli) -> Path:
     """A real sparsebench store, closed cleanly (WAL mode in its header, no -wal file)."""
     folder = tmp_path / "w"
     folder.mkdir()
     db = folder / "s.db"
-    assert run_cli(capsys, "run", *FAST, "--store", str(db))[0] == 0
+    assert cli("run", *FAST, "--store", str(db))[0] == 0
     assert sorted(p.name for p in folder.iterdir()) == ["s.db"]
     assert db.read_bytes()[18] == 2  # WAL mode
     return db
 
 
-def test_a_foreign_database_with_a_live_wal_is_refused_and_its_wal_left_alone(tmp_path, capsys):
+def test_a_foreign_database_with_a_live_wal_is_refused_and_its_wal_left_alone(tmp_path, cli):
     db = tmp_path / "notes.db"
     left_open_in_wal_mode(db, ["CREATE TABLE notes (t TEXT)", "INSERT INTO notes VALUES ('my thesis')"])
     assert (tmp_path / "notes.db-wal").stat().st_size > 0
-    assert_refused_untouched(capsys, tmp_path, str(db), "another application")
+    assert_refused_untouched(cli, tmp_path, str(db), "another application")
 
 
-def test_a_newer_schema_committed_only_to_the_wal_is_seen_and_refused(wal_store, capsys):
+def test_a_newer_schema_committed_only_to_the_wal_is_seen_and_refused(wal_store, cli):
     # The version bump lives in the -wal only: the check must read through it.
     left_open_in_wal_mode(wal_store, ["UPDATE meta SET value = '99' WHERE key = 'schema_version'"])
     assert (wal_store.parent / "s.db-wal").exists()
-    assert_refused_untouched(capsys, wal_store.parent, str(wal_store), "schema version 99", "newer")
+    assert_refused_untouched(cli, wal_store.parent, str(wal_store), "schema version 99", "newer")
 
 
-def test_a_newer_schema_in_a_closed_wal_store_is_refused_without_creating_a_wal(wal_store, capsys):
+def test_a_newer_schema_in_a_closed_wal_store_is_refused_without_creating_a_wal(wal_store, cli):
     con = sqlite3.connect(wal_store)
     con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     con.commit()
     con.close()
     assert sorted(p.name for p in wal_store.parent.iterdir()) == ["s.db"]
-    assert_refused_untouched(capsys, wal_store.parent, str(wal_store), "schema version 3")
+    assert_refused_untouched(cli, wal_store.parent, str(wal_store), "schema version 3")
 
 
 @pytest.mark.parametrize("value", ["two", "", "-1", "0", "1.5"])
-def test_an_unreadable_schema_version_is_refused(wal_store, capsys, value):
+def test_an_unreadable_schema_version_is_refused(wal_store, cli, value):
     con = sqlite3.connect(wal_store)
     con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (value,))
     con.commit()
     con.close()
-    assert_refused_untouched(capsys, wal_store.parent, str(wal_store), "schema version")
+    assert_refused_untouched(cli, wal_store.parent, str(wal_store), "schema version")
 
 
-def test_a_directory_is_refused(tmp_path, capsys):
+def test_a_directory_is_refused(tmp_path, cli):
     (tmp_path / "d.db").mkdir()
-    assert_refused_untouched(capsys, tmp_path, str(tmp_path / "d.db"), "directory")
+    assert_refused_untouched(cli, tmp_path, str(tmp_path / "d.db"), "directory")
 
 
-def test_a_missing_directory_is_refused(tmp_path, capsys):
-    assert_refused_untouched(capsys, tmp_path, str(tmp_path / "nope" / "s.db"), "does not exist")
+def test_a_missing_directory_is_refused(tmp_path, cli):
+    assert_refused_untouched(cli, tmp_path, str(tmp_path / "nope" / "s.db"), "does not exist")
     assert not (tmp_path / "nope").exists()
 
 
-def test_a_fifo_is_refused_without_blocking(tmp_path, capsys):
+def test_a_fifo_is_refused_without_blocking(tmp_path, cli):
     os.mkfifo(tmp_path / "pipe.db")
-    assert_refused_untouched(capsys, tmp_path, str(tmp_path / "pipe.db"), "not a regular file")
+    assert_refused_untouched(cli, tmp_path, str(tmp_path / "pipe.db"), "not a regular file")
 
 
 @pytest.mark.parametrize("path", ["bad\x00name.db", "x" * 5000 + ".db", "y" * 300 + "/s.db"])
-def test_an_impossible_path_is_one_line(tmp_path, capsys, monkeypatch, path):
+def test_an_impossible_path_is_one_line(tmp_path, cli, monkeypatch, path):
     monkeypatch.chdir(tmp_path)
-    assert_refused_untouched(capsys, tmp_path, path)
+    assert_refused_untouched(cli, tmp_path, path)
 
 
-def test_a_read_only_store_is_refused_for_running_and_still_readable(wal_store, capsys):
+def test_a_read_only_store_is_refused_for_running_and_still_readable(wal_store, cli):
     wal_store.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     try:
-        assert_refused_untouched(capsys, wal_store.parent, str(wal_store), "read-only")
+        assert_refused_untouched(cli, wal_store.parent, str(wal_store), "read-only")
         before = snapshot(wal_store.parent)
-        code, out, err = run_cli(capsys, "list", "--store", str(wal_store))
+        code, out, err = cli("list", "--store", str(wal_store))
         assert code == 0 and "3/3" in out and "digits" in out, err
         assert len(sparsebench.load_results(wal_store)) == 3
         assert snapshot(wal_store.parent) == before
@@ -135,14 +127,14 @@ def test_a_read_only_store_is_refused_for_running_and_still_readable(wal_store, 
         wal_store.chmod(stat.S_IRUSR | stat.S_IWUSR)
 
 
-def test_a_read_only_directory_is_one_line(tmp_path, capsys):
+def test_a_read_only_directory_is_one_line(tmp_path, cli):
     if os.geteuid() == 0:
         pytest.skip("root writes into read-only directories")
     folder = tmp_path / "ro"
     folder.mkdir()
     folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
     try:
-        assert_refused_untouched(capsys, folder, str(folder / "s.db"))
+        assert_refused_untouched(cli, folder, str(folder / "s.db"))
     finally:
         folder.chmod(stat.S_IRWXU)
 
@@ -171,7 +163,7 @@ def test_a_new_store_has_the_current_schema_version(tmp_path):
     assert "claims" in tables(tmp_path / "n.db")
 
 
-def test_a_version_1_store_is_upgraded_in_place_and_resumes(tmp_path, capsys, tiny_config):
+def test_a_version_1_store_is_upgraded_in_place_and_resumes(tmp_path, cli, tiny_config):
     db = tmp_path / "v1.db"
     full = sparsebench.run(tiny_config, store=db, progress=False)
     with Store(db) as st:  # leave the last group to be done after the upgrade
