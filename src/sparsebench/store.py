@@ -654,18 +654,23 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED")
 
 
-def _enable_wal(con: sqlite3.Connection) -> None:
-    """``PRAGMA journal_mode = WAL``, retried: SQLite answers SQLITE_BUSY at once, without
-    waiting, when another process is creating or switching the same new file."""
+def _retry_while_busy(statement: Callable[[], object], pause: float = 0.0) -> None:
+    """Run ``statement`` again while SQLite answers busy or locked, up to the busy timeout."""
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     while True:
         try:
-            con.execute("PRAGMA journal_mode = WAL")
+            statement()
             return
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc) or time.monotonic() >= deadline:
                 raise
-            time.sleep(0.01)
+            time.sleep(pause)
+
+
+def _enable_wal(con: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode = WAL``, retried: SQLite answers SQLITE_BUSY at once, without
+    waiting, when another process is creating or switching the same new file."""
+    _retry_while_busy(lambda: con.execute("PRAGMA journal_mode = WAL"), pause=0.01)
 
 
 def _begin_immediate(con: sqlite3.Connection) -> None:
@@ -674,16 +679,9 @@ def _begin_immediate(con: sqlite3.Connection) -> None:
     SQLite waits for a lock inside C, where Ctrl-C is not seen; short tries let
     a KeyboardInterrupt through within ``BEGIN_TRY_MS``.
     """
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     con.execute(f"PRAGMA busy_timeout = {BEGIN_TRY_MS}")
     try:
-        while True:
-            try:
-                con.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() >= deadline:
-                    raise
+        _retry_while_busy(lambda: con.execute("BEGIN IMMEDIATE"))
     finally:
         con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
