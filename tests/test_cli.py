@@ -160,3 +160,58 @@ def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr and "sparsity" in proc.stderr
+
+
+USER_METHODS = textwrap.dedent(
+    """
+    from sparsebench import Method, Selection
+    from sparsebench.models import NodeMask, kept_count
+
+    class Vandal(Method):
+        '''Zeroes the parent it is given, then picks the first nodes.'''
+        def select(self, ctx):
+            for layer in ctx.parent:
+                layer.weight.mul_(0)
+            ctx.x_train.mul_(0)
+            keep = [list(range(kept_count(w, ctx.sparsity))) for w in ctx.spec.hidden]
+            return Selection(NodeMask.from_indices(keep, ctx.spec.hidden))
+
+    class Everything(Method):
+        '''Returns the full mask whatever the sparsity.'''
+        def select(self, ctx):
+            return Selection(NodeMask.full(ctx.spec.hidden))
+    """
+)
+
+
+def test_a_method_cannot_change_what_other_methods_train_on(tmp_path, monkeypatch, cli):
+    (tmp_path / "user_methods.py").write_text(USER_METHODS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert cli("run", *FAST, "--methods", "random", "--store", str(tmp_path / "a.db"))[0] == 0
+    assert cli("run", *FAST, "--methods", "random,user_methods:Vandal", "--store", str(tmp_path / "b.db"))[0] == 0
+    import sparsebench
+
+    a, b = sparsebench.load_results(tmp_path / "a.db"), sparsebench.load_results(tmp_path / "b.db")
+    assert a[a.method == "random"].final_test_loss.item() == pytest.approx(b[b.method == "random"].final_test_loss.item(), abs=1e-6)
+    assert (b[b.method == "user_methods:Vandal"].candidates == 0).all()
+
+
+def test_a_mask_of_the_wrong_sparsity_is_one_line_exit_2(tmp_path, monkeypatch, cli):
+    (tmp_path / "user_methods.py").write_text(USER_METHODS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, _, err = cli("run", *FAST, "--methods", "random,user_methods:Everything", "--store", str(tmp_path / "s.db"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "user_methods:Everything" in err and "[8, 8]" in err
+
+
+def test_method_order_does_not_make_a_new_experiment(tmp_path, cli):
+    db = str(tmp_path / "s.db")
+    assert cli("run", *FAST, "--methods", "dense,random,random-search", "--store", db)[0] == 0
+    assert cli("run", *FAST, "--methods", "random-search,dense,random", "--store", db)[0] == 0
+    import sparsebench
+
+    assert len(sparsebench.list_experiments(db)) == 1
+
+
+def test_probe_without_random_search_is_refused(tmp_path, cli):
+    code, _, err = cli("run", *FAST, "--methods", "dense,random", "--probe", "2", "--store", str(tmp_path / "s.db"))
+    assert code == 2 and "probe" in err and "random-search" in err

@@ -80,3 +80,77 @@ def test_export_does_not_clobber_an_existing_file_on_error(tmp_path, capsys):
     target.write_text("precious\n")
     assert main(["export", "--store", str(tmp_path / "missing.db"), "--out", str(target)]) == 2
     assert target.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("methods", ["dense", "random", "dense,random-search"])
+def test_report_works_without_anything_to_compare_with_random(tmp_path, cli, methods):
+    db = str(tmp_path / "s.db")
+    assert cli("run", *FAST, "--methods", methods, "--store", db)[0] == 0
+    code, out, err = cli("report", "--store", db, "--out", str(tmp_path / "r"))
+    assert code == 0, err
+    assert (tmp_path / "r" / "report.html").exists()
+
+
+def test_report_of_an_incomplete_experiment_says_so(tmp_path, cli):
+    db = tmp_path / "s.db"
+    assert cli("run", *FAST, "--store", str(db))[0] == 0
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    con.execute("DELETE FROM curves WHERE trial_id IN (SELECT id FROM trials WHERE sparsity = 0.9)")
+    con.execute("DELETE FROM trials WHERE sparsity = 0.9")
+    con.commit()
+    con.close()
+    code, _, err = cli("report", "--store", str(db), "--out", str(tmp_path / "r"))
+    assert code == 0 and "incomplete" in err
+    assert "Incomplete experiment: 9/15 planned trials are stored" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_report_of_an_experiment_without_trials_is_one_line(tmp_path, cli):
+    db = tmp_path / "s.db"
+    assert cli("run", *FAST, "--store", str(db))[0] == 0
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    con.execute("DELETE FROM curves")
+    con.execute("DELETE FROM candidates")
+    con.execute("DELETE FROM trials")
+    con.commit()
+    con.close()
+    code, _, err = cli("report", "--store", str(db), "--out", str(tmp_path / "r"))
+    assert code == 2 and "no finished trials" in err and len(err.strip().splitlines()) == 1
+
+
+def test_report_out_must_not_be_an_existing_file(store, tmp_path, cli):
+    target = tmp_path / "file"
+    target.write_text("x")
+    code, _, err = cli("report", "--store", str(store), "--out", str(target))
+    assert code == 2 and "out" in err and target.read_text() == "x"
+
+
+def test_export_of_an_unknown_experiment_is_refused(store, tmp_path, cli):
+    code, _, err = cli("export", "--store", str(store), "--experiment", "99", "--out", str(tmp_path / "x.csv"))
+    assert code == 2 and "experiment" in err and not (tmp_path / "x.csv").exists()
+
+
+def test_list_never_imports_modules_named_in_a_store(tmp_path, cli):
+    import sqlite3
+
+    db = tmp_path / "s.db"
+    assert cli("run", *FAST, "--store", str(db))[0] == 0
+    marker = tmp_path / "imported"
+    (tmp_path / "sneaky_mod.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    con = sqlite3.connect(db)
+    config = json.loads(con.execute("SELECT config_json FROM experiments").fetchone()[0])
+    config["methods"] = ["dense", "random", "sneaky_mod:Thing"]
+    con.execute("UPDATE experiments SET config_json = ?", (json.dumps(config),))
+    con.commit()
+    con.close()
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        code, out, _ = cli("list", "--store", str(db))
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert code == 0 and not marker.exists()

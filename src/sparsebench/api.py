@@ -11,7 +11,6 @@ import os
 
 import pandas as pd
 
-from .config import ExperimentConfig
 from .models.mask import NodeMask
 from .plan import planned_trial_count
 from .store import Store
@@ -116,7 +115,7 @@ def list_experiments(store: PathLike) -> pd.DataFrame:
     rows = []
     for _, e in df.iterrows():
         cfg = e["config"]
-        planned = planned_trial_count(ExperimentConfig.from_dict(cfg))
+        planned = planned_trial_count(cfg)
         rows.append(
             {
                 "experiment": e["experiment_id"],

@@ -15,7 +15,7 @@ import shlex
 import sys
 from typing import Any, Callable, Sequence
 
-from .errors import SparsebenchError, invalid
+from .errors import SparsebenchError, StoreError, invalid
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--experiment", type=_number(int, "experiment", "an experiment id"), metavar="ID", help="default: the latest")
     rep.add_argument("--margin", type=_number(float, "margin", "a number of percentage points > 0"), default=1.0, metavar="PP",
                      help="equivalence margin in percentage points of accuracy (default 1)")
+    rep.add_argument("--threshold", type=_number(float, "threshold", "a fraction in (0, 1]"), default=0.95, metavar="F",
+                     help="convergence: epochs to F x the dense parent's final validation accuracy (default 0.95)")
 
     exp = sub.add_parser("export", help="write trials (or per-epoch curves) as csv, parquet or json")
     exp.add_argument("--store", default="sparsebench.db", metavar="PATH")
@@ -94,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--experiment", type=_number(int, "experiment", "an experiment id"), metavar="ID", help="default: all")
     exp.add_argument("--curves", action="store_true", help="one row per (trial, epoch) instead of per trial")
     exp.add_argument("--timings", action="store_true", help="add train_seconds (differs from run to run)")
+    exp.add_argument("--threshold", type=_number(float, "threshold", "a fraction in (0, 1]"), default=0.95, metavar="F",
+                     help="convergence: epochs to F x the dense parent's final validation accuracy (default 0.95)")
     return parser
 
 
@@ -104,12 +108,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     keys = ("dataset", "seeds", "sparsities", "methods", "candidates", "score", "probe", "epochs", "hidden", "optimizer", "lr", "batch_size", "engine", "device")
     overrides = {k: getattr(args, k) for k in keys}
-    if overrides["seeds"] is not None and overrides["seeds"] < 1:
-        raise invalid("seeds", overrides["seeds"], "an integer >= 1 (seeds 0..N-1)")
     cfg = ExperimentConfig.from_sources(preset=args.preset, toml_path=args.config, overrides=overrides)
     trials = run(cfg, store=args.store, progress=not args.no_progress)
     print(summary.format_summary(trials))
-    print(f"stored in {args.store}; next: sparsebench report --store {args.store} --out report", file=sys.stderr)
+    print(f"stored in {args.store}; next: sparsebench report --store {shlex.quote(args.store)} --out report", file=sys.stderr)
     return 0
 
 
@@ -132,7 +134,6 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _latest_experiment(store: str) -> int:
     from .api import list_experiments
-    from .errors import StoreError
 
     table = list_experiments(store)
     if table.empty:
@@ -140,18 +141,36 @@ def _latest_experiment(store: str) -> int:
     return int(table["experiment"].max())
 
 
+def _check_threshold(value: float) -> None:
+    if not 0 < value <= 1:
+        raise invalid("threshold", value, "a fraction in (0, 1]")
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .api import load_curves, load_results
+    from pathlib import Path
+
+    from .api import list_experiments, load_curves, load_results
     from .report import write_report
     from .store import Store
 
-    if not args.margin > 0 or args.margin != args.margin or args.margin == float("inf"):
+    if not args.margin > 0 or args.margin == float("inf"):
         raise invalid("margin", args.margin, "a number of percentage points > 0")
+    _check_threshold(args.threshold)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise invalid("out", args.out, "a folder (created if missing), not an existing file")
     experiment = args.experiment if args.experiment is not None else _latest_experiment(args.store)
     with Store(args.store, create=False) as st:
         config = st.config(experiment)
     trials, curves = load_results(args.store, experiment), load_curves(args.store, experiment)
-    paths = write_report(trials, curves, config, args.out, margin=args.margin / 100)
+    if trials.empty:
+        raise StoreError(f"experiment {experiment} has no finished trials yet; allowed: resume it with `sparsebench run` first")
+    progress = list_experiments(args.store).set_index("experiment").loc[experiment]
+    notice = None
+    if not progress["complete"]:
+        notice = (f"Incomplete experiment: {progress['trials']} planned trials are stored. Sparsities or methods "
+                  "without stored trials are missing below; resume the run with the same command to complete it.")
+        print(f"sparsebench: warning: experiment {experiment} is incomplete ({progress['trials']} trials)", file=sys.stderr)
+    paths = write_report(trials, curves, config, args.out, margin=args.margin / 100, fraction=args.threshold, notice=notice)
     print(f"experiment {experiment}: wrote {paths['html']} and {paths['markdown']} ({len([k for k in paths if k.startswith('figure:')])} figures)")
     return 0
 
@@ -176,7 +195,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not out.parent.is_dir():
         raise invalid("out", str(out), "a file path in an existing directory")
-    table = export_table(args.store, args.experiment, curves=args.curves, timings=args.timings)
+    _check_threshold(args.threshold)
+    if args.experiment is not None:
+        from .store import Store
+
+        with Store(args.store, create=False) as st:
+            st.config(args.experiment)  # refuses an unknown id
+    table = export_table(args.store, args.experiment, curves=args.curves, timings=args.timings, fraction=args.threshold)
     # Write beside the target and rename: an existing file is replaced whole or not at all.
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     os.close(fd)
@@ -186,7 +211,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         elif args.format == "parquet":
             table.to_parquet(tmp, index=False)
         else:
-            table.to_json(tmp, orient="records", indent=1)
+            table.to_json(tmp, orient="records", indent=1, double_precision=15)
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

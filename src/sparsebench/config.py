@@ -62,6 +62,7 @@ class ExperimentConfig:
         # Normalize so that equal experiments hash equally: 0 and 0.0, any order.
         object.__setattr__(self, "seeds", tuple(sorted(self.seeds)))
         object.__setattr__(self, "sparsities", tuple(sorted(float(s) for s in self.sparsities)))
+        object.__setattr__(self, "methods", tuple(sorted(self.methods)))
         for name in ("lr", "momentum", "weight_decay", "val_fraction"):
             object.__setattr__(self, name, float(getattr(self, name)))
 
@@ -223,6 +224,8 @@ def _validate(cfg: ExperimentConfig) -> None:
     _check_int("probe", cfg.probe, 0, 1 << 12)
     if cfg.probe > cfg.candidates - 1 and cfg.probe > 0:
         raise invalid("probe", cfg.probe, f"at most candidates - 1 = {cfg.candidates - 1}")
+    if cfg.probe > 0 and "random-search" not in cfg.methods:
+        raise invalid("probe", cfg.probe, "0 unless methods include random-search (probes are its scored candidates)")
     _check_int("epochs", cfg.epochs, 1, 100_000)
     _check_int("batch_size", cfg.batch_size, 1)
     _check_choice("optimizer", cfg.optimizer, OPTIMIZERS)

@@ -10,6 +10,7 @@ unit that concurrent runs of one experiment claim from each other.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
 
 from .config import ExperimentConfig
 
@@ -42,15 +43,24 @@ class WorkGroup:
 
 def plan(cfg: ExperimentConfig) -> list[WorkGroup]:
     """All work groups of ``cfg``, dense first, then by increasing sparsity."""
+    return plan_groups(cfg.seeds, cfg.sparsities, cfg.methods, cfg.probe)
+
+
+def plan_groups(seeds: Sequence[int], sparsities: Sequence[float], methods: Sequence[str], probe: int) -> list[WorkGroup]:
+    """The work groups of these plain values (no validation: also used on stored configs)."""
+    seeds = tuple(seeds)
     groups = []
-    if DENSE in cfg.methods:
-        groups.append(WorkGroup(None, cfg.seeds, (DENSE,), 0))
-    sparse_methods = cfg.search_methods
+    if DENSE in methods:
+        groups.append(WorkGroup(None, seeds, (DENSE,), 0))
+    sparse_methods = tuple(m for m in methods if m != DENSE)
     if sparse_methods:
-        for s in cfg.sparsities:
-            groups.append(WorkGroup(s, cfg.seeds, sparse_methods, cfg.probe))
+        for s in sparsities:
+            groups.append(WorkGroup(float(s), seeds, sparse_methods, probe))
     return groups
 
 
-def planned_trial_count(cfg: ExperimentConfig) -> int:
-    return sum(g.n_trials for g in plan(cfg))
+def planned_trial_count(config: Mapping[str, Any]) -> int:
+    """Trials a stored config (plain values) plans for. Names are not resolved, so
+    nothing a store names is imported."""
+    groups = plan_groups(config["seeds"], config["sparsities"], config["methods"], config.get("probe", 0))
+    return sum(g.n_trials for g in groups)

@@ -38,7 +38,7 @@ from .errors import ConfigError, ResourceError, invalid
 from .methods.base import Selection, SelectionContext
 from .methods.registry import get_method
 from .models.compaction import gather_stacked
-from .models.mask import NodeMask
+from .models.mask import NodeMask, kept_count
 from .models.mlp import Layer, MLPSpec, count_params, init_parent
 from .plan import WorkGroup, plan
 from .seeding import generator
@@ -287,23 +287,23 @@ def select_networks(
         return [Network("dense", "selected", -1, seed, NodeMask.full(spec.hidden))], []
     networks, candidates = [], []
     for name in group.methods:
+        # Copies: a method that changed the parent or the data in place would
+        # silently change what every other method of this seed trains on.
         ctx = SelectionContext(
-            parent=parent,
+            parent=[Layer(w.clone(), b.clone()) for w, b in parent],
             spec=spec,
             sparsity=group.sparsity,
             seed=seed,
             candidates=cfg.candidates,
             score_name=cfg.score,
-            x_train=data.x_train,
-            y_train=data.y_train,
-            x_val=data.x_val,
-            y_val=data.y_val,
+            x_train=data.x_train.clone(),
+            y_train=data.y_train.clone(),
+            x_val=data.x_val.clone(),
+            y_val=data.y_val.clone(),
             generator=generator(seed, "method", name, group.sparsity),
         )
         selection: Selection = get_method(name)().select(ctx)
-        if selection.mask is None:
-            raise ConfigError(f"method: {name!r} returned no mask at sparsity {group.sparsity}; allowed: a NodeMask")
-        selection.mask.check()
+        check_selected_mask(name, selection.mask, spec, group.sparsity)
         networks.append(Network(name, "selected", selection.chosen, seed, selection.mask))
         candidates += [
             CandidateRecord(name, group.sparsity, seed, i, score, i == selection.chosen, m.to_bytes())
@@ -315,6 +315,20 @@ def select_networks(
             for i in sorted(others[j] for j in order[: group.probes]):
                 networks.append(Network(name, "probe", i, seed, selection.candidates[i]))
     return networks, candidates
+
+
+def check_selected_mask(method: str, mask: object, spec: MLPSpec, sparsity: float) -> None:
+    """A method's mask must be a valid NodeMask of the parent keeping exactly the nodes the sparsity allows."""
+    expected = tuple(kept_count(w, sparsity) for w in spec.hidden)
+    allowed = f"a NodeMask over hidden widths {list(spec.hidden)} keeping {list(expected)} nodes"
+    if not isinstance(mask, NodeMask):
+        raise invalid(f"method {method!r} mask at sparsity {sparsity:g}", type(mask).__name__, allowed)
+    try:
+        mask.check()
+    except ValueError as exc:
+        raise invalid(f"method {method!r} mask at sparsity {sparsity:g}", str(exc), allowed) from None
+    if mask.widths != tuple(spec.hidden) or mask.kept_per_layer != expected:
+        raise invalid(f"method {method!r} mask at sparsity {sparsity:g}", f"{list(mask.kept_per_layer)} nodes kept", allowed)
 
 
 def run_group(
@@ -339,7 +353,7 @@ def run_group(
     init_scores = (init_loss if cfg.score == "loss" else init_acc).tolist()
 
     if cfg.engine == "stacked":
-        results = train_stacked(stacked, [n.seed for n in networks], data, settings, on_epoch=lambda n: on_progress(n * 1))
+        results = train_stacked(stacked, [n.seed for n in networks], data, settings, on_epoch=on_progress)
     else:
         results = []
         for net in networks:

@@ -523,11 +523,13 @@ class Store:
         return new
 
     def trials(self, experiment_id: int | None = None) -> pd.DataFrame:
-        """One row per trial, with the experiment's dataset, hash and K beside it."""
+        """One row per trial, with the experiment's dataset, hash and K (candidates scored) beside it."""
         where, args = ("WHERE t.experiment_id = ?", (experiment_id,)) if experiment_id is not None else ("", ())
         df = pd.read_sql_query(
-            f"SELECT t.id AS trial_id, t.experiment_id, e.config_hash, e.config_json, t.* FROM trials t "
-            f"JOIN experiments e ON e.id = t.experiment_id {where} ORDER BY t.experiment_id, t.sparsity, t.method, t.role, t.candidate, t.seed",
+            "SELECT t.id AS trial_id, t.experiment_id, e.config_hash, e.config_json, t.*, "
+            "(SELECT COUNT(*) FROM candidates c WHERE c.experiment_id = t.experiment_id AND c.method = t.method "
+            "AND c.sparsity = t.sparsity AND c.seed = t.seed) AS n_scored FROM trials t "
+            f"JOIN experiments e ON e.id = t.experiment_id {where} ORDER BY t.experiment_id, t.sparsity, t.method, t.role, t.seed, t.candidate",
             self.con,
             params=args,
         )
@@ -535,10 +537,10 @@ class Store:
         configs = df.pop("config_json").map(json.loads)
         df.insert(2, "dataset", configs.map(lambda c: c["dataset"]))
         df["score_name"] = configs.map(lambda c: c["score"])
-        df["candidates"] = [
-            c["candidates"] if m not in ("dense", "random") and r == "selected" else 0
-            for c, m, r in zip(configs, df["method"], df["role"])
-        ]
+        # K: how many candidates the trial's method scored to choose it (0 for dense, random
+        # and any method that returns no candidates); a probe is one of those, not a search.
+        scored = df.pop("n_scored")
+        df["candidates"] = scored.where(df["role"] == "selected", 0).astype(int)
         return df
 
     def curves(self, experiment_id: int | None = None) -> pd.DataFrame:

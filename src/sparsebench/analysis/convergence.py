@@ -132,6 +132,8 @@ def compare_convergence(
 
 def _with_censoring(table: pd.DataFrame, metrics: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """Add censored counts among the compared pairs; forbid 'equivalent' on censored epochs."""
+    if table.empty:
+        return table.assign(n_censored_method=pd.Series(dtype=int), n_censored_baseline=pd.Series(dtype=int))
     usable = metrics[metrics["threshold"].notna()]
     censored = usable.assign(censored=~usable["reached"])[["sparsity", "method", "seed", "censored"]]
     base = censored[censored["method"] == baseline].drop(columns="method")

@@ -307,7 +307,8 @@ def compare_to_baseline(
                 higher_is_better=higher_is_better, n_excluded=int(seeds - stats_row["n"]),
                 mean_method=_mean(group["value"]), mean_baseline=_mean(group["baseline_value"]),
                 margin=NAN if margin is None else float(margin), alpha=alpha, **stats_row))
-    return pd.DataFrame(rows, columns=COLUMNS)
+    # Typed even when empty (no method has a random to compare with), so that merges on it work.
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"sparsity": float})
 
 
 def _mean(values: pd.Series) -> float:

@@ -50,8 +50,12 @@ def build_report(
     margin: float = DEFAULT_MARGIN,
     alpha: float = ALPHA,
     fraction: float = DEFAULT_FRACTION,
+    notice: str | None = None,
 ) -> Report:
-    """The whole report for one experiment as a :class:`~sparsebench.report.blocks.Report`."""
+    """The whole report for one experiment as a :class:`~sparsebench.report.blocks.Report`.
+
+    ``notice``, when given, opens the report (e.g. that the experiment is incomplete).
+    """
     require_single_experiment(trials)
     accuracy = paired_comparison(trials, "final_test_acc", margin, alpha)
     loss = paired_comparison(trials, "final_test_loss", None, alpha)
@@ -76,6 +80,8 @@ def build_report(
         sections.append(_convergence_section(trials, curves, metrics, convergence, fraction))
     sections += [_predictive_section(trials, predictive), _divergence_section(diverged),
                  _notes(margin, alpha, fraction)]
+    if notice:
+        sections.insert(0, Section("Status", [Paragraph(notice)]))
     return Report(f"sparsebench report: {dataset}" if dataset else "sparsebench report", sections)
 
 

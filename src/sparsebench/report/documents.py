@@ -33,6 +33,7 @@ def write_report(
     margin: float = DEFAULT_MARGIN,
     alpha: float = ALPHA,
     fraction: float = DEFAULT_FRACTION,
+    notice: str | None = None,
 ) -> dict[str, Path]:
     """Analyse one experiment and write ``out_dir/report.html``, ``out_dir/report.md`` and
     ``out_dir/figures/*.png``.
@@ -40,13 +41,14 @@ def write_report(
     ``trials`` and ``curves`` are the store's tables for one experiment, ``config`` its
     configuration as plain values, ``margin`` the equivalence margin in accuracy
     (0.01 = 1 pp), ``alpha`` the level of every test, ``fraction`` the convergence
-    threshold as a fraction of the dense parent's final validation accuracy.
+    threshold as a fraction of the dense parent's final validation accuracy, ``notice``
+    an optional paragraph that opens the report (e.g. that the experiment is incomplete).
     Returns the paths: ``html``, ``markdown``, ``figures`` (the folder) and one
     ``figure:<name>`` per PNG. Existing files of the same names are overwritten.
     """
     out = Path(out_dir)
     (out / FIGURE_DIR).mkdir(parents=True, exist_ok=True)
-    report = build_report(trials, curves, config, margin, alpha, fraction)
+    report = build_report(trials, curves, config, margin, alpha, fraction, notice)
     paths: dict[str, Path] = {"figures": out / FIGURE_DIR}
     for figure in report.figures():
         path = out / FIGURE_DIR / f"{figure.name}.png"
