@@ -14,11 +14,12 @@ def format_summary(trials: pd.DataFrame, margin: float = 0.01) -> str:
     """
     table = summary_table(trials, margin=margin)
     weights = trials[trials["role"] == "selected"].groupby(["sparsity", "method"])["weight_sparsity"].mean()
-    lines = [f"{'sparsity':>8}  {'weights':>8}  {'method':<24} {'test acc (%)':>15}  {'n':>3}  verdict vs random (±{100 * margin:g} pp)"]
+    width = max([24, *(len(m) for m in table["method"])])
+    lines = [f"{'sparsity':>8}  {'weights':>8}  {'method':<{width}} {'test acc (%)':>15}  {'n':>3}  verdict vs random (±{100 * margin:g} pp)"]
     for r in table.itertuples():
         acc = f"{100 * r.mean_test_acc:6.2f} ± {100 * r.sd_test_acc:5.2f}" if r.n > 1 else (f"{100 * r.mean_test_acc:6.2f}" if r.n else "n/a")
         extra = f"  ({r.n_diverged} diverged)" if r.n_diverged else ""
         ws = weights.get((r.sparsity, r.method), float("nan"))
-        lines.append(f"{r.sparsity:>8g}  {100 * ws:7.1f}%  {r.method:<24} {acc:>15}  {r.n:>3}  {r.verdict}{extra}")
+        lines.append(f"{r.sparsity:>8g}  {100 * ws:7.1f}%  {r.method:<{width}} {acc:>15}  {r.n:>3}  {r.verdict}{extra}")
     lines.append("weights: fraction of the parent's weights removed. Verdicts: paired t test (Holm) and TOST; see `sparsebench report`.")
     return "\n".join(lines)

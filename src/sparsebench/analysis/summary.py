@@ -36,10 +36,10 @@ def summary_table(trials: pd.DataFrame, margin: float = DEFAULT_MARGIN,
     table["n"] = table["n"].fillna(0).astype(int)
     verdicts = paired_comparison(trials, margin=margin, alpha=alpha)[["sparsity", "method", "verdict"]]
     table = table.merge(verdicts, on=["sparsity", "method"], how="left")
-    # Without a random trial at that sparsity there is nothing to compare with: inconclusive.
+    # Without a random trial at that sparsity there is nothing to compare with.
     compared = ~table["method"].isin(["random", "dense"])
     table["verdict"] = table["verdict"].where(table["verdict"].notna(),
-                                              compared.map({True: "inconclusive", False: ""}))
+                                              compared.map({True: "n/a (no random)", False: ""}))
     order = {m: i for i, m in enumerate(method_order(table["method"]))}
     table = table.sort_values(["sparsity", "method"],
                               key=lambda column: column.map(order) if column.name == "method" else column)

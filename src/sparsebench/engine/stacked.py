@@ -142,9 +142,10 @@ def train_stacked(
         r.seconds = seconds
         r.final_weights = [Layer(layer.weight[i].clone(), layer.bias[i].clone()) for layer in final]
         r.diverged_epoch = diverged_at[i]
+        if int(best_epoch[i]) > 0:  # the best finite epoch, also for a network that diverged later
+            r.best_epoch, r.best_val_acc = int(best_epoch[i]), float(best_val_acc[i])
         if r.diverged:
             continue  # a diverged network has no test metrics: NaN, never averaged
         r.final_test_loss, r.final_test_acc = float(final_loss[i]), float(final_acc[i])
-        r.best_epoch, r.best_val_acc = int(best_epoch[i]), float(best_val_acc[i])
         r.best_test_loss, r.best_test_acc = float(best_loss[i]), float(best_acc[i])
     return results

@@ -89,12 +89,17 @@ def _sparse_levels(frame: pd.DataFrame) -> list[float]:
 
 
 def _band_by_sparsity(ax, frame, value, sparsities, colours, scale=100.0, dense_label="dense parent"):
-    """Mean and 95% t band per method across seeds; the dense parent as a line with its band."""
+    """Mean and 95% t band per method across seeds; the dense parent as a line with its band.
+
+    ``value`` is a fraction (accuracy or AUC), so bands are clipped to [0, scale]: a t
+    interval over few seeds can reach past what an accuracy can be.
+    """
     methods = method_order(frame["method"].unique())
     for method in methods:
         of_method = frame[frame["method"] == method]
         if method == DENSE:
             mean, low, high = (v * scale for v in mean_ci(of_method[value]))
+            low, high = max(low, 0.0), min(high, scale)
             ax.axhline(mean, color=colours[method], linestyle="--",
                        label=f"{dense_label} (n={len(of_method)})")
             if np.isfinite(low):
@@ -103,6 +108,7 @@ def _band_by_sparsity(ax, frame, value, sparsities, colours, scale=100.0, dense_
         stats = [mean_ci(of_method.loc[of_method["sparsity"] == s, value]) for s in sparsities]
         x = np.arange(len(sparsities))
         mean, low, high = (np.array([row[i] for row in stats]) * scale for i in range(3))
+        low, high = np.clip(low, 0.0, scale), np.clip(high, 0.0, scale)
         ax.plot(x, mean, marker="o", color=colours[method], label=method)
         ax.fill_between(x, low, high, color=colours[method], alpha=0.18, linewidth=0)
 
