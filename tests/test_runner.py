@@ -128,3 +128,12 @@ def test_a_trial_subnetwork_loads_as_a_compact_module_with_inherited_weights(tmp
     masked = MaskedMLP(parent, sparsebench.load_mask(db, int(row.trial_id)))
     with torch.no_grad():
         torch.testing.assert_close(net(data.x_val), masked(data.x_val), rtol=1e-5, atol=1e-6)
+
+
+def test_a_config_mapping_may_name_a_preset_like_a_toml_file(tmp_path, tiny_dict):
+    trials = sparsebench.run({"preset": "quick", **tiny_dict, "seeds": [0], "sparsities": [0.5]}, store=tmp_path / "p.db", progress=False)
+    assert len(trials) == 3
+    config = sparsebench.list_experiments(tmp_path / "p.db").iloc[0]
+    assert config.dataset == "digits" and config.epochs == tiny_dict["epochs"]
+    with pytest.raises(sparsebench.ConfigError, match="preset"):
+        sparsebench.run({"preset": "huge"}, store=tmp_path / "q.db", progress=False)

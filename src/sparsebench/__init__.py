@@ -26,6 +26,7 @@ _EXPORTS = {
     "run": "runner",
     "export_table": "api",
     "list_experiments": "api",
+    "load_candidates": "api",
     "load_curves": "api",
     "load_mask": "api",
     "load_results": "api",

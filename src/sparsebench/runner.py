@@ -72,7 +72,9 @@ def as_config(config: ExperimentConfig | Mapping[str, Any] | None) -> Experiment
         return ExperimentConfig()
     if isinstance(config, ExperimentConfig):
         return config
-    return ExperimentConfig.from_dict(config)
+    values = dict(config)
+    preset = values.pop("preset", None)  # as in a TOML file: a preset, then the values over it
+    return ExperimentConfig.from_sources(preset=preset, overrides=values) if preset is not None else ExperimentConfig.from_dict(values)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -234,7 +234,10 @@ def decide(row: dict, higher_is_better: bool, alpha: float = ALPHA,
         improves = (row["mean_diff"] > 0) == higher_is_better
         reason = f"paired t significant at {alpha:g}"
         if math.isfinite(p_w) and p_w >= alpha:
-            reason += f"; Wilcoxon not (its smallest possible p with n={n} is {min_wilcoxon_p(n):.3g})"
+            floor = min_wilcoxon_p(n)
+            # Name the floor only where it is the explanation: with few seeds Wilcoxon cannot reach alpha.
+            reason += (f"; Wilcoxon not (its smallest possible p with n={n} is {floor:.3g})" if floor >= alpha
+                       else f"; Wilcoxon not (Holm p={p_w:.3g})")
         return ("better" if improves else "worse"), reason
     if margin is None:
         return "inconclusive", "no significant difference; no equivalence margin set for this metric"
