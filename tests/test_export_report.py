@@ -91,16 +91,22 @@ def test_report_works_without_anything_to_compare_with_random(tmp_path, cli, met
     assert (tmp_path / "r" / "report.html").exists()
 
 
-def test_report_of_an_incomplete_experiment_says_so(tmp_path, cli):
-    db = tmp_path / "s.db"
-    assert cli("run", *FAST, "--store", str(db))[0] == 0
+def run_then_forget(cli, db, *statements: str) -> None:
+    """A finished run's store with some of its rows deleted, as if the run had stopped earlier."""
     import sqlite3
 
+    assert cli("run", *FAST, "--store", str(db))[0] == 0
     con = sqlite3.connect(db)
-    con.execute("DELETE FROM curves WHERE trial_id IN (SELECT id FROM trials WHERE sparsity = 0.9)")
-    con.execute("DELETE FROM trials WHERE sparsity = 0.9")
+    for statement in statements:
+        con.execute(statement)
     con.commit()
     con.close()
+
+
+def test_report_of_an_incomplete_experiment_says_so(tmp_path, cli):
+    db = tmp_path / "s.db"
+    run_then_forget(cli, db, "DELETE FROM curves WHERE trial_id IN (SELECT id FROM trials WHERE sparsity = 0.9)",
+                    "DELETE FROM trials WHERE sparsity = 0.9")
     code, _, err = cli("report", "--store", str(db), "--out", str(tmp_path / "r"))
     assert code == 0 and "incomplete" in err
     assert "Incomplete experiment: 9/15 planned trials are stored" in (tmp_path / "r" / "report.md").read_text()
@@ -108,15 +114,7 @@ def test_report_of_an_incomplete_experiment_says_so(tmp_path, cli):
 
 def test_report_of_an_experiment_without_trials_is_one_line(tmp_path, cli):
     db = tmp_path / "s.db"
-    assert cli("run", *FAST, "--store", str(db))[0] == 0
-    import sqlite3
-
-    con = sqlite3.connect(db)
-    con.execute("DELETE FROM curves")
-    con.execute("DELETE FROM candidates")
-    con.execute("DELETE FROM trials")
-    con.commit()
-    con.close()
+    run_then_forget(cli, db, "DELETE FROM curves", "DELETE FROM candidates", "DELETE FROM trials")
     code, _, err = cli("report", "--store", str(db), "--out", str(tmp_path / "r"))
     assert code == 2 and "no finished trials" in err and len(err.strip().splitlines()) == 1
 
