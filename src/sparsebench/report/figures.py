@@ -249,7 +249,9 @@ def epochs_to_threshold(metrics: pd.DataFrame, fraction: float = 0.95) -> Figure
     rng = np.random.default_rng(0)  # fixed jitter, so the same data give the same picture
     width = 0.6 / max(1, len(methods))
     last = int(chosen["epochs"].max()) if len(chosen) else 0
-    above = last + 0.6  # censored times are only known to be > E: draw them above E
+    # Censored times are only known to be > E: draw them in a row of their own above E,
+    # far enough that its "> E" label does not collide with the E tick.
+    above = last + max(0.6, 0.1 * last)
     with matplotlib.rc_context(STYLE):
         for k, method in enumerate(methods):
             of_method = chosen[chosen["method"] == method]
@@ -270,10 +272,12 @@ def epochs_to_threshold(metrics: pd.DataFrame, fraction: float = 0.95) -> Figure
                         color=colours[method], linewidth=2.5, alpha=0.6,
                         label=method if i == 0 else None)
         if len(chosen):
-            ax.axhline(last + 0.3, color="black", linestyle=":", linewidth=1)
+            ax.axhline((last + above) / 2, color="black", linestyle=":", linewidth=1)
             ax.scatter([], [], s=22, marker="^", facecolors="none", edgecolors="black",
                        label=f"not reached in E = {last} epochs (censored)")
-            ticks = [t for t in ax.get_yticks() if float(t).is_integer() and 0 < t <= last]
+            # Epoch ticks from 1 to E even when no trial reached the threshold.
+            ax.set_ylim(0, above + (above - last) / 2)
+            ticks = [t for t in MaxNLocator(nbins=6, integer=True).tick_values(1, last) if 0 < t <= last]
             ax.set_yticks(ticks + [above], [f"{int(t)}" for t in ticks] + [f"> {last}"])
         _sparsity_axis(ax, sparsities)
         ax.set_ylabel("epochs to threshold")
