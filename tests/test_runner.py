@@ -137,3 +137,29 @@ def test_a_config_mapping_may_name_a_preset_like_a_toml_file(tmp_path, tiny_dict
     assert config.dataset == "digits" and config.epochs == tiny_dict["epochs"]
     with pytest.raises(sparsebench.ConfigError, match="preset"):
         sparsebench.run({"preset": "huge"}, store=tmp_path / "q.db", progress=False)
+
+
+def test_resuming_with_other_software_warns_and_the_report_shows_versions(tmp_path, tiny_config, monkeypatch, cli):
+    db = tmp_path / "v.db"
+    sparsebench.run(tiny_config, store=db, progress=False)
+    with sparsebench.store.Store(db) as st:
+        assert st.software(1)["torch"] == torch.__version__
+        with st.transaction():
+            st.con.execute("DELETE FROM curves WHERE trial_id IN (SELECT id FROM trials WHERE sparsity = 0.9)")
+            st.con.execute("DELETE FROM trials WHERE sparsity = 0.9")
+    monkeypatch.setattr(runner, "software_versions", lambda: {"sparsebench": "9.9", "torch": torch.__version__, "python": "3.11"})
+    code, _, err = cli("run", "--config", str(_toml(tmp_path, tiny_config)), "--no-progress", "--store", str(db))
+    assert code == 0
+    assert err.count("sparsebench: warning: experiment 1 was started with other software (sparsebench 0.1.0 -> 9.9") == 1
+    code, _, err = cli("run", "--config", str(_toml(tmp_path, tiny_config)), "--no-progress", "--store", str(db))
+    assert code == 0 and "warning" not in err  # complete now: nothing is mixed
+    assert cli("report", "--store", str(db), "--out", str(tmp_path / "r"))[0] == 0
+    assert f"| torch version | {torch.__version__} |" in (tmp_path / "r" / "report.md").read_text()
+
+
+def _toml(folder, cfg) -> "Path":
+    import json
+
+    path = folder / "c.toml"
+    path.write_text("\n".join(f"{k} = {json.dumps(v)}" for k, v in cfg.to_dict().items()))
+    return path

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import warnings
 from typing import Any, Callable, Sequence
 
 from .errors import SparsebenchError, StoreError, invalid
@@ -161,6 +162,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     experiment = args.experiment if args.experiment is not None else _latest_experiment(args.store)
     with Store(args.store, create=False) as st:
         config = st.config(experiment)
+        software = st.software(experiment)
+    config = {**config, **{f"{name} version": version for name, version in software.items()}}
     trials, curves = load_results(args.store, experiment), load_curves(args.store, experiment)
     if trials.empty:
         raise StoreError(f"experiment {experiment} has no finished trials yet; allowed: resume it with `sparsebench run` first")
@@ -223,7 +226,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
 COMMANDS = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "export": _cmd_export}
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """sparsebench's own warnings as one plain line; others as Python shows them."""
+    from .errors import SparsebenchWarning
+
+    if issubclass(category, SparsebenchWarning):
+        print(f"sparsebench: warning: {message}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    warnings.showwarning = _show_warning
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -54,3 +54,7 @@ def invalid(parameter: str, value: object, allowed: str) -> ConfigError:
     'epochs: got 0; allowed: an integer >= 1'
     """
     return ConfigError(f"{parameter}: got {show(value)}; allowed: {allowed}")
+
+
+class SparsebenchWarning(UserWarning):
+    """Something the user should know that does not stop the work (the CLI prints it as one line)."""

@@ -34,13 +34,13 @@ from .data.registry import DatasetSplits, load_dataset
 from .engine.common import TrainResult, TrainSettings
 from .engine.reference import train_reference
 from .engine.stacked import evaluate_stacked, train_stacked
-from .errors import ConfigError, ResourceError, invalid
+from .errors import ConfigError, ResourceError, SparsebenchWarning, invalid
 from .methods.base import Selection, SelectionContext
 from .methods.registry import get_method
 from .models.compaction import gather_stacked
 from .models.mask import NodeMask, kept_count
 from .models.mlp import Layer, MLPSpec, count_params, init_parent
-from .plan import WorkGroup, plan
+from .plan import WorkGroup, plan, planned_trial_count
 from .seeding import generator
 from .store import CandidateRecord, Store, TrialRecord, connect_for_lease, renew_claim, store_errors, worker_id
 
@@ -110,9 +110,36 @@ def run(
         if experiment_id is None:
             # A new experiment: check the data splits before anything is stored for it.
             data = load_data(cfg, device)
-            experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict())
+            experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict(), software=software_versions())
+        else:
+            warn_if_resumed_with_other_software(cfg, st, experiment_id)
         execute(cfg, st, experiment_id, device, lease, progress, data)
         return st.trials(experiment_id)
+
+
+def software_versions() -> dict[str, str]:
+    """What computes the numbers: recorded with each new experiment."""
+    import platform
+
+    from . import __version__
+
+    return {"sparsebench": __version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def warn_if_resumed_with_other_software(cfg: ExperimentConfig, st: Store, experiment_id: int) -> None:
+    """Bit-identical numbers need the same software: say so when an unfinished experiment
+    is resumed with other versions than it was started with."""
+    recorded = st.software(experiment_id)
+    current = software_versions()
+    if not recorded or recorded == current or len(st.finished_keys(experiment_id)) >= planned_trial_count(cfg.to_dict()):
+        return
+    differences = ", ".join(f"{k} {recorded.get(k, '?')} -> {v}" for k, v in current.items() if recorded.get(k) != v)
+    warnings.warn(
+        f"experiment {experiment_id} was started with other software ({differences}); "
+        "trials trained now may differ from its earlier ones in the last bits",
+        SparsebenchWarning,
+        stacklevel=3,
+    )
 
 
 def lease_seconds() -> float:

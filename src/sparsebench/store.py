@@ -42,7 +42,7 @@ from .errors import StoreError
 
 APPLICATION = "sparsebench"
 #: 1: experiments, trials, curves, candidates. 2: + claims (work shared out between concurrent runs).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: How long a statement waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 60_000
@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS experiments (
     id INTEGER PRIMARY KEY,
     config_hash TEXT NOT NULL UNIQUE,
     config_json TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    software TEXT                   -- JSON: sparsebench, torch, python versions that started it
 );
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY,
@@ -117,6 +118,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     PRIMARY KEY (experiment_id, group_key)
 )""",
     ),
+    2: ("ALTER TABLE experiments ADD COLUMN software TEXT",),
 }
 
 TRIAL_COLUMNS = (
@@ -443,15 +445,18 @@ class Store:
         self.close()
 
     # -- experiments ----------------------------------------------------------
-    def experiment_id(self, config_hash: str, config: dict, create: bool = True) -> int | None:
-        """The id of the experiment with this config hash, created if missing and ``create``."""
+    def experiment_id(self, config_hash: str, config: dict, create: bool = True, software: dict | None = None) -> int | None:
+        """The id of the experiment with this config hash, created if missing and ``create``.
+
+        ``software`` (versions of what computes the numbers) is recorded when it is created.
+        """
         row = self.con.execute("SELECT id FROM experiments WHERE config_hash = ?", (config_hash,)).fetchone()
         if row or not create:
             return row[0] if row else None
         with self.transaction():
             self.con.execute(
-                "INSERT OR IGNORE INTO experiments (config_hash, config_json, created_at) VALUES (?, ?, ?)",
-                (config_hash, json.dumps(config, sort_keys=True), _now()),
+                "INSERT OR IGNORE INTO experiments (config_hash, config_json, created_at, software) VALUES (?, ?, ?, ?)",
+                (config_hash, json.dumps(config, sort_keys=True), _now(), json.dumps(software or {}, sort_keys=True)),
             )
         return self.con.execute("SELECT id FROM experiments WHERE config_hash = ?", (config_hash,)).fetchone()[0]
 
@@ -465,6 +470,11 @@ class Store:
             [(i, h, c, json.loads(j), n) for i, h, c, j, n in rows],
             columns=["experiment_id", "config_hash", "created_at", "config", "n_trials"],
         )
+
+    def software(self, experiment_id: int) -> dict:
+        """The versions recorded when the experiment was created ({} for stores older than schema 3)."""
+        row = self.con.execute("SELECT software FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+        return json.loads(row[0]) if row and row[0] else {}
 
     def config(self, experiment_id: int) -> dict:
         row = self.con.execute("SELECT config_json FROM experiments WHERE id = ?", (experiment_id,)).fetchone()

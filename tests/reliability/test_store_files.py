@@ -77,11 +77,11 @@ def test_a_newer_schema_committed_only_to_the_wal_is_seen_and_refused(wal_store,
 
 def test_a_newer_schema_in_a_closed_wal_store_is_refused_without_creating_a_wal(wal_store, cli):
     con = sqlite3.connect(wal_store)
-    con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
     con.commit()
     con.close()
     assert sorted(p.name for p in wal_store.parent.iterdir()) == ["s.db"]
-    assert_refused_untouched(cli, wal_store.parent, str(wal_store), "schema version 3")
+    assert_refused_untouched(cli, wal_store.parent, str(wal_store), f"schema version {SCHEMA_VERSION + 1}")
 
 
 @pytest.mark.parametrize("value", ["two", "", "-1", "0", "1.5"])
@@ -141,9 +141,11 @@ def test_a_read_only_directory_is_one_line(tmp_path, cli):
 
 # -- schema version and migration -------------------------------------------------------
 def make_version_1(db: Path) -> None:
-    """Turn a store into what sparsebench with schema version 1 wrote: no claims table."""
+    """Turn a store into what sparsebench with schema version 1 wrote: no claims table,
+    no software column."""
     con = sqlite3.connect(db)
     con.execute("DROP TABLE claims")
+    con.execute("ALTER TABLE experiments DROP COLUMN software")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.commit()
     con.close()
@@ -159,7 +161,7 @@ def tables(db: Path) -> set[str]:
 
 def test_a_new_store_has_the_current_schema_version(tmp_path):
     with Store(tmp_path / "n.db") as st:
-        assert st.schema_version == SCHEMA_VERSION == 2
+        assert st.schema_version == SCHEMA_VERSION == 3
     assert "claims" in tables(tmp_path / "n.db")
 
 
@@ -176,7 +178,8 @@ def test_a_version_1_store_is_upgraded_in_place_and_resumes(tmp_path, cli, tiny_
     store_module.check_store_file(db)  # older is fine
     resumed = sparsebench.run(tiny_config, store=db, progress=False)
     with Store(db) as st:
-        assert st.schema_version == 2 and st.claims().empty
+        assert st.schema_version == SCHEMA_VERSION and st.claims().empty
+        assert st.software(1) == {}  # not recorded before schema 3
     cols = [c for c in full.columns if c not in ("train_seconds", "trial_id")]
     pd.testing.assert_frame_equal(full[cols].reset_index(drop=True), resumed[cols].reset_index(drop=True), check_exact=True)
 
