@@ -110,6 +110,7 @@ def compare_convergence(
     margin_epochs: float | None = None,
     alpha: float = ALPHA,
     baseline: str = BASELINE,
+    metrics: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Each method vs ``random`` per sparsity on ``auc`` and on ``epochs_to_threshold``.
 
@@ -118,8 +119,10 @@ def compare_convergence(
     ``n_censored_baseline``: censored trials among the pairs. ``margin_auc`` is in
     accuracy units (AUC is a mean accuracy, so 0.01 = 1 pp); ``margin_epochs`` is in
     epochs and off by default, so epochs get no equivalence verdict unless asked.
+    ``metrics``: the ``convergence_metrics`` of the same inputs when the caller already has them.
     """
-    metrics = convergence_metrics(trials, curves, fraction)
+    if metrics is None:
+        metrics = convergence_metrics(trials, curves, fraction)
     selected = metrics[metrics["role"] == "selected"]
     planned = selected_trials(trials)
     auc = compare_to_baseline(selected, "auc", True, margin_auc, alpha, baseline, planned)

@@ -21,12 +21,13 @@ COLUMNS = ["sparsity", "method", "n", "mean_test_acc", "sd_test_acc", "n_diverge
 
 
 def summary_table(trials: pd.DataFrame, margin: float = DEFAULT_MARGIN,
-                  alpha: float = ALPHA) -> pd.DataFrame:
+                  alpha: float = ALPHA, comparison: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per sparsity and method (selected trials): n finished, mean and sd of final test
     accuracy (fractions; NaN-free), n_diverged, and the verdict vs ``random`` from
     :func:`sparsebench.analysis.paired.paired_comparison` ('' for random and dense).
 
     Rows are sorted by sparsity, then dense, random, random-search, other methods.
+    ``comparison``: the accuracy ``paired_comparison`` when the caller already has it.
     """
     done = comparable_trials(trials)
     accuracy = (done.groupby(["sparsity", "method"])["final_test_acc"]
@@ -34,7 +35,9 @@ def summary_table(trials: pd.DataFrame, margin: float = DEFAULT_MARGIN,
     counts = divergence_counts(trials)[["sparsity", "method", "n_diverged"]]
     table = counts.merge(accuracy, on=["sparsity", "method"], how="left")
     table["n"] = table["n"].fillna(0).astype(int)
-    verdicts = paired_comparison(trials, margin=margin, alpha=alpha)[["sparsity", "method", "verdict"]]
+    if comparison is None:
+        comparison = paired_comparison(trials, margin=margin, alpha=alpha)
+    verdicts = comparison[["sparsity", "method", "verdict"]]
     table = table.merge(verdicts, on=["sparsity", "method"], how="left")
     # Without a random trial at that sparsity there is nothing to compare with.
     compared = ~table["method"].isin(["random", "dense"])

@@ -66,9 +66,6 @@ class NodeMask:
             out.append(m)
         return out
 
-    def node_sparsity(self) -> float:
-        return 1.0 - sum(self.kept_per_layer) / sum(self.widths)
-
     def weight_sparsity(self, n_inputs: int, n_classes: int) -> float:
         """Fraction of the parent's weights and biases the sub-network drops."""
         from .mlp import count_params

@@ -62,7 +62,7 @@ def build_report(
     gaps = dense_gap(trials)
     has_curves = curves is not None and not curves.empty
     metrics = convergence_metrics(trials, curves, fraction) if has_curves else None
-    convergence = compare_convergence(trials, curves, fraction, margin, None, alpha) if has_curves else None
+    convergence = compare_convergence(trials, curves, fraction, margin, None, alpha, metrics=metrics) if has_curves else None
     predictive = score_predictiveness(trials)
     diverged = divergence_counts(trials)
     dataset = config.get("dataset")
@@ -98,7 +98,7 @@ def _summary(trials, accuracy, gaps, convergence, diverged, margin, alpha) -> Se
         blocks.append(Paragraph(" ".join(s for s in sentences if s)))
     if not methods:
         blocks.append(Paragraph("Only the baselines were run; there is no method to compare with random."))
-    summary = summary_table(trials, margin, alpha)
+    summary = summary_table(trials, margin, alpha, comparison=accuracy)
     rows = [[sparsity(r.sparsity), r.method, str(r.n), _mean_sd(r.mean_test_acc, r.sd_test_acc, r.n),
              str(r.n_diverged), r.verdict or "—"] for r in summary.itertuples()]
     blocks.append(Table(["sparsity", "method", "n finished", "test accuracy % (mean ± sd)", "diverged",
