@@ -101,10 +101,12 @@ def load_subnetwork(store: PathLike, trial_id: int) -> "torch.nn.Sequential":
 
             raise StoreError(f"trial: got {trial_id!r}; allowed: a stored trial id")
         config = st.config(row[0])
+        mask_bytes = st.mask_bytes(trial_id)
+    hidden = tuple(config["hidden"])
+    mask = None if mask_bytes is None else NodeMask.from_bytes(mask_bytes, hidden)
     data = load_dataset(config["dataset"], config["data_seed"], config["val_fraction"])
-    spec = MLPSpec(data.n_features, tuple(config["hidden"]), data.n_classes, config["activation"])
+    spec = MLPSpec(data.n_features, hidden, data.n_classes, config["activation"])
     parent = init_parent(spec, row[1])
-    mask = load_mask(store, trial_id)
     return to_module(parent if mask is None else compact(parent, mask), config["activation"])
 
 
