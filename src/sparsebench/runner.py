@@ -330,6 +330,7 @@ def select_networks(
             x_val=data.x_val.clone(),
             y_val=data.y_val.clone(),
             generator=generator(seed, "method", name, group.sparsity),
+            engine=cfg.engine,
         )
         selection: Selection = get_method(name)().select(ctx)
         check_selected_mask(name, selection.mask, spec, group.sparsity)

@@ -6,7 +6,7 @@ tests hold the stacked engine to and the benchmark measures it against.
 """
 
 from .common import TrainResult, TrainSettings, epoch_order
-from .reference import train_reference
+from .reference import score_reference, train_reference
 from .scoring import score_masks
 from .stacked import evaluate_stacked, forward_stacked, train_stacked
 
@@ -17,6 +17,7 @@ __all__ = [
     "evaluate_stacked",
     "forward_stacked",
     "score_masks",
+    "score_reference",
     "train_reference",
     "train_stacked",
 ]

@@ -60,6 +60,23 @@ class MaskedMLP(nn.Module):
 
 
 @torch.no_grad()
+def score_reference(
+    parent: list[Layer],
+    masks: list[NodeMask],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    score: str = "loss",
+    activation: str = "relu",
+) -> torch.Tensor:
+    """``score_masks`` the plain way: one masked full-width network per candidate."""
+    scores = []
+    for mask in masks:
+        loss, accuracy = _evaluate(MaskedMLP(parent, mask, activation), x, y)
+        scores.append(loss if score == "loss" else accuracy)
+    return torch.tensor(scores)
+
+
+@torch.no_grad()
 def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     logits = model(x)
     return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())

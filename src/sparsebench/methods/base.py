@@ -27,6 +27,8 @@ class SelectionContext:
     x_val: torch.Tensor
     y_val: torch.Tensor
     generator: torch.Generator
+    #: "stacked" scores candidates in batches; "reference" one masked network at a time.
+    engine: str = "stacked"
 
     def sample(self, count: int) -> list[NodeMask]:
         """``count`` masks drawn uniformly at this sparsity, from this method's own stream."""
@@ -34,9 +36,11 @@ class SelectionContext:
 
     def score(self, masks: list[NodeMask]) -> torch.Tensor:
         """The configured score of each untrained sub-network on the validation split."""
+        from ..engine.reference import score_reference
         from ..engine.scoring import score_masks
 
-        return score_masks(self.parent, masks, self.x_val, self.y_val, self.score_name, self.spec.activation)
+        scorer = score_reference if self.engine == "reference" else score_masks
+        return scorer(self.parent, masks, self.x_val, self.y_val, self.score_name, self.spec.activation)
 
     def better(self, a: float, b: float) -> bool:
         """Whether score ``a`` ranks above ``b`` (loss: lower; accuracy: higher)."""

@@ -32,23 +32,28 @@ def gather_stacked(parent: list[Layer], masks: list[NodeMask]) -> list[Layer]:
 
     All masks must keep the same number of nodes per layer (same sparsity).
     """
-    device = parent[0].weight.device
-    per_mask = [m.index_tensors(device) for m in masks]
-    rows = [torch.stack([idx[i] for idx in per_mask]) for i in range(len(masks[0].kept))]
-    n_in = parent[0].weight.shape[1]
-    n_out = parent[-1].weight.shape[0]
-    everything_in = torch.arange(n_in, device=device).expand(len(masks), n_in)
-    everything_out = torch.arange(n_out, device=device).expand(len(masks), n_out)
-    outs = [*rows, everything_out]
-    ins = [everything_in, *rows]
-    stacked = []
-    for layer, out_idx, in_idx in zip(parent, outs, ins):
-        # One flat index_select of exactly the kept entries: faster than a
-        # two-dimensional fancy index, or rows first and then columns.
-        flat = (out_idx[:, :, None] * layer.weight.shape[1] + in_idx[:, None, :]).flatten()
-        weight = layer.weight.reshape(-1).index_select(0, flat).view(len(masks), out_idx.shape[1], in_idx.shape[1])
-        stacked.append(Layer(weight, layer.bias[out_idx].contiguous()))
-    return stacked
+    per_mask = [m.index_tensors(parent[0].weight.device) for m in masks]
+    kept = [torch.stack([idx[i] for idx in per_mask]) for i in range(len(masks[0].kept))]
+    # The input and the output layer keep everything: None, no index needed.
+    rows, cols = [*kept, None], [None, *kept]
+    n = len(masks)
+    return [
+        Layer(_gather(l.weight, r, c, n), l.bias.expand(n, -1).contiguous() if r is None else l.bias[r])
+        for l, r, c in zip(parent, rows, cols)
+    ]
+
+
+def _gather(weight: torch.Tensor, rows: torch.Tensor | None, cols: torch.Tensor | None, n: int) -> torch.Tensor:
+    """``weight[rows[i]][:, cols[i]]`` for each i, stacked ``(n, len(rows[i]), len(cols[i]))``."""
+    # Whole rows first (contiguous copies), then columns within them: faster
+    # than one two-dimensional fancy index, and it needs no (n, out, in) index.
+    if rows is None:
+        block = weight.unsqueeze(0).expand(n, -1, -1)
+    else:
+        block = weight.index_select(0, rows.flatten()).view(n, rows.shape[1], weight.shape[1])
+    if cols is None:
+        return block.contiguous()
+    return block.gather(2, cols[:, None, :].expand(-1, block.shape[1], -1))
 
 
 def expand(sub: list[Layer], mask: NodeMask, widths: tuple[int, ...]) -> list[Layer]:
