@@ -31,6 +31,7 @@ import torch
 from sparsebench.data.mnist1d import generate
 from sparsebench.data.registry import DatasetSplits
 from sparsebench.engine import TrainSettings, score_masks, score_reference, train_reference, train_stacked
+from sparsebench.engine.allocator import keep_freed_memory
 from sparsebench.models import MLPSpec, NodeMask, gather_stacked, init_parent, random_masks
 
 
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the best is reported")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
+    keep_freed_memory()  # as `sparsebench run` does; process-wide, so every engine below gets it
     if args.tiny:
         width, n_train, n_val, nets, k, epochs, sparsities = 32, 400, 100, 3, 8, 1, (0.5, 0.9)
     else:

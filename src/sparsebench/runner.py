@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from .config import ExperimentConfig
 from .data.registry import DatasetSplits, load_dataset
+from .engine.allocator import keep_freed_memory
 from .engine.common import TrainResult, TrainSettings
 from .engine.reference import train_reference
 from .engine.stacked import evaluate_stacked, train_stacked
@@ -189,6 +190,7 @@ def execute(
     data: DatasetSplits | None = None,
 ) -> None:
     """Claim, train and store work groups until every group of the experiment is stored."""
+    keep_freed_memory()
     groups = {g.key: g for g in plan(cfg)}
     owner = worker_id()
     poll = max(0.01, min(POLL_SECONDS, lease / 4))

@@ -22,41 +22,48 @@ from .common import TrainResult, TrainSettings, epoch_order, make_optimizer, ste
 
 
 class MaskedMLP(nn.Module):
-    """A full-width MLP whose removed nodes are zeroed by weight masks."""
+    """A full-width MLP whose removed nodes are zeroed by weight masks; no mask: the plain dense MLP."""
 
     def __init__(self, parent: list[Layer], mask: NodeMask | None, activation: str = "relu"):
         super().__init__()
         self.linears = nn.ModuleList()
         self.act = activation_fn(activation)
-        node_masks = mask.bool_tensors() if mask is not None else [torch.ones(l.weight.shape[0]) for l in parent[:-1]]
+        self.masked = mask is not None
         device = parent[0].weight.device
-        in_mask = torch.ones(parent[0].weight.shape[1], device=device)
-        out_masks = [m.to(device) for m in node_masks] + [torch.ones(parent[-1].weight.shape[0], device=device)]
-        for i, (layer, out_mask) in enumerate(zip(parent, out_masks)):
+        for layer in parent:
             linear = nn.Linear(layer.weight.shape[1], layer.weight.shape[0], device=device)
             with torch.no_grad():
                 linear.weight.copy_(layer.weight)
                 linear.bias.copy_(layer.bias)
             self.linears.append(linear)
+        if not self.masked:
+            return  # a dense network, trained as research code trains one: no multiplications by ones
+        in_mask = torch.ones(parent[0].weight.shape[1], device=device)
+        out_masks = [m.to(device) for m in mask.bool_tensors()] + [torch.ones(parent[-1].weight.shape[0], device=device)]
+        for i, out_mask in enumerate(out_masks):
             self.register_buffer(f"weight_mask_{i}", torch.outer(out_mask, in_mask))
             self.register_buffer(f"bias_mask_{i}", out_mask.clone())
             in_mask = out_mask
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, linear in enumerate(self.linears):
-            weight = linear.weight * getattr(self, f"weight_mask_{i}")
-            bias = linear.bias * getattr(self, f"bias_mask_{i}")
+        for i, (weight, bias) in enumerate(self._layers()):
             x = F.linear(x, weight, bias)
             if i < len(self.linears) - 1:
                 x = self.act(x)
         return x
 
-    def effective_layers(self) -> list[Layer]:
-        """The masked weights as they act, full width."""
+    def _layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The weights as they act: masked anew on every call, as ``torch.nn.utils.prune`` does."""
+        if not self.masked:
+            return [(l.weight, l.bias) for l in self.linears]
         return [
-            Layer((l.weight * getattr(self, f"weight_mask_{i}")).detach(), (l.bias * getattr(self, f"bias_mask_{i}")).detach())
+            (l.weight * getattr(self, f"weight_mask_{i}"), l.bias * getattr(self, f"bias_mask_{i}"))
             for i, l in enumerate(self.linears)
         ]
+
+    def effective_layers(self) -> list[Layer]:
+        """The masked weights as they act, full width."""
+        return [Layer(w.detach(), b.detach()) for w, b in self._layers()]
 
 
 @torch.no_grad()

@@ -24,15 +24,19 @@ EVAL_BUDGET_BYTES = 64 << 20
 
 def forward_stacked(layers: list[Layer], x: torch.Tensor, activation: str = "relu") -> torch.Tensor:
     """Logits ``(N, B, C)`` of N stacked networks on ``x`` of shape ``(N, B, in)`` or shared ``(B, in)``."""
+    return _forward(x, [w.transpose(1, 2) for w, _ in layers], [b for _, b in layers], activation)
+
+
+def _forward(x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], activation: str) -> torch.Tensor:
+    """``forward_stacked`` on weights laid out ``(N, in, out)``, as training keeps them."""
     # In place where autograd allows it: bmm's backward needs its inputs, not
     # its output, and relu's and tanh's backward need only their output.
     act = {"relu": torch.relu_, "tanh": torch.tanh_}.get(activation, activation_fn(activation))
-    n = layers[0].weight.shape[0]
-    h = x if x.dim() == 3 else x.unsqueeze(0).expand(n, -1, -1)
-    for i, (w, b) in enumerate(layers):
+    h = x if x.dim() == 3 else x.unsqueeze(0).expand(len(weights[0]), -1, -1)
+    for i, (w, b) in enumerate(zip(weights, biases)):
         # bmm then add: faster on CPU than baddbmm, whose broadcast bias is copied first.
-        h = torch.bmm(h, w.transpose(1, 2)).add_(b.unsqueeze(1))
-        if i < len(layers) - 1:
+        h = torch.bmm(h, w).add_(b.unsqueeze(1))
+        if i < len(weights) - 1:
             h = act(h)
     return h
 
@@ -63,6 +67,13 @@ def evaluate_stacked(layers: list[Layer], x: torch.Tensor, y: torch.Tensor, acti
     return (loss_sum / len(y)).float(), correct.double().div(len(y)).float()
 
 
+def _per_network(per_seed: torch.Tensor, row_of_seed: torch.Tensor) -> torch.Tensor:
+    """Network i's slice of a per-seed tensor: a view when there is one seed, else a gather."""
+    if per_seed.shape[0] == 1:
+        return per_seed.expand(len(row_of_seed), *per_seed.shape[1:])
+    return per_seed.index_select(0, row_of_seed)
+
+
 def train_stacked(
     layers: list[Layer],
     seeds: list[int],
@@ -89,6 +100,7 @@ def train_stacked(
     # The fused optimizer is one kernel per tensor: the per-step Python cost of
     # the optimizer no longer grows with the number of ops.
     optimizer = make_optimizer(params, settings, fused=True)
+    weights, biases = params[0::2], params[1::2]
     n_train = len(data.y_train)
     results = [TrainResult() for _ in range(n)]
     best = [p.detach().clone() for p in params]
@@ -99,15 +111,17 @@ def train_stacked(
     row_of_seed = torch.tensor([distinct_seeds.index(s) for s in seeds], device=device)
 
     for epoch in range(1, settings.epochs + 1):
-        orders = torch.stack([epoch_order(s, epoch, n_train) for s in distinct_seeds]).to(device)[row_of_seed]
+        orders = torch.stack([epoch_order(s, epoch, n_train) for s in distinct_seeds]).to(device)  # (seeds, n_train)
         loss_sum = torch.zeros(n, dtype=torch.float64, device=device)
         correct = torch.zeros(n, dtype=torch.long, device=device)
         for step in range(steps_per_epoch(n_train, settings.batch_size)):
-            idx = orders[:, step * settings.batch_size : (step + 1) * settings.batch_size]
-            xb, yb = data.x_train[idx], data.y_train[idx]
-            losses, c = loss_and_correct(forward_stacked(as_layers(params), xb, settings.activation), yb)
+            rows = orders[:, step * settings.batch_size : (step + 1) * settings.batch_size]
+            # One gather per seed, shared by all of that seed's networks.
+            xb = _per_network(data.x_train.index_select(0, rows.flatten()).view(*rows.shape, -1), row_of_seed)
+            yb = _per_network(data.y_train.index_select(0, rows.flatten()).view(rows.shape), row_of_seed)
+            losses, c = loss_and_correct(_forward(xb, weights, biases, settings.activation), yb)
             optimizer.zero_grad(set_to_none=True)
-            (losses.sum() / idx.shape[1]).backward()
+            (losses.sum() / rows.shape[1]).backward()
             optimizer.step()
             loss_sum += losses.detach().double()
             correct += c
