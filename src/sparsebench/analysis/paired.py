@@ -209,6 +209,15 @@ def seeds_needed_for_margin(sd: float, margin: float, alpha: float = ALPHA, limi
     return int(n[fits[0]]) if fits.size else None
 
 
+def margin_text(margin: float, metric: str) -> str:
+    """The margin as a reader wants it: accuracies and their curve's AUC (fractions) in percentage points.
+
+    >>> margin_text(0.01, "final_test_acc"), margin_text(0.01, "auc"), margin_text(0.05, "final_test_loss")
+    ('±1 pp', '±1 pp', '±0.05')
+    """
+    return f"±{margin * 100:g} pp" if metric.endswith("_acc") or metric == "auc" else f"±{margin:g}"
+
+
 def decide(row: dict, higher_is_better: bool, alpha: float = ALPHA,
            margin: float | None = DEFAULT_MARGIN) -> tuple[str, str]:
     """Verdict and reason for one row holding Holm-adjusted p-values (see module docstring).
@@ -219,6 +228,7 @@ def decide(row: dict, higher_is_better: bool, alpha: float = ALPHA,
     n = row["n"]
     if n < 2:
         return "inconclusive", f"n={n}: need at least 2 paired seeds"
+    within = margin_text(margin, row.get("metric", "")) if margin is not None else ""
     if not math.isfinite(row.get("p_t_holm", NAN)):
         return "inconclusive", f"all {n} paired differences are equal: tests undefined"
     p_t, p_tost = row["p_t_holm"], row.get("p_tost_holm", NAN)
@@ -226,7 +236,7 @@ def decide(row: dict, higher_is_better: bool, alpha: float = ALPHA,
     p_w = row.get("p_wilcoxon_holm", NAN)
     # The p-values themselves are in their own columns; the reason says which rule applied.
     if margin is not None and math.isfinite(p_tost) and p_tost < alpha:
-        reason = f"90% CI within ±{margin:g}"
+        reason = f"90% CI within {within}"
         if significant:
             reason += "; the difference is significant but smaller than the margin"
         return "equivalent", reason
@@ -244,8 +254,8 @@ def decide(row: dict, higher_is_better: bool, alpha: float = ALPHA,
     needed = seeds_needed_for_margin(row["sd_diff"], margin, alpha)
     if needed is None or needed > n:
         more = f"about {needed}+ needed at this spread" if needed else "the spread is too large"
-        return "inconclusive", f"too few seeds for the margin ±{margin:g}: {more}"
-    return "inconclusive", f"no significant difference, and the CI spans the margin ±{margin:g}"
+        return "inconclusive", f"too few seeds for the margin {within}: {more}"
+    return "inconclusive", f"no significant difference, and the CI spans the margin {within}"
 
 
 def compare_family(
@@ -253,6 +263,7 @@ def compare_family(
     higher_is_better: bool = True,
     margin: float | None = DEFAULT_MARGIN,
     alpha: float = ALPHA,
+    metric: str = "",
 ) -> list[dict]:
     """Statistics, Holm adjustment and verdict for one family of difference samples.
 
@@ -268,7 +279,7 @@ def compare_family(
         for row, adjusted in zip(rows, holm([row[name] for row in rows])):
             row[f"{name}_holm"] = float(adjusted)
     for row in rows:
-        row["verdict"], row["reason"] = decide(row, higher_is_better, alpha, margin)
+        row["verdict"], row["reason"] = decide(dict(row, metric=metric), higher_is_better, alpha, margin)
     return rows
 
 
@@ -301,7 +312,7 @@ def compare_to_baseline(
         of_method = pairs[pairs["method"] == method]
         groups = [of_method[of_method["sparsity"] == s] for s in sparsities]
         family = compare_family([g["difference"].to_numpy() for g in groups],
-                                higher_is_better, margin, alpha)
+                                higher_is_better, margin, alpha, metric=value)
         for sparsity, group, stats_row in zip(sparsities, groups, family):
             seeds = planned[(planned["sparsity"] == sparsity)
                             & planned["method"].isin([method, baseline])]["seed"].nunique()

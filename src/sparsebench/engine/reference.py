@@ -21,6 +21,15 @@ from ..models.mlp import Layer, activation_fn
 from .common import TrainResult, TrainSettings, epoch_order, make_optimizer, steps_per_epoch
 
 
+class _Linear(nn.Module):
+    """``nn.Linear``'s parameters, holding a copy of a given layer (no random init drawn first)."""
+
+    def __init__(self, layer: Layer):
+        super().__init__()
+        self.weight = nn.Parameter(layer.weight.detach().clone())
+        self.bias = nn.Parameter(layer.bias.detach().clone())
+
+
 class MaskedMLP(nn.Module):
     """A full-width MLP whose removed nodes are zeroed by weight masks; no mask: the plain dense MLP."""
 
@@ -31,11 +40,7 @@ class MaskedMLP(nn.Module):
         self.masked = mask is not None
         device = parent[0].weight.device
         for layer in parent:
-            linear = nn.Linear(layer.weight.shape[1], layer.weight.shape[0], device=device)
-            with torch.no_grad():
-                linear.weight.copy_(layer.weight)
-                linear.bias.copy_(layer.bias)
-            self.linears.append(linear)
+            self.linears.append(_Linear(layer))
         if not self.masked:
             return  # a dense network, trained as research code trains one: no multiplications by ones
         in_mask = torch.ones(parent[0].weight.shape[1], device=device)
