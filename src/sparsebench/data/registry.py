@@ -3,18 +3,26 @@
 A dataset loader returns raw arrays ``(x_train, y_train, x_test, y_test)``;
 ``load_dataset`` carves the validation split from train with the data seed and
 standardizes every split with statistics from the (remaining) train split only.
+
+Loaders come from this package, from ``register_dataset``, or from another
+installed package through the entry-point group ``sparsebench.datasets``
+(``name = "module:loader"``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.metadata import entry_points
 from typing import Callable
 
 import numpy as np
 import torch
 
+from ..errors import ConfigError
+
 RawData = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+ENTRY_POINT_GROUP = "sparsebench.datasets"
 _LOADERS: dict[str, Callable[[int], RawData]] = {}
 
 
@@ -29,8 +37,52 @@ def register_dataset(name: str) -> Callable[[Callable[[int], RawData]], Callable
 
 
 def dataset_names() -> list[str]:
+    """Built-in, registered and entry-point dataset names."""
     _load_builtin()
-    return sorted(_LOADERS)
+    return sorted(set(_LOADERS) | set(_entry_points()))
+
+
+def _entry_points() -> dict[str, object]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _loader(name: str) -> Callable[[int], RawData]:
+    _load_builtin()
+    if name in _LOADERS:
+        return _LOADERS[name]
+    eps = _entry_points()
+    if name not in eps:
+        raise ConfigError(f"dataset: got {name!r}; allowed: one of {', '.join(dataset_names())}")
+    try:
+        loader = eps[name].load()
+    except Exception as exc:  # a plugin's import failure is a bad dataset name, said in one line
+        raise ConfigError(f"dataset: cannot load {name!r} ({type(exc).__name__}: {exc})") from None
+    if not callable(loader):
+        raise ConfigError(f"dataset: {name!r} is not a loader; allowed: a callable loader(data_seed) -> (x_train, y_train, x_test, y_test)")
+    return loader
+
+
+def checked_raw_data(name: str, raw: object) -> RawData:
+    """The loader's four arrays, or a one-line ConfigError saying what is wrong with them."""
+
+    def wrong(what: str) -> ConfigError:
+        return ConfigError(f"dataset {name!r}: {what}; a loader returns (x_train, y_train, x_test, y_test): "
+                           "2-D float features with the same columns, 1-D integer labels >= 0 of matching lengths")
+
+    if not (isinstance(raw, (tuple, list)) and len(raw) == 4):
+        raise wrong(f"the loader returned {type(raw).__name__}, not 4 arrays")
+    x_tr, y_tr, x_te, y_te = (np.asarray(a) for a in raw)
+    if x_tr.ndim != 2 or x_te.ndim != 2 or x_tr.shape[1] != x_te.shape[1] or x_tr.shape[1] == 0:
+        raise wrong(f"feature shapes {x_tr.shape} and {x_te.shape}")
+    if y_tr.shape != (len(x_tr),) or y_te.shape != (len(x_te),):
+        raise wrong(f"label shapes {y_tr.shape} and {y_te.shape} for {len(x_tr)} and {len(x_te)} rows")
+    if len(y_tr) < 2 or len(y_te) == 0:
+        raise wrong(f"{len(y_tr)} train and {len(y_te)} test rows")
+    if not (np.issubdtype(y_tr.dtype, np.integer) and np.issubdtype(y_te.dtype, np.integer)) or min(y_tr.min(), y_te.min()) < 0:
+        raise wrong(f"labels of dtype {y_tr.dtype}/{y_te.dtype}")
+    if not (np.issubdtype(x_tr.dtype, np.number) and np.isfinite(x_tr).all() and np.isfinite(x_te).all()):
+        raise wrong("features that are not all finite numbers")
+    return x_tr, y_tr, x_te, y_te
 
 
 @dataclass(frozen=True)
@@ -63,8 +115,7 @@ def load_dataset(name: str, data_seed: int = 0, val_fraction: float = 0.2) -> Da
     >>> tuple(d.x_train.shape), tuple(d.x_val.shape), tuple(d.x_test.shape)
     ((3200, 40), (800, 40), (1000, 40))
     """
-    _load_builtin()
-    x_tr, y_tr, x_te, y_te = _LOADERS[name](data_seed)
+    x_tr, y_tr, x_te, y_te = checked_raw_data(name, _loader(name)(data_seed))
     order = np.random.default_rng(data_seed).permutation(len(y_tr))
     n_val = max(1, int(round(val_fraction * len(y_tr))))
     val_idx, train_idx = order[:n_val], np.sort(order[n_val:])

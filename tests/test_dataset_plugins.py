@@ -1,0 +1,91 @@
+"""Datasets from other packages, through the ``sparsebench.datasets`` entry-point group."""
+
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import sparsebench
+from sparsebench.data.registry import checked_raw_data, dataset_names, load_dataset
+from sparsebench.errors import ConfigError
+
+MODULE = textwrap.dedent(
+    """
+    import numpy as np
+
+    def blobs(data_seed):
+        rng = np.random.default_rng(1000 + data_seed)
+        centers = rng.normal(size=(3, 6)) * 3
+        def draw(n):
+            y = rng.integers(0, 3, n)
+            return centers[y] + rng.normal(size=(n, 6)), y
+        x_train, y_train = draw(300)
+        x_test, y_test = draw(100)
+        return x_train, y_train, x_test, y_test
+
+    def ragged(data_seed):
+        return np.zeros((10, 3)), np.zeros(9, dtype=int), np.zeros((5, 3)), np.zeros(5, dtype=int)
+
+    NOT_A_LOADER = 3
+    """
+)
+ENTRY_POINTS = """[sparsebench.datasets]
+blobs = ep_data_mod:blobs
+ragged = ep_data_mod:ragged
+constant = ep_data_mod:NOT_A_LOADER
+missing = ep_data_missing_mod:load
+"""
+
+
+@pytest.fixture
+def plugin_dir(tmp_path, monkeypatch):
+    (tmp_path / "ep_data_mod.py").write_text(MODULE)
+    dist = tmp_path / "ep_data-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-data\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(ENTRY_POINTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    load_dataset.cache_clear()
+    yield tmp_path
+    load_dataset.cache_clear()
+    sys.modules.pop("ep_data_mod", None)
+
+
+def test_entry_point_dataset_is_listed_split_and_trained_on(plugin_dir, tmp_path, tiny_dict):
+    assert {"blobs", "mnist1d"} <= set(dataset_names())
+    data = load_dataset("blobs", 0, 0.2)
+    assert (len(data.y_train), len(data.y_val), len(data.y_test), data.n_features, data.n_classes) == (240, 60, 100, 6, 3)
+    assert abs(float(data.x_train.mean())) < 1e-5  # standardized with train statistics
+    trials = sparsebench.run({**tiny_dict, "dataset": "blobs", "seeds": [0], "sparsities": [0.5]}, store=tmp_path / "b.db", progress=False)
+    assert set(trials.method) >= {"dense", "random"}
+    assert trials.final_test_acc.notna().all()
+
+
+@pytest.mark.parametrize("name, message", [
+    ("ragged", "label shapes"),
+    ("constant", "is not a loader"),
+    ("missing", "cannot load 'missing' (ModuleNotFoundError"),
+])
+def test_a_broken_dataset_plugin_is_refused_in_one_line(plugin_dir, name, message):
+    with pytest.raises(ConfigError) as info:
+        load_dataset(name)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_broken_dataset_plugin_exits_2_through_the_cli(plugin_dir, tmp_path, cli):
+    code, _, err = cli("run", "--dataset", "ragged", "--seeds", "1", "--sparsities", "0.5", "--epochs", "1",
+                       "--store", str(tmp_path / "r.db"), "--no-progress")
+    assert code == 2 and "label shapes" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("raw, message", [
+    ((np.zeros((4, 2)),) * 3, "not 4 arrays"),
+    ((np.zeros(4), np.zeros(4, int), np.zeros((2, 1)), np.zeros(2, int)), "feature shapes"),
+    ((np.zeros((4, 2)), np.zeros(4), np.zeros((2, 2)), np.zeros(2, int)), "labels of dtype"),
+    ((np.zeros((4, 2)), -np.ones(4, int), np.zeros((2, 2)), np.zeros(2, int)), "labels of dtype"),
+    ((np.full((4, 2), np.nan), np.zeros(4, int), np.zeros((2, 2)), np.zeros(2, int)), "not all finite"),
+])
+def test_loader_output_is_checked(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        checked_raw_data("x", raw)
