@@ -61,8 +61,12 @@ if pause_at:
 
         def trials_then_pause():
             yield from trials
-            with open(os.environ["SB_MARKER"], "w") as f:
+            # Written aside, then renamed: the test waits for the marker to exist and
+            # must never read it half-written.
+            marker = os.environ["SB_MARKER"]
+            with open(marker + ".part", "w") as f:
                 f.write(f"in_transaction={self.con.in_transaction} trials={len(trials)}")
+            os.replace(marker + ".part", marker)
             time.sleep(60)
 
         return real_save(self, experiment_id, trials_then_pause(), candidates, claim)
