@@ -24,6 +24,9 @@ MODULE = textwrap.dedent(
         x_test, y_test = draw(100)
         return x_train, y_train, x_test, y_test
 
+    def needs_a_file(data_seed):
+        return np.load("/nonexistent/train.npz")
+
     def ragged(data_seed):
         return np.zeros((10, 3)), np.zeros(9, dtype=int), np.zeros((5, 3)), np.zeros(5, dtype=int)
 
@@ -33,6 +36,7 @@ MODULE = textwrap.dedent(
 ENTRY_POINTS = """[sparsebench.datasets]
 blobs = ep_data_mod:blobs
 ragged = ep_data_mod:ragged
+needs-a-file = ep_data_mod:needs_a_file
 constant = ep_data_mod:NOT_A_LOADER
 missing = ep_data_missing_mod:load
 """
@@ -66,6 +70,7 @@ def test_entry_point_dataset_is_listed_split_and_trained_on(plugin_dir, tmp_path
     ("ragged", "label shapes"),
     ("constant", "is not a loader"),
     ("missing", "cannot load 'missing' (ModuleNotFoundError"),
+    ("needs-a-file", "the loader failed (FileNotFoundError"),
 ])
 def test_a_broken_dataset_plugin_is_refused_in_one_line(plugin_dir, name, message):
     with pytest.raises(ConfigError) as info:
@@ -85,6 +90,9 @@ def test_a_broken_dataset_plugin_exits_2_through_the_cli(plugin_dir, tmp_path, c
     ((np.zeros((4, 2)), np.zeros(4), np.zeros((2, 2)), np.zeros(2, int)), "labels of dtype"),
     ((np.zeros((4, 2)), -np.ones(4, int), np.zeros((2, 2)), np.zeros(2, int)), "labels of dtype"),
     ((np.full((4, 2), np.nan), np.zeros(4, int), np.zeros((2, 2)), np.zeros(2, int)), "not all finite"),
+    ((np.zeros((4, 2)), np.zeros(4, int), np.full((2, 2), "a"), np.zeros(2, int)), "features of dtype"),
+    ((np.zeros((4, 2)), np.zeros(4, int), np.zeros((2, 2), complex), np.zeros(2, int)), "features of dtype"),
+    (([[1.0, 2.0], [3.0]], np.zeros(2, int), np.zeros((2, 2)), np.zeros(2, int)), "numpy cannot read"),
 ])
 def test_loader_output_is_checked(raw, message):
     with pytest.raises(ConfigError, match=message):

@@ -389,7 +389,9 @@ def run_group(
     else:
         results = []
         for net in networks:
-            result, _ = train_reference(parents[net.seed], net.mask, net.seed, data, settings)
+            # The dense parent is trained as a plain module, not multiplied by all-ones masks.
+            mask = None if net.method == "dense" else net.mask
+            result, _ = train_reference(parents[net.seed], mask, net.seed, data, settings)
             results.append(result)
             on_progress(cfg.epochs)
     trials = [_record(cfg, group, spec, net, res, score) for net, res, score in zip(networks, results, init_scores)]

@@ -1,5 +1,7 @@
 """The fast engine must equal the plain masked reference loop (to float tolerance)."""
 
+import math
+
 import pytest
 import torch
 
@@ -87,3 +89,24 @@ def test_divergence_is_recorded_and_isolated_to_its_network():
     assert result.diverged and 1 <= result.diverged_epoch <= 3
     assert len(result.val_acc) == result.diverged_epoch
     assert result.final_test_acc != result.final_test_acc  # NaN: no metric for a diverged network
+
+
+def test_diverged_and_finite_networks_in_one_stack_match_the_reference():
+    # At this learning rate some networks diverge in epoch 1 while others stay
+    # finite; a diverged network must not pick up a "best" epoch afterwards.
+    settings = TrainSettings(epochs=5, batch_size=64, optimizer="sgd", lr=1000.0, momentum=0.9)
+    seeds = [0, 1, 0, 1]
+    parents = {s: init_parent(SPEC, s) for s in set(seeds)}
+    masks = [random_masks(SPEC.hidden, 0.5, 1, torch.Generator().manual_seed(i))[0] for i in range(4)]
+    per_net = [gather_stacked(parents[s], [m]) for s, m in zip(seeds, masks)]
+    stacked = [type(l)(torch.cat([p[i].weight for p in per_net]), torch.cat([p[i].bias for p in per_net])) for i, l in enumerate(per_net[0])]
+    fast = train_stacked(stacked, seeds, DATA, settings)
+    assert {r.diverged for r in fast} == {True, False}  # the mix this test is about
+    for result, seed, mask in zip(fast, seeds, masks):
+        ref, _ = train_reference(parents[seed], mask, seed, DATA, settings)
+        assert (result.diverged_epoch, result.best_epoch) == (ref.diverged_epoch, ref.best_epoch)
+        assert len(result.val_acc) == len(ref.val_acc)
+        if result.diverged:
+            assert all(math.isnan(getattr(result, k)) for k in ("final_test_acc", "best_test_acc", "best_test_loss"))
+        else:
+            assert result.best_test_acc == pytest.approx(ref.best_test_acc, abs=2e-3)

@@ -56,10 +56,14 @@ def _loader(name: str) -> Callable[[int], RawData]:
     try:
         loader = eps[name].load()
     except Exception as exc:  # a plugin's import failure is a bad dataset name, said in one line
-        raise ConfigError(f"dataset: cannot load {name!r} ({type(exc).__name__}: {exc})") from None
+        raise ConfigError(f"dataset: cannot load {name!r} ({_one_line(exc)})") from None
     if not callable(loader):
         raise ConfigError(f"dataset: {name!r} is not a loader; allowed: a callable loader(data_seed) -> (x_train, y_train, x_test, y_test)")
     return loader
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 def checked_raw_data(name: str, raw: object) -> RawData:
@@ -71,7 +75,10 @@ def checked_raw_data(name: str, raw: object) -> RawData:
 
     if not (isinstance(raw, (tuple, list)) and len(raw) == 4):
         raise wrong(f"the loader returned {type(raw).__name__}, not 4 arrays")
-    x_tr, y_tr, x_te, y_te = (np.asarray(a) for a in raw)
+    try:
+        x_tr, y_tr, x_te, y_te = (np.asarray(a) for a in raw)
+    except (ValueError, TypeError) as exc:  # ragged nested lists and the like
+        raise wrong(f"arrays that numpy cannot read ({_one_line(exc)})") from None
     if x_tr.ndim != 2 or x_te.ndim != 2 or x_tr.shape[1] != x_te.shape[1] or x_tr.shape[1] == 0:
         raise wrong(f"feature shapes {x_tr.shape} and {x_te.shape}")
     if y_tr.shape != (len(x_tr),) or y_te.shape != (len(x_te),):
@@ -80,8 +87,11 @@ def checked_raw_data(name: str, raw: object) -> RawData:
         raise wrong(f"{len(y_tr)} train and {len(y_te)} test rows")
     if not (np.issubdtype(y_tr.dtype, np.integer) and np.issubdtype(y_te.dtype, np.integer)) or min(y_tr.min(), y_te.min()) < 0:
         raise wrong(f"labels of dtype {y_tr.dtype}/{y_te.dtype}")
-    if not (np.issubdtype(x_tr.dtype, np.number) and np.isfinite(x_tr).all() and np.isfinite(x_te).all()):
-        raise wrong("features that are not all finite numbers")
+    real = [np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating) for x in (x_tr, x_te)]
+    if not all(real):
+        raise wrong(f"features of dtype {x_tr.dtype}/{x_te.dtype}")
+    if not (np.isfinite(x_tr).all() and np.isfinite(x_te).all()):
+        raise wrong("features that are not all finite")
     return x_tr, y_tr, x_te, y_te
 
 
@@ -115,7 +125,12 @@ def load_dataset(name: str, data_seed: int = 0, val_fraction: float = 0.2) -> Da
     >>> tuple(d.x_train.shape), tuple(d.x_val.shape), tuple(d.x_test.shape)
     ((3200, 40), (800, 40), (1000, 40))
     """
-    x_tr, y_tr, x_te, y_te = checked_raw_data(name, _loader(name)(data_seed))
+    loader = _loader(name)
+    try:
+        raw = loader(data_seed)
+    except Exception as exc:  # the user's loader: a missing file and the like, said in one line
+        raise ConfigError(f"dataset {name!r}: the loader failed ({_one_line(exc)})") from None
+    x_tr, y_tr, x_te, y_te = checked_raw_data(name, raw)
     order = np.random.default_rng(data_seed).permutation(len(y_tr))
     n_val = max(1, int(round(val_fraction * len(y_tr))))
     val_idx, train_idx = order[:n_val], np.sort(order[n_val:])

@@ -19,8 +19,9 @@ import platform
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 
-#: Blocks under this size come from the heap, not from a fresh mmap.
-MMAP_THRESHOLD_BYTES = 64 << 20
+#: Blocks under this size come from the heap, not from a fresh mmap (older
+#: glibc refuses more than 32 MiB on 64-bit).
+MMAP_THRESHOLD_BYTES = 32 << 20
 #: Free memory at the top of the heap up to this size is kept, not trimmed.
 TRIM_THRESHOLD_BYTES = 256 << 20
 #: Set to 0 to leave the C allocator as it is.
@@ -38,4 +39,6 @@ def keep_freed_memory() -> bool:
     except OSError:
         return False
     # mallopt returns 1 on success; fixing the thresholds also turns glibc's adaptive ones off.
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+    mmap_set = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
+    trim_set = libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1
+    return mmap_set and trim_set

@@ -1,9 +1,10 @@
 """The fast engine: N compacted networks of one shape, trained as one.
 
-Weights are stacked, ``(N, out, in)`` per layer; one ``baddbmm`` per layer
-runs all N forward passes, and since the loss is the sum of the N networks'
-own losses, each network's gradient is exactly its own. Every network may
-have its own minibatch order (its seed's), gathered per step.
+Weights are stacked per layer (given ``(N, out, in)``; trained as
+``(N, in, out)``, which the forward product reads without a transpose); one
+``bmm`` per layer runs all N forward passes, and since the loss is the sum of
+the N networks' own losses, each network's gradient is exactly its own. Every
+network may have its own minibatch order (its seed's), gathered per step.
 """
 
 from __future__ import annotations
@@ -140,7 +141,9 @@ def train_stacked(
             r.val_acc.append(float(val_acc[i]))
             if not finite[i]:
                 diverged_at[i] = epoch
-        improved = finite & (val_acc > best_val_acc)
+        # Once diverged, a network's later epochs are not recorded and cannot be its best.
+        alive = torch.tensor([d is None for d in diverged_at], device=device)
+        improved = alive & (val_acc > best_val_acc)
         best_val_acc = torch.where(improved, val_acc, best_val_acc)
         best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
         with torch.no_grad():
@@ -154,7 +157,8 @@ def train_stacked(
     # A network whose best epoch is its last has its best weights in hand
     # already: only the others are evaluated again.
     best_loss, best_acc = final_loss.clone(), final_acc.clone()
-    earlier = torch.nonzero((best_epoch > 0) & (best_epoch < settings.epochs)).flatten()
+    alive = torch.tensor([d is None for d in diverged_at], device=device)
+    earlier = torch.nonzero(alive & (best_epoch > 0) & (best_epoch < settings.epochs)).flatten()
     if len(earlier):
         subset = [Layer(l.weight[earlier], l.bias[earlier]) for l in as_layers(best)]
         best_loss[earlier], best_acc[earlier] = evaluate_stacked(subset, data.x_test, data.y_test, settings.activation)
