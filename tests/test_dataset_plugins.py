@@ -97,3 +97,13 @@ def test_a_broken_dataset_plugin_exits_2_through_the_cli(plugin_dir, tmp_path, c
 def test_loader_output_is_checked(raw, message):
     with pytest.raises(ConfigError, match=message):
         checked_raw_data("x", raw)
+
+
+def test_a_loader_named_as_module_colon_function_runs_from_the_cli(plugin_dir, tmp_path, cli):
+    db = str(tmp_path / "m.db")
+    code, out, err = cli("run", "--dataset", "ep_data_mod:blobs", "--seeds", "1", "--sparsities", "0.5", "--epochs", "1",
+                         "--candidates", "2", "--store", db, "--no-progress")
+    assert code == 0, err
+    assert set(sparsebench.load_results(db).method) >= {"dense", "random"}
+    code, _, err = cli("run", "--dataset", "ep_data_mod:no_such_loader", "--store", db, "--no-progress")
+    assert code == 2 and "cannot load 'ep_data_mod:no_such_loader'" in err and len(err.strip().splitlines()) == 1

@@ -62,6 +62,8 @@ def test_export_curves_json_and_parquet(store, tmp_path, capsys):
     [
         (["export", "--format", "xlsx", "--out", "{tmp}/x"], "format"),
         (["export", "--out", "{tmp}/no/such/dir/x.csv"], "out"),
+        (["export", "--out", "{tmp}/x.txt"], "a file ending in .csv"),
+        (["export", "--out", "{tmp}/x.csv", "--curves", "--timings"], "--timings on trial rows only"),
         (["report", "--out", "{tmp}/r", "--experiment", "99"], "experiment"),
         (["report", "--out", "{tmp}/r", "--margin", "-1"], "margin"),
     ],
@@ -73,6 +75,22 @@ def test_bad_report_and_export_input_exits_2(store, tmp_path, capsys, args, word
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and words in err
     assert store.read_bytes() == before
+
+
+def test_export_format_follows_the_extension_and_the_file_is_not_private(store, tmp_path, capsys):
+    import json
+    import os
+    import stat
+
+    assert main(["export", "--store", str(store), "--out", str(tmp_path / "t.json")]) == 0
+    assert len(json.loads((tmp_path / "t.json").read_text())) == 15
+    assert main(["export", "--store", str(store), "--out", str(tmp_path / "t.PARQUET")]) == 0
+    assert len(pd.read_parquet(tmp_path / "t.PARQUET")) == 15
+    assert main(["export", "--store", str(store), "--format", "csv", "--out", str(tmp_path / "t.dat")]) == 0
+    assert (tmp_path / "t.dat").read_text().startswith("experiment_id,")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "t.json").stat().st_mode) == 0o666 & ~umask
 
 
 def test_export_does_not_clobber_an_existing_file_on_error(tmp_path, capsys):

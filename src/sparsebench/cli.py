@@ -92,11 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("export", help="write trials (or per-epoch curves) as csv, parquet or json")
     exp.add_argument("--store", default="sparsebench.db", metavar="PATH")
-    exp.add_argument("--format", default="csv", help="csv (default), parquet or json")
+    exp.add_argument("--format", help="csv, parquet or json (default: from the --out extension)")
     exp.add_argument("--out", required=True, metavar="FILE")
     exp.add_argument("--experiment", type=_number(int, "experiment", "an experiment id"), metavar="ID", help="default: all")
     exp.add_argument("--curves", action="store_true", help="one row per (trial, epoch) instead of per trial")
-    exp.add_argument("--timings", action="store_true", help="add train_seconds (differs from run to run)")
+    exp.add_argument("--timings", action="store_true", help="add train_seconds to trial rows (differs from run to run)")
     exp.add_argument("--threshold", type=_number(float, "threshold", "a fraction in (0, 1]"), default=0.95, metavar="F",
                      help="convergence: epochs to F x the dense parent's final validation accuracy (default 0.95)")
     return parser
@@ -188,8 +188,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     from .api import export_table
 
+    if args.format is None:
+        suffix = Path(args.out).suffix.lower().lstrip(".")
+        if suffix not in EXPORT_FORMATS:
+            raise invalid("out", args.out, "a file ending in ." + ", .".join(EXPORT_FORMATS) + ", or --format to say which")
+        args.format = suffix
     if args.format not in EXPORT_FORMATS:
         raise invalid("format", args.format, "one of " + ", ".join(EXPORT_FORMATS))
+    if args.timings and args.curves:
+        raise invalid("timings", "with --curves", "--timings on trial rows only (export without --curves)")
     if args.format == "parquet":
         try:
             import pyarrow  # noqa: F401
@@ -215,12 +222,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
             table.to_parquet(tmp, index=False)
         else:
             table.to_json(tmp, orient="records", indent=1, double_precision=15)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; an export is an ordinary file
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     print(f"wrote {len(table)} rows to {out}")
     return 0
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 COMMANDS = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "export": _cmd_export}

@@ -77,6 +77,10 @@ class ExperimentConfig:
         """Merge defaults, a preset, a TOML file and overrides (highest wins)."""
         values: dict[str, Any] = {}
         from_file: dict[str, Any] = load_toml(toml_path) if toml_path is not None else {}
+        file_keys = {f.name for f in dataclasses.fields(cls)} | {"preset"}
+        for key in from_file:
+            if key not in file_keys:
+                raise invalid("config key", key, "one of " + ", ".join(sorted(file_keys)))
         preset_name = preset if preset is not None else from_file.pop("preset", None)
         from_file.pop("preset", None)
         if preset_name is not None:
@@ -194,11 +198,10 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def _validate(cfg: ExperimentConfig) -> None:
-    from .data.registry import dataset_names
+    from .data.registry import validate_dataset_name
     from .methods.registry import validate_method_name
 
-    if not isinstance(cfg.dataset, str) or cfg.dataset not in dataset_names():
-        raise invalid("dataset", cfg.dataset, "one of " + ", ".join(dataset_names()))
+    validate_dataset_name(cfg.dataset)
     if not isinstance(cfg.hidden, tuple) or not cfg.hidden or not all(_is_int(w) and 1 <= w <= MAX_WIDTH for w in cfg.hidden):
         raise invalid("hidden", cfg.hidden, f"a non-empty list of widths in [1, {MAX_WIDTH}]")
     _check_choice("activation", cfg.activation, ACTIVATIONS)

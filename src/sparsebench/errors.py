@@ -22,6 +22,10 @@ class StoreError(SparsebenchError):
     """The store file is not a sparsebench store, is corrupt, too new, or cannot be written."""
 
 
+class PluginError(SparsebenchError):
+    """A user's method failed inside ``select`` or returned something other than a Selection."""
+
+
 class ResourceError(SparsebenchError):
     """The experiment does not fit this machine (memory), as configured."""
 

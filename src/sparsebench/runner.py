@@ -35,7 +35,7 @@ from .engine.allocator import keep_freed_memory
 from .engine.common import TrainResult, TrainSettings
 from .engine.reference import train_reference
 from .engine.stacked import evaluate_stacked, train_stacked
-from .errors import ConfigError, ResourceError, SparsebenchWarning, invalid
+from .errors import ConfigError, PluginError, ResourceError, SparsebenchError, SparsebenchWarning, invalid
 from .methods.base import Selection, SelectionContext
 from .methods.registry import get_method
 from .models.compaction import gather_stacked
@@ -334,7 +334,7 @@ def select_networks(
             generator=generator(seed, "method", name, group.sparsity),
             engine=cfg.engine,
         )
-        selection: Selection = get_method(name)().select(ctx)
+        selection = _select(name, ctx)
         check_selected_mask(name, selection.mask, spec, group.sparsity)
         networks.append(Network(name, "selected", selection.chosen, seed, selection.mask))
         candidates += [
@@ -347,6 +347,22 @@ def select_networks(
             for i in sorted(others[j] for j in order[: group.probes]):
                 networks.append(Network(name, "probe", i, seed, selection.candidates[i]))
     return networks, candidates
+
+
+def _select(name: str, ctx: SelectionContext) -> Selection:
+    """The method's Selection; a failure inside the user's code is reported in one line, not as a traceback."""
+    method = get_method(name)
+    try:
+        selection = method().select(ctx)
+    except (SparsebenchError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:  # the user's code: any failure is theirs to fix, said in one line
+        where = f"{method.__module__}.{method.__qualname__}.select"
+        raise PluginError(f"method {name!r}: {where} failed at sparsity {ctx.sparsity:g}, seed {ctx.seed} "
+                          f"({' '.join(f'{type(exc).__name__}: {exc}'.split())})") from None
+    if not isinstance(selection, Selection):
+        raise invalid(f"method {name!r} select() result", type(selection).__name__, "a sparsebench.methods.Selection")
+    return selection
 
 
 def check_selected_mask(method: str, mask: object, spec: MLPSpec, sparsity: float) -> None:

@@ -271,10 +271,10 @@ def _read_tables_and_meta(uri: str) -> tuple[set[str], dict[str, str]]:
     return tables, meta
 
 
-def _schema_version(text: str, meta: dict[str, str]) -> int:
+def _schema_version(text: str, meta: dict[str, str], allowed: str = "a sparsebench store or a new path") -> int:
     value = meta.get("schema_version")
     if value is None or not value.isdigit() or int(value) < 1:
-        raise StoreError(f"store: {text!r} has an unreadable schema version {value!r}; allowed: a sparsebench store or a new path")
+        raise StoreError(f"store: {text!r} has an unreadable schema version {value!r}; allowed: {allowed}")
     return int(value)
 
 
@@ -289,6 +289,8 @@ def check_store_file(path: str | os.PathLike, for_writing: bool = True) -> bool:
     file is read as immutable, one with a ``-wal`` file read-only through it.
     """
     text = os.fsdecode(os.fspath(path))
+    # Only a run may start a new store; list, report and export need an existing one.
+    allowed = "a sparsebench store or a new path" if for_writing else "an existing sparsebench store"
     if "\x00" in text:
         raise StoreError(f"store: got {text!r}; allowed: a file path without NUL characters")
     p = Path(text)
@@ -317,7 +319,7 @@ def check_store_file(path: str | os.PathLike, for_writing: bool = True) -> bool:
         raise StoreError(f"store: cannot read {text!r} ({exc.strerror}); allowed: a readable sparsebench SQLite file") from None
     if header:
         if header[: len(SQLITE_HEADER)] != SQLITE_HEADER:
-            raise StoreError(f"store: {text!r} is not a SQLite database; allowed: a sparsebench store or a new path")
+            raise StoreError(f"store: {text!r} is not a SQLite database; allowed: {allowed}")
         # Byte 18 is 2 in WAL mode. Without a -wal file the main file holds
         # everything: read it as immutable, which creates no -wal/-shm sibling.
         wal = Path(text + "-wal")
@@ -331,11 +333,11 @@ def check_store_file(path: str | os.PathLike, for_writing: bool = True) -> bool:
                 # A writer opened the store while we read it: read again through its WAL.
                 tables, meta = _read_tables_and_meta(_read_only_uri(p, False))
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"store: {text!r} is corrupt or unreadable ({exc}); allowed: a sparsebench store or a new path") from None
+            raise StoreError(f"store: {text!r} is corrupt or unreadable ({exc}); allowed: {allowed}") from None
         if tables:
             if meta.get("application") != APPLICATION:
-                raise StoreError(f"store: {text!r} is a SQLite database of another application; allowed: a sparsebench store or a new path")
-            version = _schema_version(text, meta)
+                raise StoreError(f"store: {text!r} is a SQLite database of another application; allowed: {allowed}")
+            version = _schema_version(text, meta, allowed)
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"store: {text!r} has schema version {version}, newer than this sparsebench's {SCHEMA_VERSION}; "

@@ -71,8 +71,9 @@ def test_degenerate_samples_give_nan_not_errors(diffs):
     if len(diffs) < 2 or not any(diffs):
         assert math.isnan(s["p_wilcoxon"])
     row = compare_family([diffs])[0]
-    assert row["verdict"] == "inconclusive"
-    assert ("n=" in row["reason"]) or ("equal" in row["reason"])
+    # identical zero differences are the one degenerate case with a verdict (see below)
+    assert row["verdict"] == ("equivalent" if diffs == [0.0, 0.0, 0.0] else "inconclusive")
+    assert ("n=" in row["reason"]) or ("equal" in row["reason"]) or ("inside the margin" in row["reason"])
 
 
 def test_n_equal_one_reason():
@@ -195,3 +196,11 @@ def test_a_method_whose_trials_all_diverged_still_gets_a_row():
     assert row["method"] == "mine" and row["n"] == 0 and row["n_excluded"] == 3
     assert row["verdict"] == "inconclusive" and row["reason"].startswith("n=0")
     assert math.isnan(row["mean_method"]) and math.isnan(row["p_t_holm"])
+
+
+def test_identical_paired_results_are_equivalent_not_undefined():
+    # e.g. sparsity 0, where random keeps every node and trains exactly like the dense parent
+    same = compare_family([[0.0, 0.0, 0.0]], margin=0.01)[0]
+    assert same["verdict"] == "equivalent" and "inside the margin" in same["reason"]
+    shifted = compare_family([[0.05, 0.05, 0.05]], margin=0.01)[0]
+    assert shifted["verdict"] == "inconclusive" and "tests undefined" in shifted["reason"]

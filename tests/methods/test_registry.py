@@ -67,3 +67,20 @@ def test_register_method_makes_a_name_selectable(tmp_path, tiny_dict):
 def test_the_abstract_base_class_is_refused_as_a_method():
     with pytest.raises(ConfigError, match="abstract"):
         get_method("sparsebench.methods.base:Method")
+
+
+@pytest.mark.parametrize("body, words", [
+    ("raise ValueError('no good mask\\nat all')", "failed at sparsity 0.5, seed 0 (ValueError: no good mask at all)"),
+    ("return None", "select() result: got 'NoneType'; allowed: a sparsebench.methods.Selection"),
+])
+def test_a_failing_user_method_is_reported_in_one_line(tmp_path, monkeypatch, cli, body, words):
+    (tmp_path / "failing_mod.py").write_text(
+        "from sparsebench import Method\n\nclass Failing(Method):\n    def select(self, ctx):\n        " + body + "\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    db = tmp_path / "f.db"
+    code, _, err = cli("run", "--methods", "random,failing_mod:Failing", "--seeds", "1", "--sparsities", "0.5",
+                       "--epochs", "1", "--candidates", "2", "--store", str(db), "--no-progress")
+    sys.modules.pop("failing_mod", None)
+    assert code == 2 and words in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err

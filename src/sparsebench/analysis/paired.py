@@ -230,6 +230,9 @@ def decide(row: dict, higher_is_better: bool, alpha: float = ALPHA,
         return "inconclusive", f"n={n}: need at least 2 paired seeds"
     within = margin_text(margin, row.get("metric", "")) if margin is not None else ""
     if not math.isfinite(row.get("p_t_holm", NAN)):
+        # No spread: the tests are undefined, but the 90% CI is the single value itself.
+        if margin is not None and abs(row["mean_diff"]) < margin:
+            return "equivalent", f"all {n} paired differences are {row['mean_diff']:+.3g}, inside the margin {within}"
         return "inconclusive", f"all {n} paired differences are equal: tests undefined"
     p_t, p_tost = row["p_t_holm"], row.get("p_tost_holm", NAN)
     significant = p_t < alpha

@@ -4,13 +4,14 @@ A dataset loader returns raw arrays ``(x_train, y_train, x_test, y_test)``;
 ``load_dataset`` carves the validation split from train with the data seed and
 standardizes every split with statistics from the (remaining) train split only.
 
-Loaders come from this package, from ``register_dataset``, or from another
+Loaders come from this package, from ``register_dataset``, from another
 installed package through the entry-point group ``sparsebench.datasets``
-(``name = "module:loader"``).
+(``name = "module:loader"``), or are named directly as ``module:loader``.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import entry_points
@@ -19,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, invalid
 
 RawData = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 ENTRY_POINT_GROUP = "sparsebench.datasets"
@@ -46,20 +47,37 @@ def _entry_points() -> dict[str, object]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
+def _allowed() -> str:
+    return "one of " + ", ".join(dataset_names()) + ", or module:loader"
+
+
 def _loader(name: str) -> Callable[[int], RawData]:
+    """The loader behind a dataset name, an entry point, or a ``module:loader`` spec."""
     _load_builtin()
+    if not isinstance(name, str):
+        raise invalid("dataset", name, _allowed())
     if name in _LOADERS:
         return _LOADERS[name]
     eps = _entry_points()
-    if name not in eps:
-        raise ConfigError(f"dataset: got {name!r}; allowed: one of {', '.join(dataset_names())}")
+    if name in eps:
+        load = eps[name].load
+    elif ":" in name:
+        module_name, _, attr = name.partition(":")
+        load = lambda: getattr(importlib.import_module(module_name), attr)  # noqa: E731
+    else:
+        raise invalid("dataset", name, _allowed())
     try:
-        loader = eps[name].load()
+        loader = load()
     except Exception as exc:  # a plugin's import failure is a bad dataset name, said in one line
-        raise ConfigError(f"dataset: cannot load {name!r} ({_one_line(exc)})") from None
+        raise ConfigError(f"dataset: cannot load {name!r} ({_one_line(exc)}); allowed: {_allowed()}") from None
     if not callable(loader):
         raise ConfigError(f"dataset: {name!r} is not a loader; allowed: a callable loader(data_seed) -> (x_train, y_train, x_test, y_test)")
     return loader
+
+
+def validate_dataset_name(name: object) -> None:
+    """Refuse, in one line, a dataset name that names no loader."""
+    _loader(name)  # type: ignore[arg-type]
 
 
 def _one_line(exc: BaseException) -> str:
