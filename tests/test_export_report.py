@@ -5,6 +5,8 @@ import json
 import pandas as pd
 import pytest
 
+import sparsebench
+
 from sparsebench.cli import main
 
 FAST = ["--dataset", "digits", "--hidden", "16,16", "--seeds", "3", "--sparsities", "0.5,0.9", "--candidates", "3", "--epochs", "3", "--no-progress"]
@@ -170,3 +172,11 @@ def test_list_never_imports_modules_named_in_a_store(tmp_path, cli):
     finally:
         sys.path.remove(str(tmp_path))
     assert code == 0 and not marker.exists()
+
+
+@pytest.mark.parametrize("load", ["load_results", "load_curves", "load_candidates"])
+def test_the_api_refuses_an_unknown_experiment_like_the_cli(store, load):
+    from sparsebench.errors import StoreError
+
+    with pytest.raises(StoreError, match="experiment: got 99"):
+        getattr(sparsebench, load)(store, experiment=99)

@@ -18,21 +18,30 @@ from .store import Store
 PathLike = str | os.PathLike
 
 
+def _check_experiment(st: Store, experiment: int | None) -> None:
+    """An unknown experiment id is an error, as on the command line, not an empty table."""
+    if experiment is not None:
+        st.config(experiment)
+
+
 def load_results(store: PathLike, experiment: int | None = None) -> pd.DataFrame:
     """One row per trial (of one experiment, or of all)."""
     with Store(store, create=False) as st:
+        _check_experiment(st, experiment)
         return st.trials(experiment)
 
 
 def load_curves(store: PathLike, experiment: int | None = None) -> pd.DataFrame:
     """One row per (trial, epoch): train/validation loss and accuracy."""
     with Store(store, create=False) as st:
+        _check_experiment(st, experiment)
         return st.curves(experiment)
 
 
 def load_candidates(store: PathLike, experiment: int | None = None) -> pd.DataFrame:
     """Every candidate a search method scored, with its score and whether it was chosen."""
     with Store(store, create=False) as st:
+        _check_experiment(st, experiment)
         return st.candidates(experiment)
 
 
