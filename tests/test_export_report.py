@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 import sparsebench
-
 from sparsebench.cli import main
 
 FAST = ["--dataset", "digits", "--hidden", "16,16", "--seeds", "3", "--sparsities", "0.5,0.9", "--candidates", "3", "--epochs", "3", "--no-progress"]
