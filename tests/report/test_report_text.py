@@ -53,3 +53,22 @@ def test_markdown_escaping_keeps_tables_intact():
     text = render_markdown(Report("t", [Section("s", [Table(["m"], [["a|b_c*"]]),
                                                       FigureBlock("acc", "cap", b"")])]))
     assert "| a\\|b\\_c\\* |" in text and "![cap](figures/acc.png)" in text
+
+
+def test_sentences_say_the_p_values_are_holm_adjusted_and_the_ci_is_not():
+    row = {**ROW, "verdict": "inconclusive", "reason": "no significant difference, and the CI spans the margin",
+           "mean_diff": 0.125, "ci_low": 0.019, "ci_high": 0.232, "p_t": 0.028, "p_t_holm": 0.085,
+           "p_tost_holm": 0.9, "alpha": 0.05}
+    sentence = verdict_sentence(row, family=3)
+    assert "(no significant difference, and the CI spans the margin; paired t p=0.085, TOST p=0.9; " \
+           "both Holm-adjusted across 3 sparsities)" in sentence
+    assert sentence.endswith("mean difference +12.5 pp [95% CI +1.9, +23.2]; the unadjusted 95% CI "
+                             "excludes 0, but not after correcting for 3 sparsities.")
+    spanning = verdict_sentence({**row, "ci_low": -0.01, "p_t": 0.2, "p_t_holm": 0.6}, family=3)
+    assert "Holm-adjusted across 3 sparsities" in spanning and "excludes 0" not in spanning
+    significant = verdict_sentence({**row, "verdict": "better", "p_t_holm": 0.01}, family=3)
+    assert "(paired t p=0.01; Wilcoxon p=0.8; both Holm-adjusted across 3 sparsities)" in significant
+    assert "excludes 0" not in significant
+    # One sparsity: Holm changes nothing, so the sentence does not mention it.
+    single = verdict_sentence({**row, "p_t": 0.2, "p_t_holm": 0.2, "ci_low": -0.01})
+    assert "Holm" not in single and "excludes 0" not in single

@@ -20,9 +20,15 @@ from sparsebench.analysis.divergence import divergence_counts
 from sparsebench.analysis.paired import ALPHA, DEFAULT_MARGIN, min_wilcoxon_p, paired_comparison
 from sparsebench.analysis.predictive import score_predictiveness
 from sparsebench.analysis.summary import summary_table
-from sparsebench.analysis.trials import BASELINE, DENSE, method_order, require_single_experiment
+from sparsebench.analysis.trials import (
+    BASELINE,
+    DENSE,
+    comparable_trials,
+    method_order,
+    require_single_experiment,
+)
 from sparsebench.report import figures
-from sparsebench.report.blocks import FigureBlock, Paragraph, Report, Section, Table
+from sparsebench.report.blocks import Block, FigureBlock, Paragraph, Report, Section, Table
 from sparsebench.report.formatting import (
     ci_plain,
     ci_pp,
@@ -41,6 +47,19 @@ from sparsebench.report.sentences import (
     predictive_sentence,
     verdict_sentence,
 )
+
+# Every figure name (file stem, ``figures/<name>.png``) a report can contain. A report
+# writes a subset; ``write_report`` removes the others' files left by an earlier report.
+FIGURE_NAMES = ("paired_differences", "accuracy_vs_sparsity", "learning_curves", "convergence_auc",
+                "epochs_to_threshold", "score_vs_accuracy")
+
+
+def _dense_missing(trials: pd.DataFrame, needed_for: str) -> str:
+    """One sentence saying why ``needed_for`` cannot be shown: no finished dense parent."""
+    if DENSE not in set(trials["method"]):
+        return f"{needed_for} need the dense parent (method `{DENSE}`), which this experiment did not run."
+    return (f"{needed_for} need a finished dense parent (method `{DENSE}`); none of this "
+            "experiment's dense trials finished.")
 
 
 def build_report(
@@ -65,6 +84,10 @@ def build_report(
     convergence = compare_convergence(trials, curves, fraction, margin, None, alpha, metrics=metrics) if has_curves else None
     predictive = score_predictiveness(trials)
     diverged = divergence_counts(trials)
+    # Convergence thresholds are relative to the dense parent's final validation accuracy.
+    thresholds = metrics is not None and bool(metrics["threshold"].notna().any())
+    if convergence is not None and not thresholds:
+        convergence = convergence[convergence["metric"] != "epochs_to_threshold"].reset_index(drop=True)
     dataset = config.get("dataset")
     if not dataset and "dataset" in trials.columns and len(trials):
         dataset = trials["dataset"].iloc[0]
@@ -77,9 +100,9 @@ def build_report(
         _loss_section(loss),
     ]
     if has_curves:
-        sections.append(_convergence_section(trials, curves, metrics, convergence, fraction))
+        sections.append(_convergence_section(trials, curves, metrics, convergence, fraction, thresholds))
     sections += [_predictive_section(trials, predictive), _divergence_section(diverged),
-                 _notes(margin, alpha, fraction)]
+                 _notes(margin, alpha, fraction, has_curves, thresholds)]
     if notice:
         sections.insert(0, Section("Status", [Paragraph(notice)]))
     return Report(f"sparsebench report: {dataset}" if dataset else "sparsebench report", sections)
@@ -88,10 +111,13 @@ def build_report(
 def _summary(trials, accuracy, gaps, convergence, diverged, margin, alpha) -> Section:
     blocks = []
     methods = [m for m in method_order(trials["method"].unique()) if m not in (BASELINE, DENSE)]
+    dense_run = DENSE in set(trials["method"])
     for method in methods:
-        sentences = [verdict_sentence(row) for row in
-                     accuracy[accuracy["method"] == method].to_dict("records")]
-        sentences.append(dense_gap_sentence(gaps[gaps["method"] == method]))
+        rows = accuracy[accuracy["method"] == method]
+        family = int(rows["p_t_holm"].notna().sum())  # Holm's family: the sparsities with a p-value
+        sentences = [verdict_sentence(row, family) for row in rows.to_dict("records")]
+        if dense_run:  # without it, the dense section says once why there is no gap
+            sentences.append(dense_gap_sentence(gaps[gaps["method"] == method]))
         if convergence is not None:
             sentences.append(convergence_sentence(convergence[convergence["method"] == method]))
         sentences.append(divergence_sentence(diverged[diverged["method"] == method]))
@@ -157,16 +183,25 @@ def _accuracy_section(accuracy: pd.DataFrame, margin: float, alpha: float) -> Se
 
 
 def _dense_section(trials: pd.DataFrame, gaps: pd.DataFrame) -> Section:
-    rows = [[sparsity(r.sparsity), r.method, str(r.n), percent(r.mean_method), percent(r.mean_dense),
-             pp(r.gap_mean), ci_pp(r.ci_low, r.ci_high)] for r in gaps.itertuples()]
-    return Section("Test accuracy vs sparsity, and the gap to the dense parent", [
-        FigureBlock("accuracy_vs_sparsity", (
-            "Final test accuracy per method (mean over seeds, band: 95% t interval); dashed: the dense "
-            "parent with its interval. Diverged trials are not included."),
-            figures.png_bytes(figures.accuracy_vs_sparsity(trials))),
-        Table(["sparsity", "method", "n pairs", "method %", "dense %", "gap", "95% CI"], rows,
-              "Gap = method − dense parent of the same seed, in percentage points."),
-    ])
+    # The figure draws the dense parent only when one of its trials finished.
+    dense_drawn = DENSE in set(comparable_trials(trials)["method"])
+    figure = FigureBlock("accuracy_vs_sparsity", (
+        "Final test accuracy per method (mean over seeds, band: 95% t interval)"
+        + ("; dashed: the dense parent with its interval" if dense_drawn else "")
+        + ". Diverged trials are not included."),
+        figures.png_bytes(figures.accuracy_vs_sparsity(trials)))
+    if not dense_drawn:
+        return Section("Test accuracy vs sparsity", [
+            figure, Paragraph(_dense_missing(trials, "Gaps to the unpruned network"))])
+    if gaps.empty:
+        gap: Block = Paragraph("No method trial shares a seed with a finished dense parent, so there is "
+                               "no gap to report.")
+    else:
+        rows = [[sparsity(r.sparsity), r.method, str(r.n), percent(r.mean_method), percent(r.mean_dense),
+                 pp(r.gap_mean), ci_pp(r.ci_low, r.ci_high)] for r in gaps.itertuples()]
+        gap = Table(["sparsity", "method", "n pairs", "method %", "dense %", "gap", "95% CI"], rows,
+                    "Gap = method − dense parent of the same seed, in percentage points.")
+    return Section("Test accuracy vs sparsity, and the gap to the dense parent", [figure, gap])
 
 
 def _loss_section(loss: pd.DataFrame) -> Section:
@@ -176,7 +211,7 @@ def _loss_section(loss: pd.DataFrame) -> Section:
         "loss, so the verdict is better, worse or inconclusive.")])
 
 
-def _convergence_section(trials, curves, metrics, convergence, fraction) -> Section:
+def _convergence_section(trials, curves, metrics, convergence, fraction, thresholds) -> Section:
     rows = [[r.metric, sparsity(r.sparsity), r.method, str(r.n),
              (pp(r.mean_diff) if r.metric == "auc" else signed(r.mean_diff, 2)),
              (ci_pp(r.ci_low, r.ci_high) if r.metric == "auc" else ci_plain(r.ci_low, r.ci_high)),
@@ -184,23 +219,28 @@ def _convergence_section(trials, curves, metrics, convergence, fraction) -> Sect
              (f"{r.n_censored_method} / {r.n_censored_baseline}" if r.metric != "auc" else "—"),
              r.verdict, r.reason]
             for r in convergence.itertuples()]
-    return Section("Convergence", [
+    blocks: list[Block] = [
         FigureBlock("learning_curves", "Validation accuracy per epoch, mean over seeds, per sparsity.",
                     figures.png_bytes(figures.learning_curves(trials, curves))),
         FigureBlock("convergence_auc", (
             "Area under the validation-accuracy curve divided by the number of epochs (the mean "
             "validation accuracy over training), mean and 95% t band over seeds."),
             figures.png_bytes(figures.convergence_auc(metrics))),
-        FigureBlock("epochs_to_threshold", (
+    ]
+    caption = "auc in percentage points (higher is better, margin as for accuracy)"
+    if thresholds:
+        blocks.append(FigureBlock("epochs_to_threshold", (
             f"Epochs until validation accuracy first reaches {fraction:.0%} of the dense parent's final "
             "validation accuracy (same seed). Trials that never reach it are censored at E."),
-            figures.png_bytes(figures.epochs_to_threshold(metrics, fraction))),
-        Table(["measure", "sparsity", "method", "n pairs", "mean diff", "95% CI", "p t (Holm)",
-               "p Wilcoxon (Holm)", "censored (method / random)", "verdict", "reason"], rows,
-              "auc in percentage points (higher is better, margin as for accuracy); epochs to "
-              "threshold in epochs (lower is better; censored trials count as E, so differences "
-              "involving them are understated; no equivalence margin)."),
-    ])
+            figures.png_bytes(figures.epochs_to_threshold(metrics, fraction))))
+        caption += ("; epochs to threshold in epochs (lower is better; censored trials count as E, so "
+                    "differences involving them are understated; no equivalence margin)")
+    else:
+        blocks.append(Paragraph(_dense_missing(trials, "Epochs to threshold")))
+    blocks.append(Table(["measure", "sparsity", "method", "n pairs", "mean diff", "95% CI", "p t (Holm)",
+                         "p Wilcoxon (Holm)", "censored (method / random)", "verdict", "reason"], rows,
+                        caption + "."))
+    return Section("Convergence", blocks)
 
 
 def _predictive_section(trials: pd.DataFrame, predictive: pd.DataFrame) -> Section:
@@ -231,7 +271,16 @@ def _divergence_section(diverged: pd.DataFrame) -> Section:
         "Diverged trials are excluded from every comparison; their seed's pair is dropped.")])
 
 
-def _notes(margin: float, alpha: float, fraction: float) -> Section:
+def _notes(margin: float, alpha: float, fraction: float, has_curves: bool = True,
+           thresholds: bool = True) -> Section:
+    if thresholds:
+        convergence = (f"Convergence uses the same rules on the area under the validation curve, and on "
+                       f"the epochs needed to reach {fraction:.0%} of the dense parent's final validation "
+                       "accuracy (censored at E when never reached). ")
+    elif has_curves:
+        convergence = "Convergence uses the same rules on the area under the validation curve. "
+    else:
+        convergence = ""
     return Section("How the verdicts are made", [Paragraph(
         "Each method is paired with random by seed (same parent initialization and data order); only "
         "seeds where both trials finished count. On the per-seed differences we report the mean with a "
@@ -242,7 +291,5 @@ def _notes(margin: float, alpha: float, fraction: float) -> Section:
         f"p < {alpha:g}, by the sign of the difference; else 'inconclusive', with the reason (for example too few seeds for "
         "the margin at the observed spread). With few seeds the Wilcoxon test cannot reach small "
         f"p-values (its minimum two-sided p is {min_wilcoxon_p(3):g} with 3 seeds and "
-        f"{min_wilcoxon_p(5):g} with 5), which is why the t test decides. Convergence uses the same "
-        f"rules on the area under the validation curve, and on the epochs needed to reach "
-        f"{fraction:.0%} of the dense parent's final validation accuracy (censored at E when never "
-        "reached). Diverged trials are counted, never averaged.")])
+        f"{min_wilcoxon_p(5):g} with 5), which is why the t test decides. {convergence}"
+        "Diverged trials are counted, never averaged.")])

@@ -18,7 +18,7 @@ import pandas as pd
 
 from sparsebench.analysis.convergence import DEFAULT_FRACTION
 from sparsebench.analysis.paired import ALPHA, DEFAULT_MARGIN
-from sparsebench.report.content import build_report
+from sparsebench.report.content import FIGURE_NAMES, build_report
 from sparsebench.report.html import render_html
 from sparsebench.report.markdown import render_markdown
 
@@ -44,7 +44,10 @@ def write_report(
     threshold as a fraction of the dense parent's final validation accuracy, ``notice``
     an optional paragraph that opens the report (e.g. that the experiment is incomplete).
     Returns the paths: ``html``, ``markdown``, ``figures`` (the folder) and one
-    ``figure:<name>`` per PNG. Existing files of the same names are overwritten.
+    ``figure:<name>`` per PNG. Existing files of the same names are overwritten, and
+    figure files an earlier report left in ``out_dir/figures`` that this one did not write
+    are removed -- only names a report can produce (:data:`~sparsebench.report.content.FIGURE_NAMES`),
+    so other files in the folder are never touched.
     """
     out = Path(out_dir)
     (out / FIGURE_DIR).mkdir(parents=True, exist_ok=True)
@@ -54,6 +57,10 @@ def write_report(
         path = out / FIGURE_DIR / f"{figure.name}.png"
         path.write_bytes(figure.png)
         paths[f"figure:{figure.name}"] = path
+    for name in FIGURE_NAMES:  # e.g. score_vs_accuracy.png from an earlier run with probes
+        stale = out / FIGURE_DIR / f"{name}.png"
+        if f"figure:{name}" not in paths and (stale.is_file() or stale.is_symlink()):
+            stale.unlink()
     paths["html"] = out / "report.html"
     paths["html"].write_text(render_html(report), encoding="utf-8")
     paths["markdown"] = out / "report.md"

@@ -3,8 +3,8 @@
 >>> row = dict(sparsity=0.9, method="random-search", baseline="random", n=5, n_excluded=0,
 ...            verdict="equivalent", reason="", mean_diff=0.003, ci_low=-0.004, ci_high=0.010,
 ...            p_t_holm=0.6, p_wilcoxon_holm=0.8, p_tost_holm=0.012, margin=0.01)
->>> verdict_sentence(row)
-'At sparsity 0.9, random-search is equivalent to random within ±1 pp (TOST p=0.012), n=5 seeds; mean difference +0.3 pp [95% CI −0.4, +1.0].'
+>>> verdict_sentence(row, family=3)
+'At sparsity 0.9, random-search is equivalent to random within ±1 pp (TOST p=0.012, Holm-adjusted across 3 sparsities), n=5 seeds; mean difference +0.3 pp [95% CI −0.4, +1.0].'
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import math
 
 import pandas as pd
 
-from sparsebench.report.formatting import ci_pp, fixed, pp, pvalue, sparsity
+from sparsebench.analysis.paired import ALPHA
+from sparsebench.report.formatting import _finite, ci_pp, fixed, pp, pvalue, sparsity
 
 
 def _difference(row) -> str:
@@ -30,8 +31,33 @@ def _seeds(row) -> str:
     return text
 
 
-def verdict_sentence(row) -> str:
-    """One sentence for one row of :func:`sparsebench.analysis.paired_comparison` on accuracy."""
+def _holm(family: int, both: bool = False) -> str:
+    if family <= 1:
+        return ""
+    return f"{'; both' if both else ','} Holm-adjusted across {family} sparsities"
+
+
+def _unadjusted_ci_note(row, family: int) -> str:
+    """Why a 95% CI that excludes 0 can sit beside a non-significant verdict: the CI is not
+    Holm-adjusted, the p-values are."""
+    low, high = row["ci_low"], row["ci_high"]
+    if not (_finite(low) and _finite(high)) or low <= 0 <= high:
+        return ""
+    alpha = row.get("alpha", ALPHA)
+    alpha = alpha if _finite(alpha) else ALPHA
+    if not _finite(row["p_t_holm"]) or row["p_t_holm"] < alpha:
+        return ""
+    if family > 1 and (not _finite(row.get("p_t")) or row["p_t"] < alpha):
+        return f"; the unadjusted 95% CI excludes 0, but not after correcting for {family} sparsities"
+    return f"; the 95% CI excludes 0, but the tests use alpha {alpha:g}"
+
+
+def verdict_sentence(row, family: int = 1) -> str:
+    """One sentence for one row of :func:`sparsebench.analysis.paired_comparison` on accuracy.
+
+    ``family`` is how many sparsities the row's p-values were Holm-adjusted across
+    (the method's rows with a finite p-value); the sentence says so when it is above 1.
+    """
     where = f"At sparsity {sparsity(row['sparsity'])}, {row['method']}"
     base = row["baseline"]
     if row["n"] == 0:
@@ -40,14 +66,17 @@ def verdict_sentence(row) -> str:
     within = f"±{margin * 100:g} pp" if isinstance(margin, float) and math.isfinite(margin) else "the margin"
     verdict = row["verdict"]
     if verdict == "equivalent":
-        claim = f"is equivalent to {base} within {within} (TOST p={pvalue(row['p_tost_holm'])})"
+        # With no spread between seeds TOST is undefined; the reason then says why it is equivalent.
+        test = (f"TOST p={pvalue(row['p_tost_holm'])}{_holm(family)}" if _finite(row["p_tost_holm"])
+                else row["reason"])
+        claim = f"is equivalent to {base} within {within} ({test})"
     elif verdict in ("better", "worse"):
         claim = (f"is {verdict} than {base} (paired t p={pvalue(row['p_t_holm'])}; "
-                 f"Wilcoxon p={pvalue(row['p_wilcoxon_holm'])})")
+                 f"Wilcoxon p={pvalue(row['p_wilcoxon_holm'])}{_holm(family, both=True)})")
     else:
-        claim = (f"vs {base} is inconclusive ({row['reason']}; t p={pvalue(row['p_t_holm'])}, "
-                 f"TOST p={pvalue(row['p_tost_holm'])})")
-    return f"{where} {claim}, {_seeds(row)}; {_difference(row)}."
+        claim = (f"vs {base} is inconclusive ({row['reason']}; paired t p={pvalue(row['p_t_holm'])}, "
+                 f"TOST p={pvalue(row['p_tost_holm'])}{_holm(family, both=True)})")
+    return f"{where} {claim}, {_seeds(row)}; {_difference(row)}{_unadjusted_ci_note(row, family)}."
 
 
 def dense_gap_sentence(gaps: pd.DataFrame) -> str:
