@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_engine_benchmark_runs_and_prints_its_figures():
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "engine.py"), "--tiny", "--repeats", "1"],
+        [sys.executable, str(ROOT / "benchmarks" / "engine.py"), "--tiny", "--repeats", "2"],
         capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
@@ -19,5 +19,6 @@ def test_engine_benchmark_runs_and_prints_its_figures():
     # print 0.0); this checks that every figure is printed and is a number.
     for key in ("speedup_vs_reference", "training_speedup_vs_reference", "scoring_speedup_vs_reference", "speedup_vs_compacted"):
         assert math.isfinite(float(figures[key])) and float(figures[key]) >= 0
+    assert float(figures["speedup_vs_reference"]) > 0  # best of 2: the whole tiny workload, not one noisy part
     assert float(figures["engine_peak_rss_mb"]) > 0
     assert 0 <= float(figures["scoring_fraction_of_gemm_peak"]) < 10

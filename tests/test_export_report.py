@@ -64,6 +64,7 @@ def test_export_curves_json_and_parquet(store, tmp_path, capsys):
         (["export", "--format", "xlsx", "--out", "{tmp}/x"], "format"),
         (["export", "--out", "{tmp}/no/such/dir/x.csv"], "out"),
         (["export", "--out", "{tmp}/x.txt"], "a file ending in .csv"),
+        (["export", "--out", "{tmp}", "--format", "csv"], "not a directory"),
         (["export", "--out", "{tmp}/x.csv", "--curves", "--timings"], "--timings on trial rows only"),
         (["report", "--out", "{tmp}/r", "--experiment", "99"], "experiment"),
         (["report", "--out", "{tmp}/r", "--margin", "-1"], "margin"),
@@ -87,8 +88,11 @@ def test_export_format_follows_the_extension_and_the_file_is_not_private(store, 
     assert len(json.loads((tmp_path / "t.json").read_text())) == 15
     assert main(["export", "--store", str(store), "--out", str(tmp_path / "t.PARQUET")]) == 0
     assert len(pd.read_parquet(tmp_path / "t.PARQUET")) == 15
-    assert main(["export", "--store", str(store), "--format", "csv", "--out", str(tmp_path / "t.dat")]) == 0
+    assert main(["export", "--store", str(store), "--format", "CSV", "--out", str(tmp_path / "t.dat")]) == 0
     assert (tmp_path / "t.dat").read_text().startswith("experiment_id,")
+    os.chmod(tmp_path / "t.dat", 0o600)  # a file the user made private stays private when replaced
+    assert main(["export", "--store", str(store), "--format", "csv", "--out", str(tmp_path / "t.dat")]) == 0
+    assert stat.S_IMODE((tmp_path / "t.dat").stat().st_mode) == 0o600
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE((tmp_path / "t.json").stat().st_mode) == 0o666 & ~umask

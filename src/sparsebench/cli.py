@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run or resume an experiment", description="Run or resume an experiment. Flags override --config, which overrides --preset.")
     run.add_argument("--preset", help="quick (default values) or paper")
     run.add_argument("--config", metavar="FILE", help="TOML file with config keys (see README)")
-    run.add_argument("--dataset", help="mnist1d (default) or digits")
+    run.add_argument("--dataset", help="mnist1d (default), digits, a plug-in's name, or module:loader")
     run.add_argument("--seeds", type=_number(int, "seeds", "an integer >= 1 (seeds 0..N-1)"), metavar="N", help="run seeds 0..N-1")
     run.add_argument("--sparsities", type=_list_of(float, "sparsities", "comma-separated numbers in [0, 1)"), metavar="S1,S2", help="e.g. 0.5,0.9,0.98")
     run.add_argument("--methods", type=_list_of(str, "methods", "comma-separated method names"), metavar="M1,M2", help="e.g. dense,random,random-search,mypkg.mod:MyMethod")
@@ -183,16 +183,20 @@ EXPORT_FORMATS = ("csv", "parquet", "json")
 
 def _cmd_export(args: argparse.Namespace) -> int:
     import os
+    import stat
     import tempfile
     from pathlib import Path
 
     from .api import export_table
 
+    if Path(args.out).is_dir():
+        raise invalid("out", args.out, "a file path, not a directory")
     if args.format is None:
         suffix = Path(args.out).suffix.lower().lstrip(".")
         if suffix not in EXPORT_FORMATS:
             raise invalid("out", args.out, "a file ending in ." + ", .".join(EXPORT_FORMATS) + ", or --format to say which")
         args.format = suffix
+    args.format = args.format.lower()
     if args.format not in EXPORT_FORMATS:
         raise invalid("format", args.format, "one of " + ", ".join(EXPORT_FORMATS))
     if args.timings and args.curves:
@@ -222,7 +226,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
             table.to_parquet(tmp, index=False)
         else:
             table.to_json(tmp, orient="records", indent=1, double_precision=15)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; an export is an ordinary file
+        # mkstemp makes the file private: give it the mode the replaced file had, or an ordinary file's.
+        os.chmod(tmp, stat.S_IMODE(out.stat().st_mode) if out.is_file() else 0o666 & ~_umask())
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

@@ -281,15 +281,23 @@ class LeaseKeeper:
             con.close()
 
 
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """An allocation failure, as Python or torch (CPU or CUDA) reports it."""
+    text = " ".join(str(exc).split())
+    return isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and ("out of memory" in text.lower() or "can't allocate memory" in text)
+    )
+
+
 @contextmanager
 def _out_of_memory_as_error(cfg: ExperimentConfig, group: WorkGroup):
     """An allocation that fails because the config is too large becomes a one-line ``ResourceError``."""
     try:
         yield
     except (MemoryError, RuntimeError) as exc:
-        text = " ".join(str(exc).split())
-        if not (isinstance(exc, MemoryError) or "out of memory" in text.lower() or "can't allocate memory" in text):
+        if not _is_out_of_memory(exc):
             raise
+        text = " ".join(str(exc).split())
         raise ResourceError(
             f"memory: training {group.label} ({group.n_trials} networks, hidden {list(cfg.hidden)}) needs more memory "
             f"than is free ({text[:160]}); allowed: smaller hidden widths, fewer seeds or candidates, or a smaller batch size"
@@ -354,9 +362,11 @@ def _select(name: str, ctx: SelectionContext) -> Selection:
     method = get_method(name)
     try:
         selection = method().select(ctx)
-    except (SparsebenchError, KeyboardInterrupt, MemoryError):
-        raise
-    except Exception as exc:  # the user's code: any failure is theirs to fix, said in one line
+    except Exception as exc:
+        # Our own methods' failures are bugs (a traceback) or out-of-memory (a
+        # ResourceError, further up); only a user's code is told in one line.
+        if method.__module__.split(".")[0] == "sparsebench" or isinstance(exc, SparsebenchError) or _is_out_of_memory(exc):
+            raise
         where = f"{method.__module__}.{method.__qualname__}.select"
         raise PluginError(f"method {name!r}: {where} failed at sparsity {ctx.sparsity:g}, seed {ctx.seed} "
                           f"({' '.join(f'{type(exc).__name__}: {exc}'.split())})") from None

@@ -394,3 +394,27 @@ def test_running_out_of_memory_is_one_line_exit_2(tmp_path, capsys, monkeypatch,
     assert code == 2 and one_line(err) and "memory: training dense (1 networks" in err and "allowed:" in err, err
     with Store(tmp_path / "m.db") as st:
         assert st.claims().empty
+
+
+@pytest.mark.parametrize(
+    "error,refused",
+    [
+        (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 68719476736 bytes."), True),
+        (RuntimeError("mat1 and mat2 shapes cannot be multiplied"), False),  # a bug of ours: its traceback is wanted
+    ],
+)
+def test_errors_inside_a_builtin_method_are_not_blamed_on_a_plugin(tmp_path, capsys, monkeypatch, error, refused):
+    import sparsebench.engine.scoring as scoring
+
+    def failing_scorer(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(scoring, "score_masks", failing_scorer)  # random-search scores through it
+    argv = ["run", "--dataset", "digits", "--hidden", "4", "--seeds", "1", "--sparsities", "0.5", "--candidates", "2",
+            "--methods", "random-search", "--epochs", "1", "--no-progress", "--store", str(tmp_path / "b.db")]
+    if not refused:
+        with pytest.raises(RuntimeError, match="mat1 and mat2"):
+            main(argv)
+        return
+    code, _, err = call(argv, capsys)
+    assert code == 2 and one_line(err) and "memory: training s=0.5" in err and "select failed" not in err, err

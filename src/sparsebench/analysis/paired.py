@@ -20,7 +20,9 @@ trials whose two members both finished are used. On the per-seed differences
 Verdict rule (``alpha`` = 0.05 by default):
 
 1. fewer than 2 pairs (reason ``n=1: ...``), or all differences equal ->
-   ``inconclusive`` (the tests are undefined);
+   ``inconclusive`` (the tests are undefined) -- except when every difference is
+   exactly 0: the two arms trained identically (e.g. random at sparsity 0 is the
+   dense network), which is ``equivalent`` by construction, not by a test;
 2. ``p_tost_holm < alpha`` -> ``equivalent`` (at a single sparsity: the 90% paired t
    CI lies inside ±margin). This wins over a significant t test: a difference that is significant but smaller
    than the margin is, by the user's own margin, not a practical difference; the
@@ -230,9 +232,11 @@ def decide(row: dict, higher_is_better: bool, alpha: float = ALPHA,
         return "inconclusive", f"n={n}: need at least 2 paired seeds"
     within = margin_text(margin, row.get("metric", "")) if margin is not None else ""
     if not math.isfinite(row.get("p_t_holm", NAN)):
-        # No spread: the tests are undefined, but the 90% CI is the single value itself.
-        if margin is not None and abs(row["mean_diff"]) < margin:
-            return "equivalent", f"all {n} paired differences are {row['mean_diff']:+.3g}, inside the margin {within}"
+        # No spread: the tests are undefined. Only exactly identical results are
+        # a verdict (the arms trained alike); a constant nonzero difference with
+        # zero spread is a coincidence of discrete accuracies, not evidence.
+        if margin is not None and row["mean_diff"] == 0:
+            return "equivalent", f"all {n} paired results are identical (every difference is exactly 0)"
         return "inconclusive", f"all {n} paired differences are equal: tests undefined"
     p_t, p_tost = row["p_t_holm"], row.get("p_tost_holm", NAN)
     significant = p_t < alpha

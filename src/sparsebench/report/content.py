@@ -289,7 +289,8 @@ def _notes(margin: float, alpha: float, fraction: float, has_curves: bool = True
         f"±{margin * 100:g} pp. All p-values are Holm-adjusted across the sparsities of one method. "
         f"Verdict: 'equivalent' if TOST p < {alpha:g}; else 'better' or 'worse' if the t test "
         f"p < {alpha:g}, by the sign of the difference; else 'inconclusive', with the reason (for example too few seeds for "
-        "the margin at the observed spread). With few seeds the Wilcoxon test cannot reach small "
+        "the margin at the observed spread); results identical in every seed (every difference exactly 0) "
+        "are 'equivalent' without a test. With few seeds the Wilcoxon test cannot reach small "
         f"p-values (its minimum two-sided p is {min_wilcoxon_p(3):g} with 3 seeds and "
         f"{min_wilcoxon_p(5):g} with 5), which is why the t test decides. {convergence}"
         "Diverged trials are counted, never averaged.")])

@@ -73,6 +73,8 @@ def verdict_sentence(row, family: int = 1) -> str:
     elif verdict in ("better", "worse"):
         claim = (f"is {verdict} than {base} (paired t p={pvalue(row['p_t_holm'])}; "
                  f"Wilcoxon p={pvalue(row['p_wilcoxon_holm'])}{_holm(family, both=True)})")
+    elif not _finite(row["p_t_holm"]):  # undefined tests (no spread): no p-values to show or adjust
+        claim = f"vs {base} is inconclusive ({row['reason']})"
     else:
         claim = (f"vs {base} is inconclusive ({row['reason']}; paired t p={pvalue(row['p_t_holm'])}, "
                  f"TOST p={pvalue(row['p_tost_holm'])}{_holm(family, both=True)})")
