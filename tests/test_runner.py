@@ -33,7 +33,7 @@ def test_paired_design_same_mask_same_seed_gives_identical_training(tmp_path, ti
     # At sparsity 0 every method keeps every node, so random, random-search and
     # the dense parent are the same network: with one parent and one minibatch
     # order per seed, they must train identically.
-    trials = sparsebench.run({**tiny_dict, "sparsities": [0.0]}, store=tmp_path / "p.db", progress=False)
+    sparsebench.run({**tiny_dict, "sparsities": [0.0]}, store=tmp_path / "p.db", progress=False)
     curves = sparsebench.load_curves(tmp_path / "p.db")
     for seed in tiny_dict["seeds"]:
         per_method = {m: g.sort_values("epoch")[["train_loss", "val_loss", "val_acc"]].to_numpy() for m, g in curves[curves.seed == seed].groupby("method")}
@@ -157,7 +157,7 @@ def test_resuming_with_other_software_warns_and_the_report_shows_versions(tmp_pa
     assert f"| torch version | {torch.__version__} |" in (tmp_path / "r" / "report.md").read_text()
 
 
-def _toml(folder, cfg) -> "Path":
+def _toml(folder, cfg):
     import json
 
     path = folder / "c.toml"

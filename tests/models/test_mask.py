@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sparsebench.models import MLPSpec, NodeMask, count_params, kept_count, random_masks
+from sparsebench.models import NodeMask, count_params, kept_count, random_masks
 
 
 @pytest.mark.parametrize(

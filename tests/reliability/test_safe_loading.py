@@ -2,7 +2,6 @@
 
 import ast
 import pickle
-import re
 from pathlib import Path
 
 import pytest
