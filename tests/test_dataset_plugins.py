@@ -1,6 +1,5 @@
 """Datasets from other packages, through the ``sparsebench.datasets`` entry-point group."""
 
-import sys
 import textwrap
 
 import numpy as np
@@ -43,17 +42,10 @@ missing = ep_data_missing_mod:load
 
 
 @pytest.fixture
-def plugin_dir(tmp_path, monkeypatch):
-    (tmp_path / "ep_data_mod.py").write_text(MODULE)
-    dist = tmp_path / "ep_data-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-data\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(ENTRY_POINTS)
-    monkeypatch.syspath_prepend(str(tmp_path))
+def plugin_dir(install_plugin):
     load_dataset.cache_clear()
-    yield tmp_path
+    yield install_plugin("ep_data_mod", MODULE, ENTRY_POINTS)
     load_dataset.cache_clear()
-    sys.modules.pop("ep_data_mod", None)
 
 
 def test_entry_point_dataset_is_listed_split_and_trained_on(plugin_dir, tmp_path, tiny_dict):

@@ -30,6 +30,15 @@ class ResourceError(SparsebenchError):
     """The experiment does not fit this machine (memory), as configured."""
 
 
+def describe(exc: BaseException) -> str:
+    r"""An exception as ``Type: message`` on one line, for errors about the user's code.
+
+    >>> describe(ValueError("no good\nmask"))
+    'ValueError: no good mask'
+    """
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
 def show(value: object) -> str:
     """``repr(value)``, one line, at most ``MAX_SHOWN`` characters; never raises.
 

@@ -35,7 +35,7 @@ from .engine.allocator import keep_freed_memory
 from .engine.common import TrainResult, TrainSettings
 from .engine.reference import train_reference
 from .engine.stacked import evaluate_stacked, train_stacked
-from .errors import ConfigError, PluginError, ResourceError, SparsebenchError, SparsebenchWarning, invalid
+from .errors import ConfigError, PluginError, ResourceError, SparsebenchError, SparsebenchWarning, describe, invalid
 from .methods.base import Selection, SelectionContext
 from .methods.registry import get_method
 from .models.compaction import gather_stacked
@@ -369,7 +369,7 @@ def _select(name: str, ctx: SelectionContext) -> Selection:
             raise
         where = f"{method.__module__}.{method.__qualname__}.select"
         raise PluginError(f"method {name!r}: {where} failed at sparsity {ctx.sparsity:g}, seed {ctx.seed} "
-                          f"({' '.join(f'{type(exc).__name__}: {exc}'.split())})") from None
+                          f"({describe(exc)})") from None
     if not isinstance(selection, Selection):
         raise invalid(f"method {name!r} select() result", type(selection).__name__, "a sparsebench.methods.Selection")
     return selection

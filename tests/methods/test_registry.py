@@ -24,15 +24,8 @@ MODULE = textwrap.dedent(
 
 
 @pytest.fixture
-def plugin_dir(tmp_path, monkeypatch):
-    (tmp_path / "ep_plugin_mod.py").write_text(MODULE)
-    dist = tmp_path / "ep_plugin-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[sparsebench.methods]\nlast-nodes = ep_plugin_mod:LastNodes\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield tmp_path
-    sys.modules.pop("ep_plugin_mod", None)
+def plugin_dir(install_plugin):
+    return install_plugin("ep_plugin_mod", MODULE, "[sparsebench.methods]\nlast-nodes = ep_plugin_mod:LastNodes\n")
 
 
 def test_entry_point_method_is_listed_and_runs(plugin_dir, tmp_path, tiny_dict):

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..errors import ConfigError, invalid
+from ..errors import ConfigError, describe, invalid
 
 RawData = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 ENTRY_POINT_GROUP = "sparsebench.datasets"
@@ -69,7 +69,7 @@ def _loader(name: str) -> Callable[[int], RawData]:
     try:
         loader = load()
     except Exception as exc:  # a plugin's import failure is a bad dataset name, said in one line
-        raise ConfigError(f"dataset: cannot load {name!r} ({_one_line(exc)}); allowed: {_allowed()}") from None
+        raise ConfigError(f"dataset: cannot load {name!r} ({describe(exc)}); allowed: {_allowed()}") from None
     if not callable(loader):
         raise ConfigError(f"dataset: {name!r} is not a loader; allowed: a callable loader(data_seed) -> (x_train, y_train, x_test, y_test)")
     return loader
@@ -78,10 +78,6 @@ def _loader(name: str) -> Callable[[int], RawData]:
 def validate_dataset_name(name: object) -> None:
     """Refuse, in one line, a dataset name that names no loader."""
     _loader(name)  # type: ignore[arg-type]
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 def checked_raw_data(name: str, raw: object) -> RawData:
@@ -96,7 +92,7 @@ def checked_raw_data(name: str, raw: object) -> RawData:
     try:
         x_tr, y_tr, x_te, y_te = (np.asarray(a) for a in raw)
     except (ValueError, TypeError) as exc:  # ragged nested lists and the like
-        raise wrong(f"arrays that numpy cannot read ({_one_line(exc)})") from None
+        raise wrong(f"arrays that numpy cannot read ({describe(exc)})") from None
     if x_tr.ndim != 2 or x_te.ndim != 2 or x_tr.shape[1] != x_te.shape[1] or x_tr.shape[1] == 0:
         raise wrong(f"feature shapes {x_tr.shape} and {x_te.shape}")
     if y_tr.shape != (len(x_tr),) or y_te.shape != (len(x_te),):
@@ -147,7 +143,7 @@ def load_dataset(name: str, data_seed: int = 0, val_fraction: float = 0.2) -> Da
     try:
         raw = loader(data_seed)
     except Exception as exc:  # the user's loader: a missing file and the like, said in one line
-        raise ConfigError(f"dataset {name!r}: the loader failed ({_one_line(exc)})") from None
+        raise ConfigError(f"dataset {name!r}: the loader failed ({describe(exc)})") from None
     x_tr, y_tr, x_te, y_te = checked_raw_data(name, raw)
     order = np.random.default_rng(data_seed).permutation(len(y_tr))
     n_val = max(1, int(round(val_fraction * len(y_tr))))

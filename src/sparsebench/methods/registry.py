@@ -7,7 +7,7 @@ import inspect
 from importlib.metadata import entry_points
 from typing import Callable
 
-from ..errors import ConfigError, invalid
+from ..errors import ConfigError, describe, invalid
 from .base import Method
 
 ENTRY_POINT_GROUP = "sparsebench.methods"
@@ -64,7 +64,7 @@ def _load(name: str, loader: Callable[[], object]) -> object:
     try:
         return loader()
     except Exception as exc:  # user code: any failure to import is a bad --methods value
-        raise ConfigError(f"method: cannot load {name!r} ({type(exc).__name__}: {exc}); allowed: {_allowed()}") from None
+        raise ConfigError(f"method: cannot load {name!r} ({describe(exc)}); allowed: {_allowed()}") from None
 
 
 def _checked(name: str, obj: object) -> type[Method]:
