@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..models.compaction import gather_stacked
-from ..models.mask import NodeMask
+from ..models.compaction import gather_indexed
+from ..models.mask import NodeMask, stacked_indices
 from ..models.mlp import Layer, activation_fn
 
 # One chunk's activations, a few MB: see score_masks.
@@ -47,18 +47,18 @@ def score_masks(
     # Chunks sized to the cache, not to memory: a batched product whose
     # operands stay in cache runs near the large-GEMM peak, a large one at half of it.
     chunk = max(1, SCORING_CHUNK_BYTES // (4 * len(y) * widest))
+    kept = stacked_indices(masks, x.device)
     scores = []
     for start in range(0, len(masks), chunk):
-        part = masks[start : start + chunk]
-        rest = gather_stacked(parent, part)[1:]
-        first_rows = torch.stack([m.index_tensors(x.device)[0] for m in part]).flatten()
-        h = first.index_select(0, first_rows).view(len(part), -1, first.shape[1])  # (k, w1, n)
+        part = [k[start : start + chunk] for k in kept]
+        rest = gather_indexed(parent, part)[1:]
+        h = first.index_select(0, part[0].flatten()).view(*part[0].shape, first.shape[1])  # (k, w1, n)
         for i, (w, b) in enumerate(rest):
             h = torch.bmm(w, h).add_(b.unsqueeze(2))  # faster on CPU than baddbmm, which copies the bias first
             if i < len(rest) - 1:
                 h = act(h)
         if score == "loss":  # h: (k, C, n)
-            scores.append(F.cross_entropy(h, y.expand(len(part), -1), reduction="none").mean(dim=1))
+            scores.append(F.cross_entropy(h, y.expand(len(h), -1), reduction="none").mean(dim=1))
         else:
             # ``max`` gives the first maximal index, as ``argmax`` does, and is far
             # faster along a strided class dimension.

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 
 from ..data.registry import DatasetSplits
 from ..models.mlp import Layer, activation_fn
-from .common import TrainResult, TrainSettings, epoch_order, make_optimizer, steps_per_epoch
+from .common import TrainResult, TrainSettings, epoch_order, steps_per_epoch
+from .fused_optimizer import FusedOptimizer
 
 # Activations of one chunk of stacked evaluation stay under this many bytes.
 EVAL_BUDGET_BYTES = 64 << 20
@@ -98,9 +99,7 @@ def train_stacked(
     def as_layers(tensors: list[torch.Tensor]) -> list[Layer]:
         return [Layer(tensors[2 * i].transpose(1, 2), tensors[2 * i + 1]) for i in range(len(layers))]
 
-    # The fused optimizer is one kernel per tensor: the per-step Python cost of
-    # the optimizer no longer grows with the number of ops.
-    optimizer = make_optimizer(params, settings, fused=True)
+    optimizer = FusedOptimizer(params, settings)
     weights, biases = params[0::2], params[1::2]
     n_train = len(data.y_train)
     results = [TrainResult() for _ in range(n)]
@@ -121,9 +120,8 @@ def train_stacked(
             xb = _per_network(data.x_train.index_select(0, rows.flatten()).view(*rows.shape, -1), row_of_seed)
             yb = _per_network(data.y_train.index_select(0, rows.flatten()).view(rows.shape), row_of_seed)
             losses, c = loss_and_correct(_forward(xb, weights, biases, settings.activation), yb)
-            optimizer.zero_grad(set_to_none=True)
-            (losses.sum() / rows.shape[1]).backward()
-            optimizer.step()
+            # Gradients handed straight to the optimizer: no .grad to accumulate into and clear.
+            optimizer.step(torch.autograd.grad(losses.sum() / rows.shape[1], params))
             loss_sum += losses.detach().double()
             correct += c
         current = as_layers([p.detach() for p in params])

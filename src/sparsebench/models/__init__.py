@@ -1,7 +1,7 @@
 """Parents, node spaces, masks, and compaction of a masked network."""
 
 from .compaction import compact, expand, gather_stacked, to_module
-from .mask import NodeMask, kept_count, random_masks
+from .mask import NodeMask, kept_count, random_masks, stacked_indices
 from .mlp import Layer, MLPSpec, count_params, init_parent
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "init_parent",
     "kept_count",
     "random_masks",
+    "stacked_indices",
     "to_module",
 ]

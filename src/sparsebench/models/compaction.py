@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .mask import NodeMask
+from .mask import NodeMask, stacked_indices
 from .mlp import Layer
 
 
@@ -32,11 +32,14 @@ def gather_stacked(parent: list[Layer], masks: list[NodeMask]) -> list[Layer]:
 
     All masks must keep the same number of nodes per layer (same sparsity).
     """
-    per_mask = [m.index_tensors(parent[0].weight.device) for m in masks]
-    kept = [torch.stack([idx[i] for idx in per_mask]) for i in range(len(masks[0].kept))]
+    return gather_indexed(parent, stacked_indices(masks, parent[0].weight.device))
+
+
+def gather_indexed(parent: list[Layer], kept: list[torch.Tensor]) -> list[Layer]:
+    """``gather_stacked`` from ``stacked_indices``: per hidden layer, the ``(N, kept)`` node indices."""
     # The input and the output layer keep everything: None, no index needed.
     rows, cols = [*kept, None], [None, *kept]
-    n = len(masks)
+    n = len(kept[0])
     return [
         Layer(_gather(l.weight, r, c, n), l.bias.expand(n, -1).contiguous() if r is None else l.bias[r])
         for l, r, c in zip(parent, rows, cols)
