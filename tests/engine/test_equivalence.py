@@ -37,6 +37,19 @@ def test_stacked_training_equals_reference_one_by_one(optimizer, lr):
         assert fast[i].best_test_loss == pytest.approx(ref.best_test_loss, abs=1e-4)
 
 
+@pytest.mark.parametrize("activation", ["tanh", "gelu"])
+def test_stacked_training_equals_reference_for_each_activation(activation):
+    settings = TrainSettings(epochs=2, batch_size=50, optimizer="adam", lr=1e-3, activation=activation)
+    parent = init_parent(SPEC, 0)
+    masks = random_masks(SPEC.hidden, 0.5, 2, torch.Generator().manual_seed(4))
+    fast = train_stacked(gather_stacked(parent, masks), [0, 0], DATA, settings)
+    for mask, result in zip(masks, fast):
+        ref, _ = train_reference(parent, mask, 0, DATA, settings)
+        for curve in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            assert getattr(result, curve) == pytest.approx(getattr(ref, curve), abs=2e-4), curve
+        assert result.final_test_loss == pytest.approx(ref.final_test_loss, abs=1e-4)
+
+
 def test_stacked_final_weights_equal_reference_weights():
     settings = TrainSettings(epochs=2, batch_size=64, optimizer="adam", lr=1e-3)
     parents = [init_parent(SPEC, 5), init_parent(SPEC, 6)]

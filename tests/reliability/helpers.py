@@ -44,7 +44,9 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 #   SB_PAUSE_IN_SAVE=N  the Nth save_group of this process writes every trial of
 #                       its group, writes SB_MARKER (whether a transaction is
 #                       open), then sleeps inside the transaction, before COMMIT;
-#   SB_TRAINED_LOG=F    appends the key of each group this process trains to F.
+#   SB_TRAINED_LOG=F    appends the key of each group this process trains to F;
+#   SB_GROUP_SECONDS=S  each group takes S seconds longer (after its training),
+#                       so that a kill after a delay lands in the middle of a run.
 DRIVER = '''
 import os, sys, time
 from sparsebench import runner, store
@@ -74,13 +76,17 @@ if pause_at:
     store.Store.save_group = save_group
 
 log = os.environ.get("SB_TRAINED_LOG")
-if log:
+group_seconds = float(os.environ.get("SB_GROUP_SECONDS", "0"))
+if log or group_seconds:
     real_run_group = runner.run_group
 
     def run_group(cfg, group, *args, **kwargs):
-        with open(log, "a") as f:
-            f.write(group.key + "\\n")
-        return real_run_group(cfg, group, *args, **kwargs)
+        if log:
+            with open(log, "a") as f:
+                f.write(group.key + "\\n")
+        result = real_run_group(cfg, group, *args, **kwargs)
+        time.sleep(group_seconds)
+        return result
 
     runner.run_group = run_group
 
@@ -132,7 +138,8 @@ def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> tuple[int, str, s
 def wait_for(condition, timeout: float = 120, interval: float = 0.02, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
-        if proc is not None and proc.poll() is not None:
+        # The condition may have come true just before the process ended: ask once more.
+        if proc is not None and proc.poll() is not None and not condition():
             raise AssertionError(f"the process ended first: {proc.returncode}\n{proc.stderr.read() if proc.stderr else ''}")
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")

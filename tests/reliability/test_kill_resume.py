@@ -17,8 +17,12 @@ def test_sigkill_at_several_moments_then_resume_gives_the_uninterrupted_numbers(
     rng = random.Random(6)  # the delays are drawn, but the same in every CI run
     stored = []
 
+    # The engine trains this config's groups in milliseconds: each group is made
+    # to last longer, so that the kills below land in the middle of the run.
+    slow = {"SB_GROUP_SECONDS": 0.3}
+
     # 1. After a random short delay: while starting up, or in the first groups.
-    proc = start(db)
+    proc = start(db, hooks=slow)
     time.sleep(rng.uniform(0.5, 2.5))
     code, _, _ = kill(proc)
     assert code == -signal.SIGKILL
@@ -26,9 +30,10 @@ def test_sigkill_at_several_moments_then_resume_gives_the_uninterrupted_numbers(
 
     # 2. Just after a group was committed: the next one is being selected or trained.
     before = stored_trial_count(db)
-    proc = start(db)
+    proc = start(db, hooks=slow)
     wait_for(lambda: stored_trial_count(db) > before, proc=proc)
-    kill(proc)
+    code, _, _ = kill(proc)
+    assert code == -signal.SIGKILL  # killed mid-run, not after it ended
     stored.append(assert_consistent(db))
     assert stored[-1] >= 1
 

@@ -1,4 +1,4 @@
-"""What both engines share: settings, the minibatch order, the optimizer, results."""
+"""What both engines share: settings, the minibatch order, the optimizer's definition, results."""
 
 from __future__ import annotations
 
@@ -37,15 +37,16 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
 
-def make_optimizer(params: list[torch.Tensor], s: TrainSettings, fused: bool = False) -> torch.optim.Optimizer:
-    """Adam or SGD with momentum; ``fused`` takes PyTorch's one-kernel implementation.
+def make_optimizer(params: list[torch.Tensor], s: TrainSettings) -> torch.optim.Optimizer:
+    """Adam or SGD with momentum as research code builds them (``torch.optim``'s defaults).
 
-    Both act element by element, so stacking N networks' tensors into one
-    parameter gives each network exactly its own update.
+    The stacked engine's ``FusedOptimizer`` performs the same update; both act
+    element by element, so stacking N networks' tensors into one parameter
+    gives each network exactly its own update.
     """
     if s.optimizer == "adam":
-        return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay, fused=fused or None)
-    return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, fused=fused or None)
+        return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
+    return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
 
 
 @dataclass

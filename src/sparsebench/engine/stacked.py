@@ -13,57 +13,37 @@ import time
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from ..data.registry import DatasetSplits
-from ..models.mlp import Layer, activation_fn
+from ..models.mlp import Layer
+from .backprop import forward, loss_and_correct, loss_and_gradients
 from .common import TrainResult, TrainSettings, epoch_order, steps_per_epoch
 from .fused_optimizer import FusedOptimizer
 
-# Activations of one chunk of stacked evaluation stay under this many bytes.
-EVAL_BUDGET_BYTES = 64 << 20
+# One chunk of stacked evaluation: its widest activations take at most this many bytes.
+EVAL_CHUNK_BYTES = 4 << 20
 
 
 def forward_stacked(layers: list[Layer], x: torch.Tensor, activation: str = "relu") -> torch.Tensor:
     """Logits ``(N, B, C)`` of N stacked networks on ``x`` of shape ``(N, B, in)`` or shared ``(B, in)``."""
-    return _forward(x, [w.transpose(1, 2) for w, _ in layers], [b for _, b in layers], activation)
-
-
-def _forward(x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], activation: str) -> torch.Tensor:
-    """``forward_stacked`` on weights laid out ``(N, in, out)``, as training keeps them."""
-    # In place where autograd allows it: bmm's backward needs its inputs, not
-    # its output, and relu's and tanh's backward need only their output.
-    act = {"relu": torch.relu_, "tanh": torch.tanh_}.get(activation, activation_fn(activation))
-    h = x if x.dim() == 3 else x.unsqueeze(0).expand(len(weights[0]), -1, -1)
-    for i, (w, b) in enumerate(zip(weights, biases)):
-        # bmm then add: faster on CPU than baddbmm, whose broadcast bias is copied first.
-        h = torch.bmm(h, w).add_(b.unsqueeze(1))
-        if i < len(weights) - 1:
-            h = act(h)
-    return h
-
-
-def loss_and_correct(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-network summed cross-entropy and count of correct predictions; ``y`` is (N, B)."""
-    # With the classes in the middle, (N, C, B), PyTorch's CPU softmax runs
-    # vectorized along B; along a last dimension of ten classes it is 3x
-    # slower. ``max`` gives the first maximal index, as ``argmax`` does, at a third of its cost.
-    losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none")
-    correct = (logits.detach().max(dim=2).indices == y).sum(dim=1)
-    return losses.sum(dim=1), correct
+    x = x if x.dim() == 3 else x.unsqueeze(0).expand(len(layers[0].weight), -1, -1)
+    return forward([w.transpose(1, 2) for w, _ in layers], [b for _, b in layers], x, activation)[0].transpose(1, 2)
 
 
 @torch.no_grad()
 def evaluate_stacked(layers: list[Layer], x: torch.Tensor, y: torch.Tensor, activation: str = "relu") -> tuple[torch.Tensor, torch.Tensor]:
     """Mean loss and accuracy ``(N,)`` of each stacked network on a shared split, chunked by rows."""
     n = layers[0].weight.shape[0]
+    weights, biases = [l.weight.transpose(1, 2) for l in layers], [l.bias for l in layers]
     widest = max(l.weight.shape[1] for l in layers)
-    rows = max(1, EVAL_BUDGET_BYTES // (4 * n * max(widest, 1)))
+    # Chunks sized to the cache, as in scoring: a 16 MB chunk's products ran at 60% of a 4 MB chunk's speed.
+    rows = max(1, EVAL_CHUNK_BYTES // (4 * n * max(widest, 1)))
     loss_sum = torch.zeros(n, dtype=torch.float64, device=x.device)
     correct = torch.zeros(n, dtype=torch.long, device=x.device)
     for start in range(0, len(y), rows):
         xb, yb = x[start : start + rows], y[start : start + rows]
-        l, c = loss_and_correct(forward_stacked(layers, xb, activation), yb.expand(n, -1))
+        logits = forward(weights, biases, xb.expand(n, -1, -1), activation)[0]
+        l, c, _ = loss_and_correct(logits, yb.expand(n, -1))
         loss_sum += l.double()
         correct += c
     return (loss_sum / len(y)).float(), correct.double().div(len(y)).float()
@@ -94,7 +74,7 @@ def train_stacked(
     device = layers[0].weight.device
     # Weights are trained as (N, in, out), so that the forward product reads
     # them without a transpose; ``as_layers`` gives the (N, out, in) views back.
-    params = [t.detach().clone().requires_grad_(True) for w, b in layers for t in (w.transpose(1, 2).contiguous(), b)]
+    params = [t.detach().clone() for w, b in layers for t in (w.transpose(1, 2).contiguous(), b)]
 
     def as_layers(tensors: list[torch.Tensor]) -> list[Layer]:
         return [Layer(tensors[2 * i].transpose(1, 2), tensors[2 * i + 1]) for i in range(len(layers))]
@@ -119,10 +99,10 @@ def train_stacked(
             # One gather per seed, shared by all of that seed's networks.
             xb = _per_network(data.x_train.index_select(0, rows.flatten()).view(*rows.shape, -1), row_of_seed)
             yb = _per_network(data.y_train.index_select(0, rows.flatten()).view(rows.shape), row_of_seed)
-            losses, c = loss_and_correct(_forward(xb, weights, biases, settings.activation), yb)
-            # Gradients handed straight to the optimizer: no .grad to accumulate into and clear.
-            optimizer.step(torch.autograd.grad(losses.sum() / rows.shape[1], params))
-            loss_sum += losses.detach().double()
+            grads, losses, c = loss_and_gradients(weights, biases, xb, yb, settings.activation)
+            optimizer.step(grads)
+            del grads  # freed now, so that the next step reuses their memory while it is in cache
+            loss_sum += losses.double()
             correct += c
         current = as_layers([p.detach() for p in params])
         val_loss, val_acc = evaluate_stacked(current, data.x_val, data.y_val, settings.activation)
