@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from ..models.compaction import gather_indexed
 from ..models.mask import NodeMask, stacked_indices
-from ..models.mlp import Layer, activation_fn
+from ..models.mlp import Layer
+from .backprop import bias_and_activation
 
 # One chunk's activations, a few MB: see score_masks.
 SCORING_CHUNK_BYTES = 4 << 20
@@ -41,8 +42,7 @@ def score_masks(
     # Activations are kept node-major, (k, width, n): every product is then
     # W (k, out, in) @ H (k, in, n) on contiguous operands, and a candidate's
     # first layer is a gather of whole rows of the parent's.
-    act = {"relu": torch.relu_, "tanh": torch.tanh_}.get(activation, activation_fn(activation))
-    first = act(torch.addmm(parent[0].bias[:, None], parent[0].weight, x.t()))  # (w1, n)
+    first = bias_and_activation(parent[0].weight @ x.t(), parent[0].bias[:, None], activation)  # (w1, n)
     widest = max(max(m.kept_per_layer) for m in masks)
     # Chunks sized to the cache, not to memory: a batched product whose
     # operands stay in cache runs near the large-GEMM peak, a large one at half of it.
@@ -53,10 +53,9 @@ def score_masks(
         part = [k[start : start + chunk] for k in kept]
         rest = gather_indexed(parent, part)[1:]
         h = first.index_select(0, part[0].flatten()).view(*part[0].shape, first.shape[1])  # (k, w1, n)
-        for i, (w, b) in enumerate(rest):
-            h = torch.bmm(w, h).add_(b.unsqueeze(2))  # faster on CPU than baddbmm, which copies the bias first
-            if i < len(rest) - 1:
-                h = act(h)
+        for w, b in rest[:-1]:
+            h = bias_and_activation(torch.bmm(w, h), b.unsqueeze(2), activation)
+        h = torch.bmm(rest[-1].weight, h).add_(rest[-1].bias.unsqueeze(2))
         if score == "loss":  # h: (k, C, n)
             scores.append(F.cross_entropy(h, y.expand(len(h), -1), reduction="none").mean(dim=1))
         else:
