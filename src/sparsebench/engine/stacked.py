@@ -124,9 +124,10 @@ def train_stacked(
         improved = alive & (val_acc > best_val_acc)
         best_val_acc = torch.where(improved, val_acc, best_val_acc)
         best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
-        with torch.no_grad():
-            for b, p in zip(best, params):
-                b.copy_(torch.where(improved.view(-1, *[1] * (p.dim() - 1)), p, b))
+        # Only the improved networks' weights are copied (all of them, mostly, in early epochs).
+        rows = torch.nonzero(improved).flatten()
+        for b, p in zip(best, params):
+            b.index_copy_(0, rows, p.index_select(0, rows))
         if on_epoch is not None:
             on_epoch(n)
 
