@@ -1,8 +1,11 @@
 """Training and scoring engines.
 
 ``stacked`` trains many compacted networks of one shape together with batched
-matrix products; ``reference`` is the plain masked full-width loop that the
-tests hold the stacked engine to and the benchmark measures it against.
+matrix products (its forward and backward pass written out in ``backprop``,
+its optimizer step in ``fused_optimizer``); ``scoring`` evaluates many
+candidates at initialization the same way; ``reference`` is the plain masked
+full-width loop that the tests hold the stacked engine to and the benchmark
+measures it against.
 """
 
 from .common import TrainResult, TrainSettings, epoch_order
