@@ -66,3 +66,23 @@ def test_fused_optimizer_steps_like_torch_optim(optimizer, kwargs):
     for got, want in zip(ours, theirs):
         torch.testing.assert_close(got, want.detach(), rtol=1e-5, atol=1e-6)
     assert not torch.equal(ours[0], weights[0])  # it did step
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu"])
+def test_non_finite_values_propagate_as_in_plain_torch(activation):
+    """A diverged network must stay NaN/inf: the divergence check reads it from the loss."""
+    from sparsebench.engine.backprop import forward
+
+    weights, biases = _stacked_params(4)
+    biases[0][0, 1] = float("nan")
+    biases[0][1, 2] = float("inf")
+    x = torch.randn(N, BATCH, WIDTHS[0], generator=torch.Generator().manual_seed(5))
+    logits = forward(weights, biases, x, activation)[0].transpose(1, 2)
+    act = activation_fn(activation)
+    h = x
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        h = torch.bmm(h, w) + b.unsqueeze(1)
+        if i < len(weights) - 1:
+            h = act(h)
+    torch.testing.assert_close(logits, h, equal_nan=True)
+    assert torch.isnan(logits[0]).any()  # NaN survives every activation (inf only ReLU and GELU)

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from sparsebench.engine.reference import MaskedMLP
@@ -63,3 +64,11 @@ def test_gather_stacked_equals_compacting_one_by_one():
     for i, m in enumerate(masks):
         for s, c in zip(stacked, compact(parent, m)):
             assert torch.equal(s.weight[i], c.weight) and torch.equal(s.bias[i], c.bias)
+
+
+def test_masks_of_different_sizes_are_not_stacked():
+    parent = init_parent(MLPSpec(4, (6, 6), 3), seed=0)
+    small = NodeMask.from_indices([[0], [1]], (6, 6))
+    large = NodeMask.from_indices([[1, 2], [0]], (6, 6))
+    with pytest.raises(ValueError, match="same number of nodes"):
+        gather_stacked(parent, [small, large])

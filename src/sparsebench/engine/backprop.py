@@ -24,10 +24,8 @@ from ..models.mlp import activation_fn
 
 def bias_and_activation(z: torch.Tensor, bias: torch.Tensor, activation: str) -> torch.Tensor:
     """``activation(z + bias)``, in place in ``z`` where the backward needs only the output."""
-    if activation == "relu" and z.device.type == "cpu" and not (z.requires_grad or bias.requires_grad):
-        # One pass instead of two, and the same numbers: PyTorch's fused CPU
-        # kernel (it has no autograd formula, and the training step needs none).
-        return torch.ops.aten._add_relu_(z, bias)
+    # Not PyTorch's fused ``_add_relu_``: it clamps to [0, FLT_MAX], turning
+    # NaN into 0 and inf into FLT_MAX, and a diverged network must stay NaN.
     z.add_(bias)  # bmm then add: faster on CPU than baddbmm, which copies the bias first
     if activation == "relu":
         return z.relu_()

@@ -101,8 +101,11 @@ def stacked_indices(masks: list[NodeMask], device: str | torch.device = "cpu") -
     >>> [t.tolist() for t in stacked_indices([m, m])]
     [[[0, 2], [0, 2]], [[1], [1]]]
     """
+    shape = masks[0].kept_per_layer
+    if any(m.kept_per_layer != shape for m in masks):
+        raise ValueError(f"masks stacked together must keep the same number of nodes per layer; got {sorted({m.kept_per_layer for m in masks})}")
     out = []
-    for layer, count in enumerate(masks[0].kept_per_layer):
+    for layer, count in enumerate(shape):
         flat = np.fromiter(itertools.chain.from_iterable(m.kept[layer] for m in masks), dtype=np.int64, count=len(masks) * count)
         out.append(torch.from_numpy(flat).view(len(masks), count).to(device))
     return out
