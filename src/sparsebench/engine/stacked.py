@@ -92,18 +92,22 @@ def train_stacked(
 
     for epoch in range(1, settings.epochs + 1):
         orders = torch.stack([epoch_order(s, epoch, n_train) for s in distinct_seeds]).to(device)  # (seeds, n_train)
-        loss_sum = torch.zeros(n, dtype=torch.float64, device=device)
-        correct = torch.zeros(n, dtype=torch.long, device=device)
+        # The epoch's examples in each seed's order, gathered once: a step's
+        # minibatch is then a slice, not a gather.
+        x_epoch = data.x_train[orders]  # (seeds, n_train, features)
+        y_epoch = data.y_train[orders]
+        step_losses, step_correct = [], []
         for step in range(steps_per_epoch(n_train, settings.batch_size)):
-            rows = orders[:, step * settings.batch_size : (step + 1) * settings.batch_size]
-            # One gather per seed, shared by all of that seed's networks.
-            xb = _per_network(data.x_train.index_select(0, rows.flatten()).view(*rows.shape, -1), row_of_seed)
-            yb = _per_network(data.y_train.index_select(0, rows.flatten()).view(rows.shape), row_of_seed)
+            batch = slice(step * settings.batch_size, (step + 1) * settings.batch_size)
+            xb = _per_network(x_epoch[:, batch], row_of_seed)
+            yb = _per_network(y_epoch[:, batch], row_of_seed)
             grads, losses, c = loss_and_gradients(weights, biases, xb, yb, settings.activation)
             optimizer.step(grads)
             del grads  # freed now, so that the next step reuses their memory while it is in cache
-            loss_sum += losses.double()
-            correct += c
+            step_losses.append(losses)
+            step_correct.append(c)
+        loss_sum = torch.stack(step_losses).double().sum(dim=0)
+        correct = torch.stack(step_correct).sum(dim=0)
         current = as_layers([p.detach() for p in params])
         val_loss, val_acc = evaluate_stacked(current, data.x_val, data.y_val, settings.activation)
         train_loss = (loss_sum / n_train).float()
