@@ -123,3 +123,18 @@ def test_diverged_and_finite_networks_in_one_stack_match_the_reference():
             assert all(math.isnan(getattr(result, k)) for k in ("final_test_acc", "best_test_acc", "best_test_loss"))
         else:
             assert result.best_test_acc == pytest.approx(ref.best_test_acc, abs=2e-3)
+
+
+def test_gathering_examples_in_blocks_gives_the_same_training(monkeypatch):
+    """Minibatches gathered a few steps at a time (large data) or a whole epoch at once: the same numbers."""
+    import sparsebench.engine.stacked as stacked
+
+    settings = TrainSettings(epochs=2, batch_size=64, optimizer="adam", lr=1e-3)
+    parent = init_parent(SPEC, 0)
+    masks = random_masks(SPEC.hidden, 0.5, 2, torch.Generator().manual_seed(8))
+    whole = train_stacked(gather_stacked(parent, masks), [0, 1], DATA, settings)
+    monkeypatch.setattr(stacked, "GATHER_BYTES", 1)  # one step per gather
+    blocks = train_stacked(gather_stacked(parent, masks), [0, 1], DATA, settings)
+    for a, b in zip(whole, blocks):
+        assert a.train_loss == b.train_loss and a.val_acc == b.val_acc
+        torch.testing.assert_close(a.final_weights[0].weight, b.final_weights[0].weight, rtol=0, atol=0)

@@ -22,6 +22,8 @@ from .fused_optimizer import FusedOptimizer
 
 # One chunk of stacked evaluation: its widest activations take at most this many bytes.
 EVAL_CHUNK_BYTES = 4 << 20
+# Training examples gathered at once, for the next few steps of every seed.
+GATHER_BYTES = 16 << 20
 
 
 def forward_stacked(layers: list[Layer], x: torch.Tensor, activation: str = "relu") -> torch.Tensor:
@@ -90,17 +92,20 @@ def train_stacked(
     distinct_seeds = sorted(set(seeds))
     row_of_seed = torch.tensor([distinct_seeds.index(s) for s in seeds], device=device)
 
+    row_bytes = len(distinct_seeds) * settings.batch_size * data.x_train[0].numel() * data.x_train.element_size()
+    steps_per_gather = max(1, GATHER_BYTES // max(row_bytes, 1))
     for epoch in range(1, settings.epochs + 1):
         orders = torch.stack([epoch_order(s, epoch, n_train) for s in distinct_seeds]).to(device)  # (seeds, n_train)
-        # The epoch's examples in each seed's order, gathered once: a step's
-        # minibatch is then a slice, not a gather.
-        x_epoch = data.x_train[orders]  # (seeds, n_train, features)
-        y_epoch = data.y_train[orders]
         step_losses, step_correct = [], []
         for step in range(steps_per_epoch(n_train, settings.batch_size)):
-            batch = slice(step * settings.batch_size, (step + 1) * settings.batch_size)
-            xb = _per_network(x_epoch[:, batch], row_of_seed)
-            yb = _per_network(y_epoch[:, batch], row_of_seed)
+            if step % steps_per_gather == 0:
+                # The examples of the next few steps in each seed's order, gathered
+                # at once (bounded memory); a step's minibatch is then a slice.
+                block = orders[:, step * settings.batch_size : (step + steps_per_gather) * settings.batch_size]
+                x_block, y_block = data.x_train[block], data.y_train[block]  # (seeds, rows, ...)
+            batch = slice((step % steps_per_gather) * settings.batch_size, (step % steps_per_gather + 1) * settings.batch_size)
+            xb = _per_network(x_block[:, batch], row_of_seed)
+            yb = _per_network(y_block[:, batch], row_of_seed)
             grads, losses, c = loss_and_gradients(weights, biases, xb, yb, settings.activation)
             optimizer.step(grads)
             del grads  # freed now, so that the next step reuses their memory while it is in cache
