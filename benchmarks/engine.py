@@ -13,6 +13,9 @@ total, training and scoring apart, then
 ``speedup_vs_reference=``, ``speedup_vs_compacted=``, the scoring throughput
 beside one large matmul's (``scoring_fraction_of_gemm_peak=``) and the peak RSS
 of the engine part (measured first, so the slower trainers do not inflate it).
+Each figure is the best of ``--repeats`` rounds, and a round times every
+figure once, so that a slow spell of the shared machine cannot spoil all of
+one engine's repeats.
 
     python benchmarks/engine.py            # the full workload
     python benchmarks/engine.py --tiny     # seconds; a smoke test of this script
@@ -96,39 +99,54 @@ def main() -> None:
     score_masks(parent, masks[sparsities[0]][:2], warm.x_val, warm.y_val)
     score_reference(parent, masks[sparsities[0]][:2], warm.x_val, warm.y_val)
 
-    # The machine is shared: each figure is the best of --repeats runs.
-    def best_of(fn) -> float:
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
     # Each sparsity's case is its whole share of the workload: scoring K
     # candidates, then training its networks.
     candidates = {s: random_masks(spec.hidden, s, k, torch.Generator().manual_seed(7)) for s in sparsities}
     scored = {"dense": []} | {f"s={s:g}": candidates[s] for s in sparsities}
 
-    # 1. the engine (first, so its peak RSS is its own): stacked scoring, stacked training
-    engine_score_t = {name: best_of(lambda c=c: score_masks(parent, c, data.x_val, data.y_val)) for name, c in scored.items()}
-    engine_train_t = {name: best_of(lambda ms=ms: train_stacked(stack(parent, ms), [seed] * len(ms), data, settings)) for name, ms in cases}
-    engine_rss = peak_rss_mb()
+    # Every figure: (engine, part, case) -> the work to time; the engine's first.
+    per_engine = {
+        "engine": (
+            lambda c: score_masks(parent, c, data.x_val, data.y_val),
+            lambda ms: train_stacked(stack(parent, ms), [seed] * len(ms), data, settings),
+        ),
+        "compacted": (
+            lambda c: [score_masks(parent, [m], data.x_val, data.y_val) for m in c],
+            lambda ms: [train_stacked(stack(parent, [m]), [seed], data, settings) for m in ms],
+        ),
+        "reference": (
+            lambda c: score_reference(parent, c, data.x_val, data.y_val),
+            lambda ms: [train_reference(parent, None if m is full else m, seed, data, settings) for m in ms],
+        ),
+    }
+    work = {}
+    for engine, (score, train) in per_engine.items():
+        for name, c in scored.items():
+            work[engine, "score", name] = lambda score=score, c=c: score(c)
+        for name, ms in cases:
+            work[engine, "train", name] = lambda train=train, ms=ms: train(ms)
 
-    # 2. compacted, one network (and one candidate) at a time
-    compact_score_t = {
-        name: best_of(lambda c=c: [score_masks(parent, [m], data.x_val, data.y_val) for m in c]) for name, c in scored.items()
-    }
-    compact_train_t = {
-        name: best_of(lambda ms=ms: [train_stacked(stack(parent, [m]), [seed], data, settings) for m in ms]) for name, ms in cases
-    }
+    # The machine is shared, and its slow spells last seconds: each figure is
+    # the best of --repeats rounds, and a round times every figure once, so
+    # that each engine's repeats are spread over the whole run rather than
+    # bunched where one slow spell could spoil all of them. The engine goes
+    # first in the first round, so that the peak RSS read after it is its own.
+    best: dict = {}
+    engine_rss = 0.0
+    for round_ in range(args.repeats):
+        for key, fn in work.items():
+            start = time.perf_counter()
+            fn()
+            best[key] = min(best.get(key, float("inf")), time.perf_counter() - start)
+            if round_ == 0 and key[0] == "engine":
+                engine_rss = peak_rss_mb()  # the engine's keys come first: compacted and reference have not run
 
-    # 3. the reference: full-width masked modules, one at a time
-    reference_score_t = {name: best_of(lambda c=c: score_reference(parent, c, data.x_val, data.y_val)) for name, c in scored.items()}
-    reference_train_t = {
-        name: best_of(lambda ms=ms: [train_reference(parent, None if m is full else m, seed, data, settings) for m in ms])
-        for name, ms in cases
-    }
+    def figures(engine: str, part: str) -> dict[str, float]:
+        return {name: best[engine, part, name] for name in scored if (engine, part, name) in best}
+
+    engine_score_t, engine_train_t = figures("engine", "score"), figures("engine", "train")
+    compact_score_t, compact_train_t = figures("compacted", "score"), figures("compacted", "train")
+    reference_score_t, reference_train_t = figures("reference", "score"), figures("reference", "train")
 
     def total(score_t, train_t):
         return {name: score_t[name] + train_t[name] for name in train_t}
