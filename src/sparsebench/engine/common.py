@@ -37,6 +37,11 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
 
+# Adam's betas and epsilon (PyTorch's defaults), shared by both engines' optimizers.
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+
+
 def make_optimizer(params: list[torch.Tensor], s: TrainSettings) -> torch.optim.Optimizer:
     """Adam or SGD with momentum as research code builds them (``torch.optim``'s defaults).
 
@@ -45,7 +50,7 @@ def make_optimizer(params: list[torch.Tensor], s: TrainSettings) -> torch.optim.
     gives each network exactly its own update.
     """
     if s.optimizer == "adam":
-        return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
+        return torch.optim.Adam(params, lr=s.lr, betas=ADAM_BETAS, eps=ADAM_EPS, weight_decay=s.weight_decay)
     return torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
 
 

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .common import TrainSettings
-
-ADAM_BETAS = (0.9, 0.999)
-ADAM_EPS = 1e-8
+from .common import ADAM_BETAS, ADAM_EPS, TrainSettings
 
 
 class FusedOptimizer:
