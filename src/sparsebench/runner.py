@@ -454,6 +454,7 @@ def _record(cfg: ExperimentConfig, group: WorkGroup, spec: MLPSpec, net: Network
         status="diverged" if res.diverged else "done",
         diverged_epoch=res.diverged_epoch,
         epochs=cfg.epochs,
+        stop_epoch=None,
         final_test_loss=_finite_or_none(res.final_test_loss),
         final_test_acc=_finite_or_none(res.final_test_acc),
         best_epoch=res.best_epoch or None,
@@ -462,6 +463,6 @@ def _record(cfg: ExperimentConfig, group: WorkGroup, spec: MLPSpec, net: Network
         best_test_acc=_finite_or_none(res.best_test_acc),
         train_seconds=res.seconds,
         curves=[
-            (e + 1, res.train_loss[e], res.train_acc[e], res.val_loss[e], res.val_acc[e]) for e in range(len(res.train_loss))
+            (e + 1, res.train_loss[e], res.train_acc[e], res.val_loss[e], res.val_acc[e], None, None) for e in range(len(res.train_loss))
         ],
     )

@@ -42,7 +42,8 @@ from .errors import StoreError
 
 APPLICATION = "sparsebench"
 #: 1: experiments, trials, curves, candidates. 2: + claims (work shared out between concurrent runs).
-SCHEMA_VERSION = 3
+#: 3: + experiments.software. 4: + experiments.data_fingerprint, trials.stop_epoch, curves.monitor_loss/monitor_acc.
+SCHEMA_VERSION = 4
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: How long a statement waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 60_000
@@ -51,12 +52,15 @@ BEGIN_TRY_MS = 100
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- experiments.software: JSON of the sparsebench, torch, python versions that started it.
+-- experiments.data_fingerprint: sha256 of the loaded dataset arrays (data/fingerprint.py), NULL before schema 4.
 CREATE TABLE IF NOT EXISTS experiments (
     id INTEGER PRIMARY KEY,
     config_hash TEXT NOT NULL UNIQUE,
     config_json TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    software TEXT                   -- JSON: sparsebench, torch, python versions that started it
+    software TEXT,
+    data_fingerprint TEXT
 );
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY,
@@ -73,7 +77,8 @@ CREATE TABLE IF NOT EXISTS trials (
     init_score REAL,                -- the selection score of this mask at initialization
     status TEXT NOT NULL,           -- 'done' or 'diverged'
     diverged_epoch INTEGER,
-    epochs INTEGER NOT NULL,
+    epochs INTEGER NOT NULL,        -- the configured maximum
+    stop_epoch INTEGER,             -- the epoch its stopping rule stopped it (its final weights), NULL if it ran every epoch
     final_test_loss REAL, final_test_acc REAL,
     best_epoch INTEGER, best_val_acc REAL,
     best_test_loss REAL, best_test_acc REAL,
@@ -85,6 +90,8 @@ CREATE TABLE IF NOT EXISTS curves (
     trial_id INTEGER NOT NULL REFERENCES trials(id),
     epoch INTEGER NOT NULL,
     train_loss REAL, train_acc REAL, val_loss REAL, val_acc REAL,
+    -- monitor_*: on the monitoring split, NULL when the experiment has none
+    monitor_loss REAL, monitor_acc REAL,
     PRIMARY KEY (trial_id, epoch)
 );
 CREATE TABLE IF NOT EXISTS candidates (
@@ -119,14 +126,20 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 )""",
     ),
     2: ("ALTER TABLE experiments ADD COLUMN software TEXT",),
+    3: (
+        "ALTER TABLE experiments ADD COLUMN data_fingerprint TEXT",
+        "ALTER TABLE trials ADD COLUMN stop_epoch INTEGER",
+        "ALTER TABLE curves ADD COLUMN monitor_loss REAL",
+        "ALTER TABLE curves ADD COLUMN monitor_acc REAL",
+    ),
 }
 
 TRIAL_COLUMNS = (
     "method role candidate sparsity seed weight_sparsity kept_nodes n_params mask init_score status "
-    "diverged_epoch epochs final_test_loss final_test_acc best_epoch best_val_acc best_test_loss "
+    "diverged_epoch epochs stop_epoch final_test_loss final_test_acc best_epoch best_val_acc best_test_loss "
     "best_test_acc train_seconds"
 ).split()
-CURVE_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
+CURVE_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "monitor_loss", "monitor_acc")
 
 
 @dataclass
@@ -146,6 +159,7 @@ class TrialRecord:
     status: str
     diverged_epoch: int | None
     epochs: int
+    stop_epoch: int | None
     final_test_loss: float | None
     final_test_acc: float | None
     best_epoch: int | None
@@ -153,7 +167,8 @@ class TrialRecord:
     best_test_loss: float | None
     best_test_acc: float | None
     train_seconds: float
-    curves: list[tuple[int, float, float, float, float]] = field(default_factory=list)
+    #: One tuple per epoch, in ``CURVE_COLUMNS`` order (monitor values None without a monitoring split).
+    curves: list[tuple] = field(default_factory=list)
 
     @property
     def key(self) -> tuple:
@@ -520,7 +535,7 @@ class Store:
                 new += 1
                 trial_id = cur.lastrowid
                 self.con.executemany(
-                    "INSERT INTO curves (trial_id, epoch, train_loss, train_acc, val_loss, val_acc) VALUES (?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO curves (trial_id, {', '.join(CURVE_COLUMNS)}) VALUES (?, {', '.join('?' * len(CURVE_COLUMNS))})",
                     [(trial_id, *c) for c in t.curves],
                 )
             self.con.executemany(
@@ -560,7 +575,7 @@ class Store:
         where, args = ("WHERE t.experiment_id = ?", (experiment_id,)) if experiment_id is not None else ("", ())
         return pd.read_sql_query(
             "SELECT t.experiment_id, c.trial_id, t.method, t.role, t.sparsity, t.seed, c.epoch, "
-            "c.train_loss, c.train_acc, c.val_loss, c.val_acc FROM curves c JOIN trials t ON t.id = c.trial_id "
+            "c.train_loss, c.train_acc, c.val_loss, c.val_acc, c.monitor_loss, c.monitor_acc FROM curves c JOIN trials t ON t.id = c.trial_id "
             f"{where} ORDER BY c.trial_id, c.epoch",
             self.con,
             params=args,

@@ -67,9 +67,10 @@ def test_ctrl_c_while_training_and_while_writing_then_resume(tmp_path, reference
 def _trial(seed: int, epochs: int = 2) -> TrialRecord:
     return TrialRecord(
         method="dense", role="selected", candidate=-1, sparsity=0.0, seed=seed, weight_sparsity=0.0, kept_nodes="[4]",
-        n_params=10, mask=None, init_score=1.0, status="done", diverged_epoch=None, epochs=epochs, final_test_loss=1.0,
+        n_params=10, mask=None, init_score=1.0, status="done", diverged_epoch=None, epochs=epochs, stop_epoch=None,
+        final_test_loss=1.0,
         final_test_acc=0.5, best_epoch=1, best_val_acc=0.5, best_test_loss=1.0, best_test_acc=0.5, train_seconds=0.1,
-        curves=[(e + 1, 1.0, 0.5, 1.0, 0.5) for e in range(epochs)],
+        curves=[(e + 1, 1.0, 0.5, 1.0, 0.5, None, None) for e in range(epochs)],
     )
 
 

@@ -143,10 +143,24 @@ def test_a_read_only_directory_is_one_line(tmp_path, cli):
 def make_version_1(db: Path) -> None:
     """Turn a store into what sparsebench with schema version 1 wrote: no claims table,
     no software column."""
+    make_version_3(db)
     con = sqlite3.connect(db)
     con.execute("DROP TABLE claims")
     con.execute("ALTER TABLE experiments DROP COLUMN software")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+
+
+def make_version_3(db: Path) -> None:
+    """Turn a store into what sparsebench with schema version 3 wrote: no data fingerprint,
+    stop epoch or monitoring curves."""
+    con = sqlite3.connect(db)
+    con.execute("ALTER TABLE experiments DROP COLUMN data_fingerprint")
+    con.execute("ALTER TABLE trials DROP COLUMN stop_epoch")
+    con.execute("ALTER TABLE curves DROP COLUMN monitor_loss")
+    con.execute("ALTER TABLE curves DROP COLUMN monitor_acc")
+    con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     con.commit()
     con.close()
 
@@ -161,7 +175,7 @@ def tables(db: Path) -> set[str]:
 
 def test_a_new_store_has_the_current_schema_version(tmp_path):
     with Store(tmp_path / "n.db") as st:
-        assert st.schema_version == SCHEMA_VERSION == 3
+        assert st.schema_version == SCHEMA_VERSION == 4
     assert "claims" in tables(tmp_path / "n.db")
 
 
