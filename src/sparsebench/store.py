@@ -42,7 +42,7 @@ from .errors import StoreError
 
 APPLICATION = "sparsebench"
 #: 1: experiments, trials, curves, candidates. 2: + claims (work shared out between concurrent runs).
-#: 3: + experiments.software. 4: + experiments.data_fingerprint, trials.stop_epoch, curves.monitor_loss/monitor_acc.
+#: 3: + experiments.software. 4: + experiments.data_fingerprint and data_stats, trials.stop_epoch, curves.monitor_loss/monitor_acc.
 SCHEMA_VERSION = 4
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: How long a statement waits for another process's write lock before giving up.
@@ -54,13 +54,15 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- experiments.software: JSON of the sparsebench, torch, python versions that started it.
 -- experiments.data_fingerprint: sha256 of the loaded dataset arrays (data/fingerprint.py), NULL before schema 4.
+-- experiments.data_stats: JSON of split sizes, n_classes and chance accuracy of the loaded data, NULL before schema 4.
 CREATE TABLE IF NOT EXISTS experiments (
     id INTEGER PRIMARY KEY,
     config_hash TEXT NOT NULL UNIQUE,
     config_json TEXT NOT NULL,
     created_at TEXT NOT NULL,
     software TEXT,
-    data_fingerprint TEXT
+    data_fingerprint TEXT,
+    data_stats TEXT
 );
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY,
@@ -128,6 +130,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE experiments ADD COLUMN software TEXT",),
     3: (
         "ALTER TABLE experiments ADD COLUMN data_fingerprint TEXT",
+        "ALTER TABLE experiments ADD COLUMN data_stats TEXT",
         "ALTER TABLE trials ADD COLUMN stop_epoch INTEGER",
         "ALTER TABLE curves ADD COLUMN monitor_loss REAL",
         "ALTER TABLE curves ADD COLUMN monitor_acc REAL",

@@ -157,6 +157,7 @@ def make_version_3(db: Path) -> None:
     stop epoch or monitoring curves."""
     con = sqlite3.connect(db)
     con.execute("ALTER TABLE experiments DROP COLUMN data_fingerprint")
+    con.execute("ALTER TABLE experiments DROP COLUMN data_stats")
     con.execute("ALTER TABLE trials DROP COLUMN stop_epoch")
     con.execute("ALTER TABLE curves DROP COLUMN monitor_loss")
     con.execute("ALTER TABLE curves DROP COLUMN monitor_acc")
