@@ -240,7 +240,7 @@ def within_seed_predictiveness(trials: pd.DataFrame, method: str = SEARCH_METHOD
     ...         for seed in range(3) for i in range(4)]
     >>> table = within_seed_predictiveness(pd.DataFrame(rows))
     >>> table[["scope", "n_groups", "n_seeds", "mean_rho", "mean_rho_useful"]]
-         scope  n_groups  n_seeds  mean_rho  mean_rho_useful
+          scope  n_groups  n_seeds  mean_rho  mean_rho_useful
     0  sparsity         3        3      -1.0              1.0
     1   overall         3        3      -1.0              1.0
     """
