@@ -45,7 +45,7 @@ def test_report_of_the_all_diverged_experiment_says_so_once(store, tmp_path, cli
     assert code == 0, err
     markdown = (out / "report.md").read_text(encoding="utf-8")
     n = (sparsebench.load_results(str(store))["experiment_id"] == 2).sum()
-    assert markdown.count(f"Every one of this experiment's {n} trials diverged") == 1
+    assert markdown.count(f"Every one of this experiment's {n} stored trials diverged") == 1
     assert "Diverged trials" in markdown and "Traceback" not in err
     code, _, err = cli("report", "--store", str(store), "--experiment", "1", "--out", str(tmp_path / "r1"))
     assert code == 0, err

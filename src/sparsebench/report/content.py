@@ -82,7 +82,7 @@ def build_report(
     ``notice``, when given, opens the report (e.g. that the experiment is incomplete).
     """
     require_single_experiment(trials)
-    if len(trials) and not (trials["status"] == "done").any():
+    if len(trials) and (trials["status"] == "diverged").all():
         return _all_diverged_report(trials, config, notice)
     accuracy = paired_comparison(trials, "final_test_acc", margin, alpha)
     loss = paired_comparison(trials, "final_test_loss", None, alpha)
@@ -119,8 +119,8 @@ def build_report(
 def _all_diverged_report(trials: pd.DataFrame, config: Mapping, notice: str | None) -> Report:
     """An experiment without a single finished trial: say so once, list the divergences, nothing else."""
     diverged = divergence_counts(trials)
-    sentence = (f"Every one of this experiment's {len(trials)} trials diverged (its loss became "
-                "non-finite), so there is nothing to compare; a smaller learning rate usually helps.")
+    sentence = (f"Every one of this experiment's {len(trials)} stored trials diverged (the training loss "
+                "became non-finite), so there is nothing to compare; a smaller learning rate usually helps.")
     sections = [Section("Summary", [Paragraph(sentence)]),
                 Section("Setup", [Table(["setting", "value"], _config_rows(config, trials),
                                         "The experiment's configuration.")]),
