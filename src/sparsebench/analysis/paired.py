@@ -46,6 +46,8 @@ n=10; see :func:`seeds_for_power`), and never fewer than 5. Below it a real
 shift of that size is usually missed (power 0.18 with 3 seeds), and the
 significant results that do come are often a draw of seeds with an unusually
 small spread: a 3-seed "worse" that 10 seeds did not replicate prompted the rule.
+A row below the minimum stays in its method's Holm family (its p-values are still
+computed and shown), which can only make the other rows' correction more conservative.
 
 Why the t test is primary: with few seeds the exact Wilcoxon test cannot reach
 small p-values at all -- its smallest two-sided p is ``2 / 2**n``: 0.25 for n=3,
