@@ -60,7 +60,7 @@ EXPORT_COLUMNS = [
     "experiment_id", "config_hash", "dataset", "method", "role", "candidate", "sparsity", "weight_sparsity",
     "kept_nodes", "n_params", "seed", "candidates", "score_name", "init_score", "status", "diverged_epoch", "epochs",
     "final_test_loss", "final_test_acc", "best_epoch", "best_val_acc", "best_test_loss", "best_test_acc",
-    "threshold", "reached", "epochs_to_threshold", "auc", "trial_id",
+    "threshold", "reached", "epochs_to_threshold", "auc", "convergence_split", "trial_id",
 ]
 
 
@@ -71,7 +71,9 @@ def export_table(
 
     One row per trial with its test metrics and convergence metrics (epochs to
     ``fraction`` of the dense parent's final validation accuracy, censored when
-    never reached, and the area under the validation-accuracy curve); or, with
+    never reached, and the area under the accuracy curve, both on the split named in
+    ``convergence_split``: the monitoring split when the experiment has one, else the
+    validation split); or, with
     ``curves``, one row per (trial, epoch). Wall-clock ``train_seconds`` is left
     out unless ``timings``: everything else is identical between two runs of
     one config, so exports can be compared byte for byte.
@@ -86,7 +88,9 @@ def export_table(
     parts = []
     for _, part in trials.groupby("experiment_id", sort=True):
         metrics = convergence_metrics(part, curve_rows[curve_rows["experiment_id"] == part["experiment_id"].iloc[0]], fraction)
-        parts.append(part.merge(metrics[["trial_id", "threshold", "reached", "epochs_to_threshold", "auc"]], on="trial_id", how="left"))
+        merged = part.merge(metrics[["trial_id", "threshold", "reached", "epochs_to_threshold", "auc"]], on="trial_id", how="left")
+        # Which split the convergence columns were measured on: "monitor" (selected on by no method) or "validation".
+        parts.append(merged.assign(convergence_split=metrics.attrs["split"]))
     columns = EXPORT_COLUMNS + (["train_seconds"] if timings else [])
     table = pd.concat(parts, ignore_index=True) if parts else trials.reindex(columns=columns)
     return table[columns]

@@ -13,15 +13,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sparsebench.analysis.paired import ALPHA, compare_family
+from sparsebench.analysis.paired import ALPHA, MIN_SEEDS, VERDICTS, compare_family, paired_t_power, seeds_for_power
 
 SD = 0.01  # spread of per-seed accuracy differences: 1 pp
 MARGIN = 0.01
 
 
-def verdict_rates(samples, margin=MARGIN, higher_is_better=True) -> dict:
-    verdicts = [compare_family([s], higher_is_better, margin)[0]["verdict"] for s in samples]
-    return {v: verdicts.count(v) / len(verdicts) for v in ("better", "worse", "equivalent", "inconclusive")}
+def verdict_rates(samples, margin=MARGIN, higher_is_better=True, min_seeds=MIN_SEEDS) -> dict:
+    verdicts = [compare_family([s], higher_is_better, margin, min_seeds=min_seeds)[0]["verdict"]
+                for s in samples]
+    return {v: verdicts.count(v) / len(verdicts) for v in VERDICTS}
 
 
 def slack(p: float, runs: int) -> float:
@@ -68,9 +69,10 @@ def test_a_real_shift_is_found_at_the_stated_power(shift_in_sd, runs, stated):
 
 
 def test_with_three_seeds_power_is_low_as_stated():
+    # The test itself, below the minimum for verdicts (min_seeds=2 lets it decide).
     rng = np.random.default_rng(3)
     runs = 600
-    rates = verdict_rates(rng.normal(SD, SD, size=(runs, 3)), margin=None)
+    rates = verdict_rates(rng.normal(SD, SD, size=(runs, 3)), margin=None, min_seeds=2)
     exact = t_test_power(1.0, 3)
     assert exact == pytest.approx(0.18, abs=0.01)
     assert abs(rates["better"] - exact) <= slack(exact, runs)
@@ -92,3 +94,19 @@ def test_equivalence_is_rarely_claimed_at_the_margin():
     rng = np.random.default_rng(13)
     rates = verdict_rates(rng.normal(MARGIN, 0.5 * SD, size=(runs, 20)))
     assert rates["equivalent"] <= ALPHA + slack(ALPHA, runs)
+
+
+def test_min_seeds_is_the_smallest_n_with_80_percent_power_for_one_sd():
+    assert MIN_SEEDS == 10 == seeds_for_power(1.0, 0.80, ALPHA, floor=5)
+    assert t_test_power(1.0, MIN_SEEDS) >= 0.80 > t_test_power(1.0, MIN_SEEDS - 1)
+    assert paired_t_power(1.0, 7) == pytest.approx(t_test_power(1.0, 7), abs=1e-12)
+    assert seeds_for_power(shift_in_sd=3.0) == 5  # never fewer than 5, even for huge shifts
+
+
+def test_below_min_seeds_no_experiment_claims_anything():
+    # A huge true shift (5 SD) with 3..MIN_SEEDS-1 seeds: the tests would often be significant,
+    # the verdict is still withheld.
+    rng = np.random.default_rng(17)
+    for n in range(1, MIN_SEEDS):
+        rates = verdict_rates(rng.normal(5 * SD, SD, size=(50, n)))
+        assert rates["too few seeds"] == 1.0, n

@@ -83,8 +83,62 @@ def test_all_censored_says_so():
 
 
 def test_faster_method_is_better_on_epochs():
-    trials, curves = _paired_runs([2, 2, 3, 2, 2, 3], [5, 6, 5, 5, 6, 6], epochs=8)
+    trials, curves = _paired_runs([2, 2, 3, 2, 2, 3] * 2, [5, 6, 5, 5, 6, 6] * 2, epochs=8)
     row = compare_convergence(trials, curves).query("metric == 'epochs_to_threshold'").iloc[0]
     assert row["mean_diff"] == pytest.approx(-19 / 6) and row["verdict"] == "better"
     auc = compare_convergence(trials, curves).query("metric == 'auc'").iloc[0]
     assert auc["mean_diff"] > 0 and auc["verdict"] == "better"
+
+
+def test_monitoring_split_is_used_when_present_and_the_threshold_comes_from_it():
+    trials, curves = make({
+        (1, "dense", 0.0, 0): [0.5, 0.9, 0.9],
+        (2, "random", 0.9, 0): [0.7, 0.8, 0.9],
+    })
+    validation = convergence_metrics(trials, curves)
+    assert (validation["split"] == "validation").all() and validation.attrs["split"] == "validation"
+    old_store = curves.assign(monitor_acc=math.nan)  # schema 4 store without a monitoring split
+    assert convergence_metrics(trials, old_store).attrs["split"] == "validation"
+    monitored = curves.assign(monitor_acc=[0.4, 0.6, 0.5, 0.2, 0.3, 0.5])
+    m = convergence_metrics(trials, monitored).set_index("trial_id")
+    assert (m["split"] == "monitor").all()
+    assert m.loc[2, "threshold"] == pytest.approx(0.95 * 0.5)  # the dense parent's final monitor acc
+    assert m.loc[2, "epochs_to_threshold"] == 3 and m.loc[2, "auc"] == pytest.approx(1.0 / 3)
+    table = compare_convergence(trials, monitored)
+    assert "split" in table.columns and table.attrs["split"] == "monitor"
+    forced = convergence_metrics(trials, monitored, split="validation").set_index("trial_id")
+    assert forced.loc[2, "auc"] == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="split"):
+        convergence_metrics(trials, monitored, split="test")
+
+
+def test_a_stopped_network_is_frozen_for_auc_and_censored_if_it_had_not_reached():
+    trials, curves = make({
+        (1, "dense", 0.0, 0): [0.6, 0.8, 1.0, 1.0, 1.0, 1.0],  # threshold 0.95
+        (2, "random", 0.9, 0): [0.5, 0.96],  # stopped at 2 after reaching
+        (3, "mine", 0.9, 0): [0.5, 0.7, 0.8],  # stopped at 3 below the threshold
+        (4, "random", 0.9, 1): [0.5, 0.6, 0.7, 0.8, 0.9, 0.95],  # ran all 6 (seed 1: no dense)
+    })
+    trials = trials.assign(epochs=6, stop_epoch=[math.nan, 2, 3, math.nan])
+    m = convergence_metrics(trials, curves).set_index("trial_id")
+    assert (m["epochs"] == 6).all() and m.loc[2, "stop_epoch"] == 2 and math.isnan(m.loc[1, "stop_epoch"])
+    assert m.loc[2, "reached"] and m.loc[2, "epochs_to_threshold"] == 2
+    assert m.loc[2, "auc"] == pytest.approx((0.5 + 0.96 * 5) / 6)  # frozen at 0.96 for epochs 3..6
+    assert not m.loc[3, "reached"] and m.loc[3, "epochs_to_threshold"] == 6  # censored at E, not at 3
+    assert m.loc[3, "auc"] == pytest.approx((0.5 + 0.7 + 0.8 * 4) / 6)
+    assert m.loc[4, "auc"] == pytest.approx(np.mean([0.5, 0.6, 0.7, 0.8, 0.9, 0.95]))
+
+
+def test_an_experiment_whose_trials_all_diverged_gives_an_empty_table():
+    # issue 11, item 4: this raised "'trial_id' is both an index level and a column label"
+    trials, curves = make({
+        (1, "dense", 0.0, 0): [math.nan],
+        (2, "random", 0.9, 0): [math.nan],
+        (3, "mine", 0.9, 0): [math.nan],
+    }, statuses={1: "diverged", 2: "diverged", 3: "diverged"})
+    m = convergence_metrics(trials, curves)
+    assert m.empty and list(m.columns) == list(convergence_metrics.__globals__["COLUMNS"])
+    table = compare_convergence(trials, curves)
+    assert (table["n"] == 0).all() and set(table["verdict"]) == {"too few seeds"}
+    no_curves = convergence_metrics(trials, curves.iloc[0:0])
+    assert no_curves.empty

@@ -7,6 +7,9 @@ from scipy import stats
 
 from sparsebench.analysis import AnalysisInputError, holm, paired_comparison
 from sparsebench.analysis.paired import (
+    IDENTICAL,
+    MIN_SEEDS,
+    TOO_FEW_SEEDS,
     compare_family,
     decide,
     difference_statistics,
@@ -70,14 +73,15 @@ def test_degenerate_samples_give_nan_not_errors(diffs):
     assert math.isnan(s["p_t"]) and math.isnan(s["p_tost"])
     if len(diffs) < 2 or not any(diffs):
         assert math.isnan(s["p_wilcoxon"])
-    row = compare_family([diffs])[0]
-    # identical zero differences are the one degenerate case with a verdict (see below)
-    assert row["verdict"] == ("equivalent" if diffs == [0.0, 0.0, 0.0] else "inconclusive")
-    assert ("n=" in row["reason"]) or ("equal" in row["reason"]) or ("identical" in row["reason"])
+    row = compare_family([diffs], min_seeds=2)[0]
+    expected = {0: TOO_FEW_SEEDS, 1: TOO_FEW_SEEDS}.get(len(diffs), IDENTICAL if not any(diffs) else "inconclusive")
+    assert row["verdict"] == expected
+    assert ("n=" in row["reason"]) or ("equal" in row["reason"]) or ("exactly 0" in row["reason"])
 
 
 def test_n_equal_one_reason():
-    assert compare_family([[0.05]])[0]["reason"] == "n=1: need at least 2 paired seeds"
+    assert compare_family([[0.05]])[0]["reason"] == f"n=1; a verdict needs at least {MIN_SEEDS} paired seeds"
+    assert compare_family([[0.05]], min_seeds=2)[0]["verdict"] == TOO_FEW_SEEDS
 
 
 def test_nan_differences_are_dropped_not_averaged():
@@ -87,13 +91,13 @@ def test_nan_differences_are_dropped_not_averaged():
 
 def test_direction_for_a_lower_is_better_metric():
     lower_loss = [-0.05, -0.06, -0.055, -0.052, -0.058]
-    assert compare_family([lower_loss], higher_is_better=False, margin=None)[0]["verdict"] == "better"
-    assert compare_family([lower_loss], higher_is_better=True, margin=None)[0]["verdict"] == "worse"
+    assert compare_family([lower_loss], False, margin=None, min_seeds=2)[0]["verdict"] == "better"
+    assert compare_family([lower_loss], True, margin=None, min_seeds=2)[0]["verdict"] == "worse"
 
 
 def test_equivalence_wins_over_a_significant_but_tiny_difference():
     tiny = 0.002 + np.array([0.0001, -0.0001, 0.0002, -0.0002, 0.0, 0.0001, -0.0001, 0.0])
-    row = compare_family([tiny], margin=0.01)[0]
+    row = compare_family([tiny], margin=0.01, min_seeds=2)[0]
     assert row["p_t_holm"] < 0.05 and row["p_tost_holm"] < 0.05
     assert row["verdict"] == "equivalent"
     assert "significant but smaller than the margin" in row["reason"]
@@ -102,7 +106,7 @@ def test_equivalence_wins_over_a_significant_but_tiny_difference():
 def test_equivalence_needs_enough_seeds():
     # The same spread and a zero mean difference: 3 seeds cannot show ±1 pp equivalence, 20 can.
     pattern = np.array([0.006, -0.006, 0.0])
-    few = compare_family([pattern], margin=0.01)[0]
+    few = compare_family([pattern], margin=0.01, min_seeds=2)[0]
     assert few["verdict"] == "inconclusive"
     assert few["reason"].startswith("too few seeds for the margin")
     needed = seeds_needed_for_margin(few["sd_diff"], 0.01)
@@ -131,7 +135,7 @@ def test_ci_spans_the_margin_reason():
 
 
 def test_decide_uses_adjusted_p_values():
-    row = dict(n=5, mean_diff=0.02, sd_diff=0.01, p_t_holm=0.06, p_wilcoxon_holm=0.25, p_tost_holm=0.9)
+    row = dict(n=10, mean_diff=0.02, sd_diff=0.01, p_t_holm=0.06, p_wilcoxon_holm=0.25, p_tost_holm=0.9)
     assert decide(row, higher_is_better=True, margin=0.01)[0] == "inconclusive"
     assert decide({**row, "p_t_holm": 0.01}, higher_is_better=True, margin=0.01)[0] == "better"
 
@@ -194,15 +198,47 @@ def test_a_method_whose_trials_all_diverged_still_gets_a_row():
     trials = trials_from({("random", 0.9): [0.7, 0.71, 0.72], ("mine", 0.9): [None, None, None]})
     row = paired_comparison(trials).iloc[0]
     assert row["method"] == "mine" and row["n"] == 0 and row["n_excluded"] == 3
-    assert row["verdict"] == "inconclusive" and row["reason"].startswith("n=0")
+    assert row["verdict"] == TOO_FEW_SEEDS and row["reason"].startswith("n=0")
     assert math.isnan(row["mean_method"]) and math.isnan(row["p_t_holm"])
 
 
-def test_identical_paired_results_are_equivalent_not_undefined():
-    # e.g. sparsity 0, where random keeps every node and trains exactly like the dense parent
-    same = compare_family([[0.0, 0.0, 0.0]], margin=0.01)[0]
-    assert same["verdict"] == "equivalent" and "identical" in same["reason"]
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 25])
+@pytest.mark.parametrize("margin", [0.01, None])
+def test_identical_paired_results_are_labelled_not_tested_at_any_n(n, margin):
+    # e.g. sparsity 0, where random keeps every node and trains exactly like the dense parent, or
+    # every network collapsed to chance: no test, and not 'equivalent' (issue 11, item 5)
+    same = compare_family([[0.0] * n], margin=margin)[0]
+    assert same["verdict"] == IDENTICAL == "identical (not tested)"
+    assert "exactly 0" in same["reason"] and "equivalent" not in same["reason"]
+
+
+def test_a_constant_nonzero_difference_is_not_evidence():
     # a constant small difference (one test example each time) is not evidence of equivalence
     for constant in (0.0028, 0.05):
-        shifted = compare_family([[constant] * 3], margin=0.01)[0]
+        shifted = compare_family([[constant] * 10], margin=0.01)[0]
         assert shifted["verdict"] == "inconclusive" and "tests undefined" in shifted["reason"]
+
+
+def test_three_seeds_with_a_huge_effect_give_no_verdict():
+    # issue 12: a paired t test on 3 seeds with a tiny spread gives confident, wrong verdicts
+    trials = trials_from({
+        ("random", 0.5): [0.60, 0.61, 0.62], ("mine", 0.5): [0.90, 0.912, 0.918],
+        ("random", 0.9): [0.50, 0.51, 0.52], ("mine", 0.9): [0.20, 0.208, 0.221],
+    })
+    for margin in (0.01, None):
+        table = paired_comparison(trials, margin=margin)
+        assert (table["p_t"] < 0.01).all()  # the test alone would call both
+        assert (table["verdict"] == TOO_FEW_SEEDS).all()
+        assert table["mean_diff"].notna().all() and table["ci_low"].notna().all()  # still shown
+        for reason in table["reason"]:
+            assert not any(word in reason for word in ("better", "worse", "equivalent")), reason
+
+
+def test_min_seeds_can_be_raised_not_lowered_below_five():
+    trials = trials_from({("random", 0.5): [0.6 + i / 100 for i in range(12)],
+                          ("mine", 0.5): [0.7 + i / 99 for i in range(12)]})
+    assert paired_comparison(trials)["verdict"].iloc[0] == "better"
+    assert paired_comparison(trials, min_seeds=20)["verdict"].iloc[0] == TOO_FEW_SEEDS
+    for bad in (4, 2.5, True, "10"):
+        with pytest.raises(AnalysisInputError, match="min_seeds"):
+            paired_comparison(trials, min_seeds=bad)

@@ -74,3 +74,49 @@ def test_no_probes_gives_an_empty_table():
     winners_only = pd.concat([candidates(0.9, [2.0], [0.8], seed=seed) for seed in range(5)])
     table = score_predictiveness(winners_only)
     assert table.empty and "rho" in table.columns
+
+
+def confounded(seeds=8, per_group=6, random_state=0):
+    """Within every seed a lower loss gives a higher accuracy (a useful score), but seeds whose
+    parent starts at a higher loss train to a much higher accuracy: pooled, the signs flip."""
+    rng = np.random.default_rng(random_state)
+    frames = []
+    for seed in range(seeds):
+        scores = 2.0 + 0.2 * seed + np.sort(rng.uniform(0, 0.05, per_group))
+        accs = 0.6 + 0.05 * seed - 0.2 * (scores - scores.mean()) + rng.normal(0, 0.002, per_group)
+        for sparsity in (0.5, 0.9):
+            frames.append(candidates(sparsity, scores, accs, seed=seed, winner=0))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_within_seed_and_pooled_correlations_can_have_opposite_signs():
+    from sparsebench.analysis import winner_vs_probes, within_seed_predictiveness
+
+    trials = confounded()
+    pooled = score_predictiveness(trials).query("scope == 'pooled'").iloc[0]
+    assert pooled["rho"] > 0.5  # pooled: "anti-predictive", and wrongly so
+    within = within_seed_predictiveness(trials)
+    overall = within[within["scope"] == "overall"].iloc[0]
+    assert overall["mean_rho"] < -0.5 and overall["mean_rho_useful"] > 0.5
+    assert overall["ci_high"] < 0 and overall["p"] < 0.05
+    assert overall["n_groups"] == 16 and overall["n_seeds"] == 8 and overall["n_candidates"] == 96
+    # by hand: the seeds' rhos, each averaged over its two sparsities, then a t interval over seeds
+    per_group = [stats.spearmanr(g["init_score"], g["final_test_acc"]).statistic
+                 for _, g in trials.groupby(["seed", "sparsity"])]
+    per_seed = np.mean(np.reshape(per_group, (8, 2)), axis=1)
+    assert overall["mean_rho"] == pytest.approx(per_seed.mean())
+    assert overall["p"] == pytest.approx(stats.ttest_1samp(per_seed, 0).pvalue)
+    assert len(within[within["scope"] == "sparsity"]) == 2
+    winner = winner_vs_probes(trials).query("scope == 'overall'").iloc[0]
+    assert winner["mean_diff"] > 0 and winner["ci_low"] > 0 and winner["n_groups"] == 16
+
+
+def test_within_seed_skips_groups_without_a_correlation_and_is_empty_without_probes():
+    from sparsebench.analysis import winner_vs_probes, within_seed_predictiveness
+
+    two = pd.concat([candidates(0.9, [2.0, 2.1], [0.8, 0.7], seed=s) for s in range(3)])
+    assert within_seed_predictiveness(two).empty  # 2 candidates per group: no rho
+    assert winner_vs_probes(two).iloc[-1]["mean_diff"] == pytest.approx(0.1)
+    winners_only = pd.concat([candidates(0.9, [2.0], [0.8], seed=seed) for seed in range(5)])
+    assert within_seed_predictiveness(winners_only).empty and winner_vs_probes(winners_only).empty
+    assert "mean_rho" in within_seed_predictiveness(winners_only).columns

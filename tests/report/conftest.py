@@ -11,7 +11,7 @@ from .sample import CONFIG, HOSTILE_METHOD, SPARSITIES
 @pytest.fixture(scope="session")
 def results():
     return synthetic_results(
-        seeds=5, sparsities=SPARSITIES, epochs=8, probes=3, score_coupling=0.05,
+        seeds=12, sparsities=SPARSITIES, epochs=8, probes=3, score_coupling=0.05,
         methods=("dense", "random", "random-search", HOSTILE_METHOD), effects={HOSTILE_METHOD: -0.02},
         diverged=[("random", 0.9, 1)])
 

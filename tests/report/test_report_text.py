@@ -72,3 +72,51 @@ def test_sentences_say_the_p_values_are_holm_adjusted_and_the_ci_is_not():
     # One sparsity: Holm changes nothing, so the sentence does not mention it.
     single = verdict_sentence({**row, "p_t": 0.2, "p_t_holm": 0.2, "ci_low": -0.01})
     assert "Holm" not in single and "excludes 0" not in single
+
+
+CLAIM_WORDS = ("better", "worse", "equivalent")
+
+
+def test_too_few_seeds_sentence_shows_the_estimate_but_no_claim():
+    row = {**ROW, "n": 3, "verdict": "too few seeds", "mean_diff": -0.037, "ci_low": -0.05,
+           "ci_high": -0.02, "p_t": 0.001, "p_t_holm": 0.003, "alpha": 0.05,
+           "reason": "n=3; a verdict needs at least 10 paired seeds (the paired t test's power for a shift "
+                     "of one SD of the differences is 18% at n=3, 80% at 10)"}
+    sentence = verdict_sentence(row, family=3)
+    assert sentence.startswith("At sparsity 0.9, random-search vs random: too few seeds for a verdict (n=3;")
+    assert "mean difference −3.7 pp [95% CI −5.0, −2.0]" in sentence
+    assert not any(word in sentence for word in CLAIM_WORDS), sentence
+    assert "p=" not in sentence and "excludes 0" not in sentence
+
+
+def test_identical_sentence_is_not_a_claim_of_equivalence():
+    row = {**ROW, "n": 2, "verdict": "identical (not tested)", "mean_diff": 0.0, "ci_low": 0.0,
+           "ci_high": 0.0, "p_tost_holm": float("nan"), "p_t_holm": float("nan"),
+           "reason": "every one of the 2 paired differences is exactly 0: nothing to test"}
+    sentence = verdict_sentence(row)
+    assert "identical results in every seed (not tested" in sentence
+    assert not any(word in sentence for word in CLAIM_WORDS), sentence
+
+
+def test_predictive_headline_is_the_within_seed_analysis():
+    import pandas as pd
+
+    from sparsebench.report.sentences import pooled_predictive_sentence, predictive_sentence
+
+    within = pd.DataFrame([dict(scope="overall", sparsity=math.nan, score_name="loss", n_groups=60,
+                                n_seeds=20, n_candidates=540, mean_rho=-0.04, ci_low=-0.12, ci_high=0.05,
+                                p=0.40, mean_rho_useful=0.04)])
+    winner = pd.DataFrame([dict(scope="overall", sparsity=math.nan, n_groups=60, n_seeds=20,
+                                mean_winner=0.5, mean_probes=0.4986, mean_diff=0.0014, ci_low=-0.005,
+                                ci_high=0.008, p=0.68)])
+    headline = predictive_sentence(within, winner)
+    assert headline.startswith("Within seeds")
+    assert "averages −0.04 [95% CI −0.12, 0.05] over 60 (seed, sparsity) groups of 540 candidates" in headline
+    assert "(t interval over 20 seeds, p=0.4)" in headline
+    assert "winner's test accuracy minus the mean of its probes" in headline and "+0.14 pp" in headline
+    pooled = pd.DataFrame([dict(scope="pooled", sparsity=math.nan, score_name="loss", n=540, rho=0.11,
+                                ci_low=0.02, ci_high=0.19, p=0.019, rho_useful=-0.11)])
+    secondary = pooled_predictive_sentence(pooled)
+    assert secondary.startswith("Secondary, for comparison only") and "parent effect" in secondary
+    empty = within.iloc[0:0]
+    assert "No probe candidates were trained" in predictive_sentence(empty, winner.iloc[0:0])

@@ -8,10 +8,13 @@ training, no store access, no randomness.
   seed: mean difference, 95% t CI, paired t / Wilcoxon / TOST with Holm, verdict.
 - :func:`dense_gap` -- each method's gap to the dense parent of the same seed.
 - :func:`convergence_metrics`, :func:`compare_convergence` -- epochs to a threshold
-  (censored at E) and area under the validation curve, vs ``random``.
-- :func:`score_predictiveness` -- Spearman rho of random search's initial score vs
-  trained accuracy over probe candidates.
+  (censored at E) and area under the accuracy curve of the monitoring split (else
+  the validation split), vs ``random``.
+- :func:`within_seed_predictiveness`, :func:`winner_vs_probes` -- is random search's
+  initial score predictive of trained accuracy within a seed (primary);
+  :func:`score_predictiveness` -- the same pooled over seeds (secondary, confounded).
 - :func:`divergence_counts` -- diverged trials per sparsity and method.
+- :func:`chance_level_flags` -- finished trials at chance level per sparsity and method.
 - :func:`summary_table` -- the run summary with the verdict column.
 
 >>> from sparsebench.analysis import synthetic_results, summary_table
@@ -20,25 +23,30 @@ training, no store access, no randomness.
 ['dense', 'random', 'random-search']
 """
 
-from sparsebench.analysis.convergence import compare_convergence, convergence_metrics
+from sparsebench.analysis.chance import chance_level_flags
+from sparsebench.analysis.convergence import compare_convergence, convergence_metrics, convergence_split
 from sparsebench.analysis.dense_gap import dense_gap
 from sparsebench.analysis.divergence import divergence_counts
 from sparsebench.analysis.paired import (
+    MIN_SEEDS,
     compare_family,
     difference_statistics,
     holm,
     paired_comparison,
 )
-from sparsebench.analysis.predictive import score_predictiveness
+from sparsebench.analysis.predictive import score_predictiveness, winner_vs_probes, within_seed_predictiveness
 from sparsebench.analysis.summary import summary_table
 from sparsebench.analysis.synthetic import synthetic_results
 from sparsebench.analysis.trials import AnalysisInputError
 
 __all__ = [
     "AnalysisInputError",
+    "MIN_SEEDS",
+    "chance_level_flags",
     "compare_convergence",
     "compare_family",
     "convergence_metrics",
+    "convergence_split",
     "dense_gap",
     "difference_statistics",
     "divergence_counts",
@@ -47,4 +55,6 @@ __all__ = [
     "score_predictiveness",
     "summary_table",
     "synthetic_results",
+    "winner_vs_probes",
+    "within_seed_predictiveness",
 ]

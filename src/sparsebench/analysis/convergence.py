@@ -1,34 +1,62 @@
-"""Convergence speed: epochs to reach a validation-accuracy threshold, and curve area.
+"""Convergence speed: epochs to reach an accuracy threshold, and curve area.
 
-Per finished trial (diverged trials are excluded explicitly):
+Which curve: the **monitoring split** (``curves.monitor_acc``) when the
+experiment has one -- rows held out of the validation split that no method
+selects on -- else the **validation split** (``val_acc``), which random search
+scores its candidates on, so a method that selects on validation is measured on
+its own selection data there. :func:`convergence_split` decides (per experiment:
+monitoring if any of its finished trials has a monitoring value); the result
+says which in its ``split`` column and in ``.attrs["split"]``, and the report
+states it.
 
-- ``threshold`` = ``fraction`` (default 0.95) x the final (last-epoch) validation
-  accuracy of the finished ``dense`` trial of the same seed; NaN when that seed
-  has no finished dense trial.
-- ``epochs_to_threshold``: the first 1-based epoch whose validation accuracy is
-  >= threshold. A trial that never gets there is **censored, not dropped**:
-  ``reached`` is False and ``epochs_to_threshold`` is E, the number of epochs it
-  ran. The true time is then "more than E", so a difference involving a censored
-  trial understates its size; two censored trials tie. Because of this, the
-  comparison reports how many trials were censored and never calls epochs
-  ``equivalent`` when a censored trial is among the pairs.
-- ``auc``: the area under the validation-accuracy curve divided by the number of
-  epochs, i.e. the mean validation accuracy over epochs 1..E (in [0, 1]). It needs
-  no threshold and no censoring, so it is the cleaner of the two measures.
+Per finished trial (diverged trials are excluded explicitly), with E the
+configured number of epochs (the trials' ``epochs`` column, else the longest
+recorded curve):
+
+- ``threshold`` = ``fraction`` (default 0.95) x the final (last recorded) accuracy
+  of the finished ``dense`` trial of the same seed **on the same split**; NaN when
+  that seed has no finished dense trial.
+- **Curves that end early.** A trial stopped by the stopping rule (``stop_epoch``
+  set) is frozen from its stop epoch on: its weights, and so its accuracy, no
+  longer change. Its curve is therefore **continued at its last recorded value up
+  to E**. Both measures below use that continued curve, so every trial is measured
+  over the same E epochs whether or not it stopped early.
+- ``epochs_to_threshold``: the first 1-based epoch whose accuracy is >=
+  threshold. A trial that never gets there by its last recorded epoch (for a
+  stopped trial: its stop epoch; frozen, it never gets there later) is
+  **censored, not dropped**: ``reached`` is False and ``epochs_to_threshold`` is E.
+  The true time is then "more than E", so a difference involving a censored trial
+  understates its size; two censored trials tie. Because of this, the comparison
+  reports how many trials were censored and never calls epochs ``equivalent`` or
+  ``identical`` when a censored trial is among the pairs.
+- ``auc``: the area under the continued accuracy curve divided by E, i.e. the mean
+  accuracy over epochs 1..E (in [0, 1]). It needs no threshold and no censoring,
+  so it is the cleaner of the two measures.
+- ``stop_epoch``: the epoch its stopping rule stopped it, NaN if it trained all E.
 
 :func:`compare_convergence` compares both against ``random`` with the paired
 machinery of :mod:`sparsebench.analysis.paired` (paired t primary, Wilcoxon beside
-it, Holm across sparsities).
+it, Holm across sparsities, no verdict below ``MIN_SEEDS`` seeds).
 
 >>> import pandas as pd
 >>> trials = pd.DataFrame({"trial_id": [1, 2], "method": ["dense", "random"],
 ...     "role": "selected", "status": "done", "sparsity": [0.0, 0.9], "seed": 0})
 >>> curves = pd.DataFrame({"trial_id": [1, 1, 1, 2, 2, 2], "epoch": [1, 2, 3] * 2,
 ...     "val_acc": [0.5, 0.8, 0.9, 0.4, 0.6, 0.7]})
->>> convergence_metrics(trials, curves)[["method", "reached", "epochs_to_threshold", "auc"]].round(3)
-   method  reached  epochs_to_threshold    auc
-0   dense     True                  3.0  0.733
-1  random    False                  3.0  0.567
+>>> convergence_metrics(trials, curves)[["method", "reached", "epochs_to_threshold", "auc", "split"]].round(3)
+   method  reached  epochs_to_threshold    auc       split
+0   dense     True                  3.0  0.733  validation
+1  random    False                  3.0  0.567  validation
+
+A trial stopped at epoch 2 of 4 is frozen at its epoch-2 value for the rest:
+
+>>> stopped = trials.assign(epochs=4, stop_epoch=[None, 2.0])
+>>> curves4 = pd.DataFrame({"trial_id": [1, 1, 1, 1, 2, 2], "epoch": [1, 2, 3, 4, 1, 2],
+...     "val_acc": [0.5, 0.8, 0.9, 0.9, 0.4, 0.6]})
+>>> convergence_metrics(stopped, curves4)[["method", "epochs", "stop_epoch", "reached", "auc"]]
+   method  epochs  stop_epoch  reached    auc
+0   dense       4         NaN     True  0.775
+1  random       4         2.0    False  0.550
 """
 
 from __future__ import annotations
@@ -36,7 +64,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sparsebench.analysis.paired import ALPHA, DEFAULT_MARGIN, compare_to_baseline
+from sparsebench.analysis.paired import ALPHA, DEFAULT_MARGIN, IDENTICAL, compare_to_baseline
 from sparsebench.analysis.trials import (
     BASELINE,
     AnalysisInputError,
@@ -48,58 +76,132 @@ from sparsebench.analysis.trials import (
 
 DEFAULT_FRACTION = 0.95
 
-COLUMNS = ["trial_id", "method", "role", "sparsity", "seed", "epochs", "threshold",
-           "reached", "epochs_to_threshold", "auc"]
+#: Split name -> the curves column its accuracy is in.
+SPLIT_COLUMNS = {"monitor": "monitor_acc", "validation": "val_acc"}
+
+#: How the report names each split (the monitoring split is what no method selects on).
+SPLIT_DESCRIPTIONS = {
+    "monitor": "the monitoring split (rows held out of the validation split, which no method selects on)",
+    "validation": "the validation split (the split that search methods such as random search select on)",
+}
+
+COLUMNS = ["trial_id", "method", "role", "sparsity", "seed", "epochs", "stop_epoch", "threshold",
+           "reached", "epochs_to_threshold", "auc", "split"]
+
+
+def convergence_split(trials: pd.DataFrame, curves: pd.DataFrame) -> str:
+    """``'monitor'`` when a finished trial of the experiment has a monitoring accuracy, else ``'validation'``.
+
+    Old stores and experiments without a monitoring split have ``monitor_acc`` NULL (or no
+    such column): their convergence is measured on the validation split.
+
+    >>> convergence_split(pd.DataFrame({"trial_id": [1], "status": ["done"]}),
+    ...                   pd.DataFrame({"trial_id": [1], "val_acc": [0.5], "monitor_acc": [None]}))
+    'validation'
+    """
+    if "monitor_acc" not in curves.columns:
+        return "validation"
+    done = trials.loc[trials["status"] == "done", "trial_id"] if "status" in trials.columns else trials["trial_id"]
+    values = pd.to_numeric(curves.loc[curves["trial_id"].isin(done), "monitor_acc"], errors="coerce")
+    return "monitor" if bool(np.isfinite(values.to_numpy(float)).any()) else "validation"
+
+
+def _split_column(trials: pd.DataFrame, curves: pd.DataFrame, split: str | None) -> tuple[str, str]:
+    split = convergence_split(trials, curves) if split is None else split
+    if split not in SPLIT_COLUMNS:
+        raise AnalysisInputError(f"split: got {split!r}; allowed: {sorted(SPLIT_COLUMNS)} or None (automatic)")
+    column = SPLIT_COLUMNS[split]
+    require_columns(curves, ["trial_id", "epoch", column], table="curves")
+    return split, column
 
 
 def dense_thresholds(trials: pd.DataFrame, curves: pd.DataFrame,
-                     fraction: float = DEFAULT_FRACTION) -> pd.Series:
-    """Threshold per seed: ``fraction`` x the dense trial's last-epoch validation accuracy.
+                     fraction: float = DEFAULT_FRACTION, split: str | None = None) -> pd.Series:
+    """Threshold per seed: ``fraction`` x the dense trial's last recorded accuracy on ``split``.
 
-    Returns a Series indexed by seed; seeds whose dense trial diverged or is
+    ``split`` is ``'monitor'``, ``'validation'`` or None (as :func:`convergence_split`
+    decides). Returns a Series indexed by seed; seeds whose dense trial diverged or is
     missing are absent.
     """
+    split, column = _split_column(trials, curves, split)
     dense = trials[(trials["method"] == DENSE) & (trials["role"] == "selected")
                    & (trials["status"] == "done")]
-    last = (curves[curves["trial_id"].isin(dense["trial_id"])]
-            .sort_values("epoch").groupby("trial_id")["val_acc"].last())
-    final = dense.set_index("trial_id")["seed"].to_frame().join(last.rename("final_val_acc"), how="inner")
+    points = _finite_points(curves[curves["trial_id"].isin(dense["trial_id"])], column)
+    # A stopped dense parent is frozen at its last recorded value, so "last" is its final accuracy.
+    last = points.sort_values("epoch").groupby("trial_id")["acc"].last().rename("final_acc")
+    final = dense[["trial_id", "seed"]].merge(last, left_on="trial_id", right_index=True, how="inner")
     # One dense parent per seed; if the store ever holds two, average them rather than pick one.
-    per_seed = final.groupby("seed")["final_val_acc"].mean()
+    per_seed = final.groupby("seed")["final_acc"].mean()
     return (fraction * per_seed).rename("threshold")
 
 
+def _finite_points(curves: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``trial_id, epoch, acc`` rows with a finite accuracy (a plain RangeIndex)."""
+    points = curves[["trial_id", "epoch", column]].rename(columns={column: "acc"})
+    acc = pd.to_numeric(points["acc"], errors="coerce").astype(float)
+    return points.assign(acc=acc)[np.isfinite(acc.to_numpy())].reset_index(drop=True)
+
+
+def _configured_epochs(done: pd.DataFrame, points: pd.DataFrame) -> pd.Series:
+    """E per trial: the configured epochs when the trials say, else the longest recorded curve."""
+    longest = float(points["epoch"].max()) if len(points) else np.nan
+    if "epochs" in done.columns:
+        configured = pd.to_numeric(done["epochs"], errors="coerce").astype(float)
+        return configured.fillna(longest)
+    return pd.Series(longest, index=done.index, dtype=float)
+
+
+def _curve_summary(points: pd.DataFrame) -> pd.DataFrame:
+    """Per trial: last recorded epoch, its accuracy, the sum and count of recorded accuracies."""
+    ordered = points.sort_values(["trial_id", "epoch"])
+    return ordered.groupby("trial_id", sort=True).agg(
+        last_epoch=("epoch", "max"), last_acc=("acc", "last"), acc_sum=("acc", "sum"),
+        n_points=("acc", "size")).reset_index()
+
+
 def convergence_metrics(trials: pd.DataFrame, curves: pd.DataFrame,
-                        fraction: float = DEFAULT_FRACTION) -> pd.DataFrame:
-    """Per finished trial: threshold, reached, epochs_to_threshold (E if censored), auc.
+                        fraction: float = DEFAULT_FRACTION, split: str | None = None) -> pd.DataFrame:
+    """Per finished trial: threshold, reached, epochs_to_threshold (E if censored), auc, split.
 
     Returns one row per finished trial that has curve rows, with :data:`COLUMNS`
-    (``epochs`` is E, the trial's number of recorded epochs). ``reached`` is False
-    and ``epochs_to_threshold`` NaN when the seed has no dense threshold.
+    (``epochs`` is E, the configured number of epochs; ``stop_epoch`` NaN for a trial
+    that trained all of them). ``reached`` is False and ``epochs_to_threshold`` NaN
+    when the seed has no dense threshold. ``split`` (also ``.attrs["split"]``) is the
+    split the accuracies come from (see :func:`convergence_split`). An experiment
+    whose trials all diverged gives an empty frame with these columns.
     """
     if not 0 < fraction <= 1:
         raise AnalysisInputError(f"fraction: got {fraction!r}; allowed: a number in (0, 1]")
     require_columns(trials, ["trial_id", "method", "role", "status", "sparsity", "seed"])
-    require_columns(curves, ["trial_id", "epoch", "val_acc"], table="curves")
     require_single_experiment(trials)
-    done = trials[trials["status"] == "done"][["trial_id", "method", "role", "sparsity", "seed"]]
-    points = curves[curves["trial_id"].isin(done["trial_id"])][["trial_id", "epoch", "val_acc"]]
-    points = points[np.isfinite(points["val_acc"].astype(float))]
-    per_trial = points.groupby("trial_id").agg(epochs=("epoch", "max"), auc=("val_acc", "mean"))
-    table = done.merge(per_trial, left_on="trial_id", right_index=True, how="inner")
-    table = table.merge(dense_thresholds(trials, curves, fraction), left_on="seed",
+    split, column = _split_column(trials, curves, split)
+    done = trials[trials["status"] == "done"].reset_index(drop=True)
+    points = _finite_points(curves[curves["trial_id"].isin(done["trial_id"])], column)
+    stop = (pd.to_numeric(done["stop_epoch"], errors="coerce").astype(float) if "stop_epoch" in done.columns
+            else pd.Series(np.nan, index=done.index))
+    table = done[["trial_id", "method", "role", "sparsity", "seed"]].assign(
+        epochs=_configured_epochs(done, points), stop_epoch=stop)
+    table = table.merge(_curve_summary(points), on="trial_id", how="inner")
+    table = table.merge(dense_thresholds(trials, curves, fraction, split), left_on="seed",
                         right_index=True, how="left")
     hits = points.merge(table[["trial_id", "threshold"]], on="trial_id")
-    first_hit = hits[hits["val_acc"] >= hits["threshold"]].groupby("trial_id")["epoch"].min()
-    table = table.assign(first_hit=table["trial_id"].map(first_hit))
+    first_hit = hits[hits["acc"] >= hits["threshold"]].groupby("trial_id")["epoch"].min()
+    table["epochs"] = np.maximum(table["epochs"], table["last_epoch"])  # never shorter than the curve
+    # The frozen tail: the last recorded value repeated up to E (zero epochs for a full curve).
+    tail = table["epochs"] - table["last_epoch"]
+    table["auc"] = (table["acc_sum"] + tail * table["last_acc"]) / (table["n_points"] + tail)
+    table["first_hit"] = table["trial_id"].map(first_hit).astype(float)
     table["reached"] = table["first_hit"].notna()
     has_threshold = table["threshold"].notna()
     # Censored at E: the time is known only to exceed the epochs that were run.
     table["epochs_to_threshold"] = np.where(
         table["reached"], table["first_hit"],
         np.where(has_threshold, table["epochs"], np.nan)).astype(float)
-    table["epochs"] = table["epochs"].astype(int)
-    return table[COLUMNS].reset_index(drop=True)
+    table = table.assign(split=split, epochs=table["epochs"].astype(int), threshold=table["threshold"].astype(float),
+                         reached=table["reached"].astype(bool), auc=table["auc"].astype(float))
+    result = table[COLUMNS].reset_index(drop=True)
+    result.attrs["split"] = split
+    return result
 
 
 def compare_convergence(
@@ -120,9 +222,11 @@ def compare_convergence(
     accuracy units (AUC is a mean accuracy, so 0.01 = 1 pp); ``margin_epochs`` is in
     epochs and off by default, so epochs get no equivalence verdict unless asked.
     ``metrics``: the ``convergence_metrics`` of the same inputs when the caller already has them.
+    A ``split`` column (and ``.attrs["split"]``) says which split the curves came from.
     """
     if metrics is None:
         metrics = convergence_metrics(trials, curves, fraction)
+    split = metrics.attrs.get("split", convergence_split(trials, curves))
     selected = metrics[metrics["role"] == "selected"]
     planned = selected_trials(trials)
     auc = compare_to_baseline(selected, "auc", True, margin_auc, alpha, baseline, planned)
@@ -130,7 +234,9 @@ def compare_convergence(
                                  baseline, planned)
     epochs = _with_censoring(epochs, selected, baseline)
     auc = _with_censoring(auc, selected, baseline)
-    return pd.concat([auc, epochs], ignore_index=True)
+    table = pd.concat([auc, epochs], ignore_index=True).assign(split=split)
+    table.attrs["split"] = split
+    return table
 
 
 def _with_censoring(table: pd.DataFrame, metrics: pd.DataFrame, baseline: str) -> pd.DataFrame:
@@ -148,11 +254,11 @@ def _with_censoring(table: pd.DataFrame, metrics: pd.DataFrame, baseline: str) -
     for column in ("n_censored_method", "n_censored_baseline"):
         table[column] = table[column].fillna(0).astype(int)
     # Ties between two censored trials look like "no difference" but are not evidence of one.
-    blocked = ((table["metric"] == "epochs_to_threshold") & (table["verdict"] == "equivalent")
+    blocked = ((table["metric"] == "epochs_to_threshold") & table["verdict"].isin(["equivalent", IDENTICAL])
                & ((table["n_censored_method"] + table["n_censored_baseline"]) > 0))
     table.loc[blocked, "verdict"] = "inconclusive"
-    table.loc[blocked, "reason"] = ("censored trials among the pairs: equivalence in epochs "
-                                    "cannot be shown")
+    table.loc[blocked, "reason"] = ("censored trials among the pairs: a tie in epochs "
+                                    "may hide any difference beyond E")
     all_censored = ((table["n_censored_method"] == table["n"])
                     & (table["n_censored_baseline"] == table["n"]))
     never = (table["metric"] == "epochs_to_threshold") & (table["n"] > 0) & all_censored

@@ -19,20 +19,35 @@ trials whose two members both finished are used. On the per-seed differences
 
 Verdict rule (``alpha`` = 0.05 by default):
 
-1. fewer than 2 pairs (reason ``n=1: ...``), or all differences equal ->
-   ``inconclusive`` (the tests are undefined) -- except when every difference is
-   exactly 0: the two arms trained identically (e.g. random at sparsity 0 is the
-   dense network), which is ``equivalent`` by construction, not by a test;
-2. ``p_tost_holm < alpha`` -> ``equivalent`` (at a single sparsity: the 90% paired t
+1. every difference exactly 0 -> ``identical (not tested)``, at any n: the two
+   arms gave the same number in every seed (e.g. random at sparsity 0 is the dense
+   network, or every network sits at chance). No test can be made on zero spread,
+   and "the same" is not evidence that the methods are alike in general, so this is
+   neither ``equivalent`` nor a test result;
+2. fewer than :data:`MIN_SEEDS` pairs -> ``too few seeds`` (mean, CI and p-values
+   are still reported; the verdict is withheld). See "Minimum evidence" below;
+3. all differences equal but not 0 -> ``inconclusive`` (the tests are undefined);
+4. ``p_tost_holm < alpha`` -> ``equivalent`` (at a single sparsity: the 90% paired t
    CI lies inside ±margin). This wins over a significant t test: a difference that is significant but smaller
    than the margin is, by the user's own margin, not a practical difference; the
    reason says so;
-3. ``p_t_holm < alpha`` -> ``better`` or ``worse`` by the sign of the mean
+5. ``p_t_holm < alpha`` -> ``better`` or ``worse`` by the sign of the mean
    difference and the metric's direction (higher accuracy / lower loss is better);
-4. otherwise ``inconclusive`` with the reason: ``too few seeds for the margin``
+6. otherwise ``inconclusive`` with the reason: ``too few seeds for the margin``
    when even a zero mean difference could not pass TOST at this spread (the
    message estimates how many seeds would), or ``the CI spans the margin``;
    with ``margin=None`` there is no equivalence branch.
+
+Minimum evidence: :data:`MIN_SEEDS` = 10 is derived, not chosen. It is the
+smallest n at which the two-sided paired t test at ``alpha`` = 0.05 has at least
+80% power to detect a true shift of one standard deviation of the per-seed
+differences (exact, from the noncentral t distribution: 0.75 at n=9, 0.80 at
+n=10; see :func:`seeds_for_power`), and never fewer than 5. Below it a real
+shift of that size is usually missed (power 0.18 with 3 seeds), and the
+significant results that do come are often a draw of seeds with an unusually
+small spread: a 3-seed "worse" that 10 seeds did not replicate prompted the rule.
+A row below the minimum stays in its method's Holm family (its p-values are still
+computed and shown), which can only make the other rows' correction more conservative.
 
 Why the t test is primary: with few seeds the exact Wilcoxon test cannot reach
 small p-values at all -- its smallest two-sided p is ``2 / 2**n``: 0.25 for n=3,
@@ -49,19 +64,23 @@ precedence, and less with Holm over several sparsities); a true difference
 exactly at the margin is called ``equivalent`` at most ``alpha`` of the time; with a true shift of one standard
 deviation of the differences and n=10 seeds the power is 0.80 (noncentral t),
 with two standard deviations it is above 0.99. With n=3 seeds and a shift of one
-standard deviation the power is only 0.18: few seeds mostly give
-``inconclusive``, which is the honest answer.
+standard deviation the power is only 0.18, which is why verdicts need
+:data:`MIN_SEEDS` seeds. The tests themselves stay exact at any n (the
+calibration tests check the 3-seed power with ``min_seeds=2``).
 
 >>> import pandas as pd
+>>> pairs = [(0.80, 0.801), (0.81, 0.809), (0.79, 0.792), (0.80, 0.800), (0.82, 0.821),
+...          (0.78, 0.779), (0.80, 0.802), (0.81, 0.808), (0.79, 0.791), (0.80, 0.799)]
 >>> rows = [dict(method=m, role="selected", status="done", sparsity=0.9, seed=s,
 ...              final_test_acc=acc)
-...         for s, (a, b) in enumerate([(0.80, 0.801), (0.81, 0.809), (0.79, 0.792),
-...                                      (0.80, 0.800), (0.82, 0.821), (0.78, 0.779)])
+...         for s, (a, b) in enumerate(pairs)
 ...         for m, acc in (("random", a), ("random-search", b))]
 >>> table = paired_comparison(pd.DataFrame(rows), margin=0.01)
 >>> table[["sparsity", "method", "n", "verdict"]]
-   sparsity         method  n     verdict
-0       0.9  random-search  6  equivalent
+   sparsity         method   n     verdict
+0       0.9  random-search  10  equivalent
+>>> paired_comparison(pd.DataFrame(rows[:6]), margin=0.01)["verdict"].tolist()
+['too few seeds']
 """
 
 from __future__ import annotations
@@ -87,7 +106,11 @@ from sparsebench.analysis.trials import (
 
 ALPHA = 0.05
 DEFAULT_MARGIN = 0.01  # one percentage point of accuracy
-VERDICTS = ("better", "worse", "equivalent", "inconclusive")
+TOO_FEW_SEEDS = "too few seeds"
+IDENTICAL = "identical (not tested)"
+VERDICTS = ("better", "worse", "equivalent", "inconclusive", TOO_FEW_SEEDS, IDENTICAL)
+#: The verdicts that claim something about the methods; rows below MIN_SEEDS never carry one.
+CLAIMS = ("better", "worse", "equivalent")
 
 #: Direction of the metrics the store records; other metrics must pass ``higher_is_better``.
 HIGHER_IS_BETTER = {
@@ -129,6 +152,39 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
+def paired_t_power(shift_in_sd: float, n: int, alpha: float = ALPHA) -> float:
+    """Exact power of the two-sided paired (one-sample) t test with n pairs.
+
+    ``shift_in_sd`` is the true mean difference in units of the standard deviation
+    of the differences; the power comes from the noncentral t distribution.
+
+    >>> round(paired_t_power(1.0, 3), 3), round(paired_t_power(1.0, 10), 3)
+    (0.179, 0.803)
+    """
+    if n < 2:
+        return NAN
+    critical = stats.t.ppf(1 - alpha / 2, n - 1)
+    noncentrality = shift_in_sd * math.sqrt(n)
+    return float(stats.nct.sf(critical, n - 1, noncentrality) + stats.nct.cdf(-critical, n - 1, noncentrality))
+
+
+def seeds_for_power(shift_in_sd: float = 1.0, power: float = 0.80, alpha: float = ALPHA,
+                    floor: int = 5, limit: int = 1000) -> int:
+    """Smallest n (at least ``floor``) at which the paired t test reaches ``power``.
+
+    >>> seeds_for_power(), seeds_for_power(shift_in_sd=2.0), seeds_for_power(0.5)
+    (10, 5, 34)
+    """
+    for n in range(max(floor, 2), limit + 1):
+        if paired_t_power(shift_in_sd, n, alpha) >= power:
+            return n
+    return limit
+
+
+#: The fewest paired seeds that can give a verdict (see "Minimum evidence" in the module docstring).
+MIN_SEEDS = seeds_for_power(shift_in_sd=1.0, power=0.80, alpha=ALPHA, floor=5)
+
+
 def min_wilcoxon_p(n: int) -> float:
     """Smallest two-sided p-value the exact Wilcoxon signed-rank test can give with n pairs.
 
@@ -164,7 +220,8 @@ def difference_statistics(diffs: Sequence[float], margin: float | None = DEFAULT
     """Statistics of one sample of paired differences (NaNs dropped), before Holm.
 
     Returns a dict with ``n, mean_diff, sd_diff, ci_low, ci_high, p_t, p_wilcoxon,
-    p_tost`` (95% paired t interval). Undefined quantities are NaN rather than errors.
+    p_tost`` (95% paired t interval) and ``all_zero`` (every difference exactly 0).
+    Undefined quantities are NaN rather than errors.
 
     >>> s = difference_statistics([0.01, 0.02, 0.03])
     >>> s["n"], round(s["mean_diff"], 3), round(s["p_t"], 4), s["p_wilcoxon"]
@@ -173,7 +230,7 @@ def difference_statistics(diffs: Sequence[float], margin: float | None = DEFAULT
     d = np.asarray(diffs, dtype=float)
     d = d[np.isfinite(d)]
     out = dict(n=int(d.size), mean_diff=NAN, sd_diff=NAN, ci_low=NAN, ci_high=NAN,
-               p_t=NAN, p_wilcoxon=NAN, p_tost=NAN)
+               p_t=NAN, p_wilcoxon=NAN, p_tost=NAN, all_zero=bool(d.size and np.all(d == 0)))
     if d.size == 0:
         return out
     out["mean_diff"] = float(np.mean(d))
@@ -221,22 +278,24 @@ def margin_text(margin: float, metric: str) -> str:
 
 
 def decide(row: dict, higher_is_better: bool, alpha: float = ALPHA,
-           margin: float | None = DEFAULT_MARGIN) -> tuple[str, str]:
+           margin: float | None = DEFAULT_MARGIN, min_seeds: int = MIN_SEEDS) -> tuple[str, str]:
     """Verdict and reason for one row holding Holm-adjusted p-values (see module docstring).
 
-    >>> decide(dict(n=1, mean_diff=0.01), higher_is_better=True)
-    ('inconclusive', 'n=1: need at least 2 paired seeds')
+    >>> decide(dict(n=3, mean_diff=0.05, p_t_holm=0.001), higher_is_better=True)[0]
+    'too few seeds'
+    >>> decide(dict(n=2, mean_diff=0.0, all_zero=True), higher_is_better=True)[0]
+    'identical (not tested)'
     """
     n = row["n"]
-    if n < 2:
-        return "inconclusive", f"n={n}: need at least 2 paired seeds"
+    if n >= 1 and row.get("all_zero", False):
+        every = "the one paired difference is" if n == 1 else f"every one of the {n} paired differences is"
+        return IDENTICAL, f"{every} exactly 0: nothing to test"
+    if n < max(min_seeds, 2):
+        return TOO_FEW_SEEDS, _too_few_reason(n, min_seeds, alpha)
     within = margin_text(margin, row.get("metric", "")) if margin is not None else ""
     if not math.isfinite(row.get("p_t_holm", NAN)):
-        # No spread: the tests are undefined. Only exactly identical results are
-        # a verdict (the arms trained alike); a constant nonzero difference with
-        # zero spread is a coincidence of discrete accuracies, not evidence.
-        if margin is not None and row["mean_diff"] == 0:
-            return "equivalent", f"all {n} paired results are identical (every difference is exactly 0)"
+        # No spread but not zero: a constant nonzero difference with zero spread is a
+        # coincidence of discrete accuracies, not evidence; the tests are undefined.
         return "inconclusive", f"all {n} paired differences are equal: tests undefined"
     p_t, p_tost = row["p_t_holm"], row.get("p_tost_holm", NAN)
     significant = p_t < alpha
@@ -265,28 +324,45 @@ def decide(row: dict, higher_is_better: bool, alpha: float = ALPHA,
     return "inconclusive", f"no significant difference, and the CI spans the margin {within}"
 
 
+def _too_few_reason(n: int, min_seeds: int, alpha: float) -> str:
+    """Why a verdict is withheld below ``min_seeds``; no word of a claim (better, worse, ...)."""
+    if n == 0:
+        return "n=0: no seed where both trials finished"
+    text = f"n={n}; a verdict needs at least {min_seeds} paired seeds"
+    if n >= 2:
+        text += (f" (the paired t test's power for a shift of one SD of the differences is "
+                 f"{paired_t_power(1.0, n, alpha):.0%} at n={n}, "
+                 f"{paired_t_power(1.0, min_seeds, alpha):.0%} at {min_seeds})")
+    return text
+
+
 def compare_family(
     samples: Sequence[Sequence[float]],
     higher_is_better: bool = True,
     margin: float | None = DEFAULT_MARGIN,
     alpha: float = ALPHA,
     metric: str = "",
+    min_seeds: int = MIN_SEEDS,
 ) -> list[dict]:
     """Statistics, Holm adjustment and verdict for one family of difference samples.
 
     One family is one method at several sparsities; Holm runs over the family.
     This is the whole decision procedure without any DataFrame handling, so the
-    calibration tests can call it thousands of times.
+    calibration tests can call it thousands of times. ``min_seeds`` below
+    :data:`MIN_SEEDS` is for studying the tests themselves (calibration), not for verdicts.
 
-    >>> [r["verdict"] for r in compare_family([[0.05, 0.06, 0.055, 0.052], [0.0, 0.01]])]
+    >>> [r["verdict"] for r in compare_family([[0.05, 0.06, 0.055, 0.052], [0.0, 0.01]], min_seeds=2)]
     ['better', 'inconclusive']
+    >>> [r["verdict"] for r in compare_family([[0.05, 0.06, 0.055, 0.052], [0.0, 0.0]])]
+    ['too few seeds', 'identical (not tested)']
     """
     rows = [difference_statistics(sample, margin) for sample in samples]
     for name in ("p_t", "p_wilcoxon", "p_tost"):
         for row, adjusted in zip(rows, holm([row[name] for row in rows])):
             row[f"{name}_holm"] = float(adjusted)
     for row in rows:
-        row["verdict"], row["reason"] = decide(dict(row, metric=metric), higher_is_better, alpha, margin)
+        row["verdict"], row["reason"] = decide(dict(row, metric=metric), higher_is_better, alpha, margin,
+                                               min_seeds)
     return rows
 
 
@@ -298,6 +374,7 @@ def compare_to_baseline(
     alpha: float = ALPHA,
     baseline: str = BASELINE,
     planned: pd.DataFrame | None = None,
+    min_seeds: int = MIN_SEEDS,
 ) -> pd.DataFrame:
     """Paired comparison of any per-trial value against ``baseline``, per sparsity and method.
 
@@ -319,7 +396,7 @@ def compare_to_baseline(
         of_method = pairs[pairs["method"] == method]
         groups = [of_method[of_method["sparsity"] == s] for s in sparsities]
         family = compare_family([g["difference"].to_numpy() for g in groups],
-                                higher_is_better, margin, alpha, metric=value)
+                                higher_is_better, margin, alpha, metric=value, min_seeds=min_seeds)
         for sparsity, group, stats_row in zip(sparsities, groups, family):
             seeds = planned[(planned["sparsity"] == sparsity)
                             & planned["method"].isin([method, baseline])]["seed"].nunique()
@@ -343,6 +420,7 @@ def paired_comparison(
     alpha: float = ALPHA,
     baseline: str = BASELINE,
     higher_is_better: bool | None = None,
+    min_seeds: int = MIN_SEEDS,
 ) -> pd.DataFrame:
     """Each method against ``random`` per sparsity, paired by seed, with a verdict.
 
@@ -353,8 +431,9 @@ def paired_comparison(
     :data:`COLUMNS`: n pairs, n_excluded (seeds lost to divergence or missing),
     means, mean_diff (method - random) with 95% paired t CI, raw and Holm-adjusted
     p-values of the t, Wilcoxon and TOST tests, verdict and reason. A planned
-    comparison without any finished pair gets a row with n=0 and an 'inconclusive'
-    verdict; the frame is empty (with those columns) when ``random`` was not run.
+    comparison without any finished pair gets a row with n=0 and the verdict 'too
+    few seeds'; the frame is empty (with those columns) when ``random`` was not run.
+    ``min_seeds`` (default :data:`MIN_SEEDS`) may be raised, never set below 5.
 
     Example: see the module docstring.
     """
@@ -363,6 +442,14 @@ def paired_comparison(
             raise AnalysisInputError(f"metric: got {metric!r}; pass higher_is_better for metrics "
                                      f"other than {sorted(HIGHER_IS_BETTER)}")
         higher_is_better = HIGHER_IS_BETTER[metric]
+    check_min_seeds(min_seeds)
     done = comparable_trials(trials)
     return compare_to_baseline(done, metric, higher_is_better, margin, alpha, baseline,
-                               planned=selected_trials(trials))
+                               planned=selected_trials(trials), min_seeds=min_seeds)
+
+
+def check_min_seeds(min_seeds: int) -> None:
+    """Raise unless ``min_seeds`` is a whole number of at least 5 (the floor of the rule)."""
+    if isinstance(min_seeds, bool) or not isinstance(min_seeds, (int, np.integer)) or min_seeds < 5:
+        raise AnalysisInputError(f"min_seeds: got {min_seeds!r}; allowed: a whole number >= 5 "
+                                 f"(default {MIN_SEEDS}, see sparsebench.analysis.paired)")

@@ -4,21 +4,39 @@ Random search ranks candidate masks by a score measured at initialization
 (``init_score``, the validation loss by default) and trains only the best. With
 ``--probe N`` sparsebench also trains N other scored candidates per (seed,
 sparsity) (``role == 'probe'``). Over those probes plus the selected winner
-(the "scored and trained candidates"), this module reports Spearman's rho between
-``init_score`` and the trained ``final_test_acc``:
+(the "scored and trained candidates") this module answers the question in the
+way random search uses the score: **within one seed and sparsity**, where all
+candidates share a parent initialization and a data order.
 
-- per sparsity: ``scipy.stats.spearmanr`` over all scored-and-trained candidates of
-  that sparsity (all seeds together), with its p-value and a 95% **Fisher z**
-  interval using the Fieller-Hartley-Pearson standard error ``sqrt(1.06/(n-3))``
-  for Spearman's rho (scipy gives no interval for Spearman); the interval needs
-  n >= 4, the correlation n >= 3, else NaN. Candidates of all seeds are pooled
-  here, so a seed whose parent is better overall adds to rho only if its scores
-  are also better overall;
-- pooled (``sparsity`` NaN, ``scope == 'pooled'``): the per-sparsity rhos combined
-  on the Fisher z scale with weights n-3. Correlating all sparsities in one go
-  would mostly measure sparsity itself (sparser networks start with higher loss
-  *and* end with lower accuracy) rather than the score's ranking within the pool
-  random search actually chooses from.
+Primary (:func:`within_seed_predictiveness`, :func:`winner_vs_probes`):
+
+- Spearman's rho between ``init_score`` and the trained ``final_test_acc`` **within
+  each (seed, sparsity) group** (groups need at least 3 candidates and some spread
+  in both). Per sparsity: the mean of the groups' rhos with a 95% Student-t
+  interval and a two-sided one-sample t test over the groups (one group per seed,
+  so the seeds are the independent units). Overall: each seed's rhos are first
+  averaged over its sparsities (groups of one seed share a parent, so they are not
+  independent), then the same t interval and test run over the seeds. A t test over
+  independent units is used rather than a stratified permutation test so that the
+  analysis stays exact and free of random draws; it is the one interval every
+  other table uses.
+- "Winner vs its probes": per group, the winner's trained accuracy minus the mean
+  trained accuracy of that group's probes (the candidates the score ranked lower);
+  per sparsity and overall as above (mean, 95% t interval, t test over seeds). If
+  the score is useful, the winner beats its probes.
+
+Secondary, kept for comparison (:func:`score_predictiveness`): the **pooled**
+correlation over all seeds' candidates of one sparsity. It is confounded by
+parent (seed) effects: a seed whose parent trains better *and* scores differently
+moves every one of its candidates together, which can create, hide or reverse a
+correlation that no within-seed choice ever sees; it also treats a seed's
+candidates as independent points. Per sparsity it is ``scipy.stats.spearmanr``
+with a 95% **Fisher z** interval using the Fieller-Hartley-Pearson standard error
+``sqrt(1.06/(n-3))`` for Spearman's rho (the interval needs n >= 4, the correlation
+n >= 3, else NaN); its ``pooled`` row combines the per-sparsity rhos on the Fisher z
+scale with weights n-3 (correlating all sparsities in one go would mostly measure
+sparsity itself: sparser networks start with higher loss *and* end with lower
+accuracy).
 
 A *useful* loss score gives a negative rho (lower loss, higher accuracy); a useful
 accuracy score a positive one. ``rho_useful`` flips the sign for loss scores so
@@ -45,6 +63,7 @@ import pandas as pd
 from scipy import stats
 
 from sparsebench.analysis.intervals import NAN, is_constant
+from sparsebench.analysis.paired import difference_statistics
 from sparsebench.analysis.trials import require_columns, require_single_experiment
 
 SEARCH_METHOD = "random-search"
@@ -129,7 +148,10 @@ def _pooled(rows: list[dict], score_name: str) -> dict:
 
 def score_predictiveness(trials: pd.DataFrame, method: str = SEARCH_METHOD,
                          metric: str = "final_test_acc") -> pd.DataFrame:
-    """Spearman rho between ``init_score`` and ``metric`` per sparsity, and pooled.
+    """Secondary: Spearman rho with all seeds pooled, per sparsity and combined.
+
+    Confounded by parent (seed) effects (see the module docstring); the primary
+    analysis is :func:`within_seed_predictiveness`.
 
     Returns :data:`COLUMNS`: ``scope`` ('sparsity' or 'pooled'), ``sparsity`` (NaN
     when pooled), ``score_name``, n candidates, rho, 95% Fisher z CI, p, and
@@ -156,3 +178,123 @@ def score_predictiveness(trials: pd.DataFrame, method: str = SEARCH_METHOD,
     sign = np.where(table["score_name"] == "loss", -1.0, 1.0)
     table["rho_useful"] = table["rho"] * sign
     return table
+
+
+WITHIN_COLUMNS = ["scope", "sparsity", "score_name", "n_groups", "n_seeds", "n_candidates",
+                  "mean_rho", "ci_low", "ci_high", "p", "mean_rho_useful"]
+WINNER_COLUMNS = ["scope", "sparsity", "n_groups", "n_seeds", "mean_winner", "mean_probes",
+                  "mean_diff", "ci_low", "ci_high", "p"]
+
+
+def _probed(trials: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
+    """Scored-and-trained candidates, or none at all when no probe was trained."""
+    points = scored_candidates(trials, method, metric)
+    require_columns(points, ["seed"])
+    if not (points["role"] == "probe").any():
+        return points.iloc[0:0]
+    return points if "score_name" in points.columns else points.assign(score_name="loss")
+
+
+def _over_seeds(per_group: pd.DataFrame, value: str) -> dict:
+    """Mean, 95% t interval and two-sided t-test p of ``value`` over seeds.
+
+    ``per_group`` has one row per (seed, sparsity); a seed's groups are averaged first,
+    so that every seed (an independent parent) counts once.
+    """
+    per_seed = per_group.groupby("seed")[value].mean().to_numpy(float)
+    stats_ = difference_statistics(per_seed, margin=None)
+    return dict(n_groups=int(len(per_group)), n_seeds=int(stats_["n"]), mean=stats_["mean_diff"],
+                ci_low=stats_["ci_low"], ci_high=stats_["ci_high"], p=stats_["p_t"])
+
+
+def group_correlations(trials: pd.DataFrame, method: str = SEARCH_METHOD,
+                       metric: str = "final_test_acc") -> pd.DataFrame:
+    """Spearman rho within each (seed, sparsity) group of scored-and-trained candidates.
+
+    Returns ``score_name, sparsity, seed, n, rho`` (rho NaN when the group has fewer than
+    3 candidates or no spread in score or accuracy).
+    """
+    rows = []
+    for (score_name, sparsity, seed), group in _probed(trials, method, metric).groupby(
+            ["score_name", "sparsity", "seed"], sort=True):
+        result = spearman_with_ci(group["init_score"].to_numpy(float), group[metric].to_numpy(float))
+        rows.append(dict(score_name=score_name, sparsity=float(sparsity), seed=seed,
+                         n=result["n"], rho=result["rho"]))
+    return pd.DataFrame(rows, columns=["score_name", "sparsity", "seed", "n", "rho"])
+
+
+def within_seed_predictiveness(trials: pd.DataFrame, method: str = SEARCH_METHOD,
+                               metric: str = "final_test_acc") -> pd.DataFrame:
+    """Primary: mean within-(seed, sparsity) Spearman rho, per sparsity and overall.
+
+    Returns :data:`WITHIN_COLUMNS`: ``scope`` ('sparsity' or 'overall'; ``sparsity``
+    NaN overall), ``n_groups`` (groups with a defined rho), ``n_seeds`` (the
+    independent units of the interval), ``n_candidates`` (in those groups), the mean
+    rho with its 95% t interval over seeds and the t test's p, and
+    ``mean_rho_useful`` (sign flipped for loss scores). Empty (with the columns) when
+    no probe candidate was trained.
+
+    >>> rows = [dict(method="random-search", status="done", sparsity=0.9, seed=seed,
+    ...              role="selected" if i == 0 else "probe", candidate=i, score_name="loss",
+    ...              init_score=2.0 + i / 10, final_test_acc=0.8 - i / 100 + seed / 10)
+    ...         for seed in range(3) for i in range(4)]
+    >>> table = within_seed_predictiveness(pd.DataFrame(rows))
+    >>> table[["scope", "n_groups", "n_seeds", "mean_rho", "mean_rho_useful"]]
+          scope  n_groups  n_seeds  mean_rho  mean_rho_useful
+    0  sparsity         3        3      -1.0              1.0
+    1   overall         3        3      -1.0              1.0
+    """
+    groups = group_correlations(trials, method, metric)
+    groups = groups[np.isfinite(groups["rho"].astype(float))]
+    rows = []
+    for score_name, of_score in groups.groupby("score_name", sort=True):
+        scopes = [("sparsity", float(s), g) for s, g in of_score.groupby("sparsity", sort=True)]
+        for scope, sparsity, group in scopes + [("overall", NAN, of_score)]:
+            summary = _over_seeds(group, "rho")
+            rows.append(dict(scope=scope, sparsity=sparsity, score_name=score_name,
+                             n_groups=summary["n_groups"], n_seeds=summary["n_seeds"],
+                             n_candidates=int(group["n"].sum()), mean_rho=summary["mean"],
+                             ci_low=summary["ci_low"], ci_high=summary["ci_high"], p=summary["p"]))
+    table = pd.DataFrame(rows, columns=WITHIN_COLUMNS[:-1])
+    sign = np.where(table["score_name"] == "loss", -1.0, 1.0)
+    table["mean_rho_useful"] = table["mean_rho"] * sign
+    return table
+
+
+def winner_vs_probes(trials: pd.DataFrame, method: str = SEARCH_METHOD,
+                     metric: str = "final_test_acc") -> pd.DataFrame:
+    """Primary: the selected winner's ``metric`` minus the mean of its group's probes.
+
+    Per (seed, sparsity) group with a finished winner and at least one finished
+    probe; summarised per sparsity and overall (``sparsity`` NaN) with
+    :data:`WINNER_COLUMNS`: the mean difference (in the metric's units) with a 95% t
+    interval and two-sided t-test p over seeds (a seed's groups averaged first), and
+    the mean winner and probe accuracies. Empty when no probe was trained.
+
+    >>> rows = [dict(method="random-search", status="done", sparsity=0.9, seed=seed,
+    ...              role="selected" if i == 0 else "probe", candidate=i, score_name="loss",
+    ...              init_score=2.0 + i / 10, final_test_acc=a + seed / 100)
+    ...         for seed in range(3) for i, a in enumerate([0.80, 0.79, 0.77])]
+    >>> winner_vs_probes(pd.DataFrame(rows))[["scope", "n_groups", "mean_diff"]].round(3)
+          scope  n_groups  mean_diff
+    0  sparsity         3       0.02
+    1   overall         3       0.02
+    """
+    points = _probed(trials, method, metric)
+    groups = []
+    for (sparsity, seed), group in points.groupby(["sparsity", "seed"], sort=True):
+        winner, probes = group[group["role"] == "selected"], group[group["role"] == "probe"]
+        if len(winner) and len(probes):
+            win, rest = float(winner[metric].mean()), float(probes[metric].mean())
+            groups.append(dict(sparsity=float(sparsity), seed=seed, winner=win, probes=rest, diff=win - rest))
+    groups = pd.DataFrame(groups, columns=["sparsity", "seed", "winner", "probes", "diff"])
+    rows = []
+    if len(groups):
+        scopes = [("sparsity", float(s), g) for s, g in groups.groupby("sparsity", sort=True)]
+        for scope, sparsity, group in scopes + [("overall", NAN, groups)]:
+            summary = _over_seeds(group, "diff")
+            rows.append(dict(scope=scope, sparsity=sparsity, n_groups=summary["n_groups"],
+                             n_seeds=summary["n_seeds"], mean_winner=float(group["winner"].mean()),
+                             mean_probes=float(group["probes"].mean()), mean_diff=summary["mean"],
+                             ci_low=summary["ci_low"], ci_high=summary["ci_high"], p=summary["p"]))
+    return pd.DataFrame(rows, columns=WINNER_COLUMNS)

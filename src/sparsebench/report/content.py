@@ -14,11 +14,16 @@ from typing import Mapping
 
 import pandas as pd
 
-from sparsebench.analysis.convergence import DEFAULT_FRACTION, compare_convergence, convergence_metrics
+from sparsebench.analysis.convergence import (
+    DEFAULT_FRACTION,
+    SPLIT_DESCRIPTIONS,
+    compare_convergence,
+    convergence_metrics,
+)
 from sparsebench.analysis.dense_gap import dense_gap
 from sparsebench.analysis.divergence import divergence_counts
-from sparsebench.analysis.paired import ALPHA, DEFAULT_MARGIN, min_wilcoxon_p, paired_comparison
-from sparsebench.analysis.predictive import score_predictiveness
+from sparsebench.analysis.paired import ALPHA, DEFAULT_MARGIN, MIN_SEEDS, min_wilcoxon_p, paired_comparison
+from sparsebench.analysis.predictive import score_predictiveness, winner_vs_probes, within_seed_predictiveness
 from sparsebench.analysis.summary import summary_table
 from sparsebench.analysis.trials import (
     BASELINE,
@@ -44,6 +49,7 @@ from sparsebench.report.sentences import (
     convergence_sentence,
     dense_gap_sentence,
     divergence_sentence,
+    pooled_predictive_sentence,
     predictive_sentence,
     verdict_sentence,
 )
@@ -76,13 +82,14 @@ def build_report(
     ``notice``, when given, opens the report (e.g. that the experiment is incomplete).
     """
     require_single_experiment(trials)
+    if len(trials) and (trials["status"] == "diverged").all():
+        return _all_diverged_report(trials, config, notice)
     accuracy = paired_comparison(trials, "final_test_acc", margin, alpha)
     loss = paired_comparison(trials, "final_test_loss", None, alpha)
     gaps = dense_gap(trials)
     has_curves = curves is not None and not curves.empty
     metrics = convergence_metrics(trials, curves, fraction) if has_curves else None
     convergence = compare_convergence(trials, curves, fraction, margin, None, alpha, metrics=metrics) if has_curves else None
-    predictive = score_predictiveness(trials)
     diverged = divergence_counts(trials)
     # Convergence thresholds are relative to the dense parent's final validation accuracy.
     thresholds = metrics is not None and bool(metrics["threshold"].notna().any())
@@ -101,10 +108,26 @@ def build_report(
     ]
     if has_curves:
         sections.append(_convergence_section(trials, curves, metrics, convergence, fraction, thresholds))
-    sections += [_predictive_section(trials, predictive), _divergence_section(diverged),
-                 _notes(margin, alpha, fraction, has_curves, thresholds)]
+    split = metrics.attrs.get("split", "validation") if metrics is not None else "validation"
+    sections += [_predictive_section(trials), _divergence_section(diverged),
+                 _notes(margin, alpha, fraction, has_curves, thresholds, split)]
     if notice:
         sections.insert(0, Section("Status", [Paragraph(notice)]))
+    return Report(f"sparsebench report: {dataset}" if dataset else "sparsebench report", sections)
+
+
+def _all_diverged_report(trials: pd.DataFrame, config: Mapping, notice: str | None) -> Report:
+    """An experiment without a single finished trial: say so once, list the divergences, nothing else."""
+    diverged = divergence_counts(trials)
+    sentence = (f"Every one of this experiment's {len(trials)} stored trials diverged (the training loss "
+                "became non-finite), so there is nothing to compare; a smaller learning rate usually helps.")
+    sections = [Section("Summary", [Paragraph(sentence)]),
+                Section("Setup", [Table(["setting", "value"], _config_rows(config, trials),
+                                        "The experiment's configuration.")]),
+                _divergence_section(diverged)]
+    if notice:
+        sections.insert(0, Section("Status", [Paragraph(notice)]))
+    dataset = config.get("dataset") or (trials["dataset"].iloc[0] if "dataset" in trials.columns else None)
     return Report(f"sparsebench report: {dataset}" if dataset else "sparsebench report", sections)
 
 
@@ -130,7 +153,9 @@ def _summary(trials, accuracy, gaps, convergence, diverged, margin, alpha) -> Se
     blocks.append(Table(["sparsity", "method", "n finished", "test accuracy % (mean ± sd)", "diverged",
                          "verdict vs random"], rows,
                         f"Selected trials per sparsity and method. Verdict: see the next sections "
-                        f"(margin ±{margin * 100:g} pp, alpha {alpha:g}, Holm across sparsities)."))
+                        f"(final test accuracy, paired t test, margin ±{margin * 100:g} pp, alpha "
+                        f"{alpha:g}, Holm across each method's sparsities; no verdict below {MIN_SEEDS} "
+                        f"paired seeds)."))
     return Section("Summary", blocks)
 
 
@@ -169,8 +194,10 @@ _VERDICT_COLUMNS = ["sparsity", "method", "n pairs", "mean diff", "95% CI (paire
 
 def _accuracy_section(accuracy: pd.DataFrame, margin: float, alpha: float) -> Section:
     blocks: list = [Table(_VERDICT_COLUMNS, _verdict_rows(accuracy, True),
-                          f"Final test accuracy, method − random, paired by seed; differences in "
-                          f"percentage points; equivalence margin ±{margin * 100:g} pp; alpha {alpha:g}.")]
+                          f"Final test accuracy, method − random, paired by seed: the primary metric, "
+                          f"and the paired t test is the primary test. Differences in percentage "
+                          f"points; equivalence margin ±{margin * 100:g} pp; alpha {alpha:g}; p-values "
+                          f"Holm-adjusted within each method's family of sparsities.")]
     if not accuracy.empty:
         blocks.append(FigureBlock("paired_differences", (
             "Mean paired difference to random per sparsity with its 95% paired t interval; the shaded "
@@ -212,6 +239,8 @@ def _loss_section(loss: pd.DataFrame) -> Section:
 
 
 def _convergence_section(trials, curves, metrics, convergence, fraction, thresholds) -> Section:
+    split = metrics.attrs.get("split", "validation")
+    on = "monitoring-split" if split == "monitor" else "validation"
     rows = [[r.metric, sparsity(r.sparsity), r.method, str(r.n),
              (pp(r.mean_diff) if r.metric == "auc" else signed(r.mean_diff, 2)),
              (ci_pp(r.ci_low, r.ci_high) if r.metric == "auc" else ci_plain(r.ci_low, r.ci_high)),
@@ -220,18 +249,19 @@ def _convergence_section(trials, curves, metrics, convergence, fraction, thresho
              r.verdict, r.reason]
             for r in convergence.itertuples()]
     blocks: list[Block] = [
+        Paragraph(_split_statement(split, metrics, thresholds)),
         FigureBlock("learning_curves", "Validation accuracy per epoch, mean over seeds, per sparsity.",
                     figures.png_bytes(figures.learning_curves(trials, curves))),
         FigureBlock("convergence_auc", (
-            "Area under the validation-accuracy curve divided by the number of epochs (the mean "
-            "validation accuracy over training), mean and 95% t band over seeds."),
+            f"Area under the {on} accuracy curve divided by the number of epochs (the mean "
+            f"{on} accuracy over training), mean and 95% t band over seeds."),
             figures.png_bytes(figures.convergence_auc(metrics))),
     ]
     caption = "auc in percentage points (higher is better, margin as for accuracy)"
     if thresholds:
         blocks.append(FigureBlock("epochs_to_threshold", (
-            f"Epochs until validation accuracy first reaches {fraction:.0%} of the dense parent's final "
-            "validation accuracy (same seed). Trials that never reach it are censored at E."),
+            f"Epochs until {on} accuracy first reaches {fraction:.0%} of the dense parent's final "
+            f"{on} accuracy (same seed). Trials that never reach it are censored at E."),
             figures.png_bytes(figures.epochs_to_threshold(metrics, fraction))))
         caption += ("; epochs to threshold in epochs (lower is better; censored trials count as E, so "
                     "differences involving them are understated; no equivalence margin)")
@@ -243,20 +273,65 @@ def _convergence_section(trials, curves, metrics, convergence, fraction, thresho
     return Section("Convergence", blocks)
 
 
-def _predictive_section(trials: pd.DataFrame, predictive: pd.DataFrame) -> Section:
-    blocks: list = [Paragraph(predictive_sentence(predictive))]
-    if not predictive.empty:
-        rows = [[("pooled" if r.scope == "pooled" else sparsity(r.sparsity)), str(r.n),
+def _split_statement(split: str, metrics: pd.DataFrame, thresholds: bool) -> str:
+    """Which split the convergence metrics use, said plainly, and how early-stopped curves count."""
+    measures = "area under the curve, epochs to threshold" if thresholds else "area under the curve"
+    text = f"The convergence metrics ({measures}) use {SPLIT_DESCRIPTIONS[split]}"
+    if thresholds:
+        text += ", and so does the threshold taken from the dense parent"
+    text += "."
+    if split != "monitor":
+        text += (" A method that selects on this split is measured on its own selection data, which "
+                 "can favour it.")
+    stopped = int(metrics["stop_epoch"].notna().sum()) if "stop_epoch" in metrics.columns else 0
+    if stopped:
+        text += (f" {stopped} of the {len(metrics)} finished trials were stopped early by the stopping "
+                 "rule; a stopped network is frozen, so its curve continues at its last value up to the "
+                 "configured epochs for the area")
+        text += (", and it counts as censored for epochs to threshold unless it had reached the "
+                 "threshold by its stop epoch." if thresholds else ".")
+    return text
+
+
+def _predictive_section(trials: pd.DataFrame) -> Section:
+    within = within_seed_predictiveness(trials)
+    winner = winner_vs_probes(trials)
+    pooled = score_predictiveness(trials)
+    blocks: list = [Paragraph(predictive_sentence(within, winner))]
+    if not within.empty:
+        rows = [[("all (seed means)" if r.scope == "overall" else sparsity(r.sparsity)), str(r.n_groups),
+                 str(r.n_seeds), str(r.n_candidates), fixed(r.mean_rho, 2), ci_plain(r.ci_low, r.ci_high),
+                 pvalue(r.p)] for r in within.itertuples()]
+        blocks.append(Table(["sparsity", "groups", "seeds", "candidates", "mean within-group rho",
+                             "95% CI (t over seeds)", "p"], rows,
+                            "Primary: Spearman rho of initial score vs final test accuracy within each "
+                            "(seed, sparsity) group of random search's probe candidates and its winner, "
+                            "averaged; the interval and t test treat seeds as the independent units "
+                            "(overall, each seed's groups are averaged first)."))
+    if not winner.empty:
+        rows = [[("all (seed means)" if r.scope == "overall" else sparsity(r.sparsity)), str(r.n_groups),
+                 str(r.n_seeds), percent(r.mean_winner), percent(r.mean_probes), pp(r.mean_diff, 2),
+                 ci_pp(r.ci_low, r.ci_high, 2), pvalue(r.p)] for r in winner.itertuples()]
+        blocks.append(Table(["sparsity", "groups", "seeds", "winner %", "probes %", "winner − probes",
+                             "95% CI (t over seeds)", "p"], rows,
+                            "The selected winner vs the mean of the probes of its own seed and sparsity, "
+                            "in percentage points of final test accuracy."))
+    secondary = pooled_predictive_sentence(pooled)
+    if secondary:
+        blocks.append(Paragraph(secondary))
+        rows = [[("combined" if r.scope == "pooled" else sparsity(r.sparsity)), str(r.n),
                  fixed(r.rho, 2), ci_plain(r.ci_low, r.ci_high), pvalue(r.p)]
-                for r in predictive.itertuples()]
+                for r in pooled.itertuples()]
         blocks.append(Table(["sparsity", "n candidates", "Spearman rho", "95% CI (Fisher z)", "p"], rows,
-                            "Initial score vs final test accuracy over random search's probe "
-                            "candidates and its selected winner. Pooled: per-sparsity rhos combined on "
-                            "the Fisher z scale (weights n − 3)."))
+                            "Secondary, confounded by parent (seed) effects: all seeds' candidates pooled "
+                            "per sparsity; combined: per-sparsity rhos on the Fisher z scale (weights "
+                            "n − 3)."))
+    if not pooled.empty:
         figure = figures.score_vs_accuracy(trials)
         if figure is not None:
             blocks.append(FigureBlock("score_vs_accuracy",
-                                      "Each scored-and-trained candidate; the star is the one random "
+                                      "Each scored-and-trained candidate, all seeds together (so differences "
+                                      "between seeds' parents show too); the star is the one random "
                                       "search selected (best initial score).", figures.png_bytes(figure)))
     return Section("Is the search score predictive?", blocks)
 
@@ -272,25 +347,38 @@ def _divergence_section(diverged: pd.DataFrame) -> Section:
 
 
 def _notes(margin: float, alpha: float, fraction: float, has_curves: bool = True,
-           thresholds: bool = True) -> Section:
+           thresholds: bool = True, split: str = "validation") -> Section:
+    curve = "monitoring-split" if split == "monitor" else "validation"
     if thresholds:
-        convergence = (f"Convergence uses the same rules on the area under the validation curve, and on "
-                       f"the epochs needed to reach {fraction:.0%} of the dense parent's final validation "
-                       "accuracy (censored at E when never reached). ")
+        convergence = (f"Convergence uses the same rules on the area under the {curve} accuracy curve, and "
+                       f"on the epochs needed to reach {fraction:.0%} of the dense parent's final {curve} "
+                       f"accuracy (censored at E when never reached); the curves are those of "
+                       f"{SPLIT_DESCRIPTIONS[split]}. ")
     elif has_curves:
-        convergence = "Convergence uses the same rules on the area under the validation curve. "
+        convergence = (f"Convergence uses the same rules on the area under the {curve} accuracy curve "
+                       f"({SPLIT_DESCRIPTIONS[split]}). ")
     else:
         convergence = ""
     return Section("How the verdicts are made", [Paragraph(
+        "The primary metric is final test accuracy and the primary test is the paired t test; test loss "
+        "and convergence are secondary. "
         "Each method is paired with random by seed (same parent initialization and data order); only "
         "seeds where both trials finished count. On the per-seed differences we report the mean with a "
         "95% paired Student-t interval, the paired t test (primary) and the Wilcoxon signed-rank test "
         "(beside it, without a normality assumption), and a TOST equivalence test with margin "
-        f"±{margin * 100:g} pp. All p-values are Holm-adjusted across the sparsities of one method. "
-        f"Verdict: 'equivalent' if TOST p < {alpha:g}; else 'better' or 'worse' if the t test "
-        f"p < {alpha:g}, by the sign of the difference; else 'inconclusive', with the reason (for example too few seeds for "
-        "the margin at the observed spread); results identical in every seed (every difference exactly 0) "
-        "are 'equivalent' without a test. With few seeds the Wilcoxon test cannot reach small "
+        f"±{margin * 100:g} pp. Multiplicity: the p-values are Holm-adjusted within one family per method "
+        "and metric, namely that method vs random at each of the sparsities tested; there is no further "
+        "correction across methods or across metrics (the secondary metrics have families of their own). "
+        "The 95% intervals are not adjusted. "
+        f"Minimum evidence: with fewer than {MIN_SEEDS} paired seeds the verdict is 'too few seeds' (the "
+        f"estimate and interval are still shown). {MIN_SEEDS} is the smallest number of seeds at which the "
+        f"paired t test at alpha {ALPHA:g} has 80% power to detect a true shift of one standard deviation "
+        "of the per-seed differences; with 3 seeds that power is 18%. "
+        f"Verdict: 'identical (not tested)' if every paired difference is exactly 0 (the two arms gave "
+        f"the same number in every seed; nothing to test); else 'equivalent' if TOST p < {alpha:g}; "
+        f"else 'better' or 'worse' if the t test p < {alpha:g}, by the sign of the difference; else "
+        "'inconclusive', with the reason (for example too few seeds for the margin at the observed "
+        "spread). With few seeds the Wilcoxon test cannot reach small "
         f"p-values (its minimum two-sided p is {min_wilcoxon_p(3):g} with 3 seeds and "
         f"{min_wilcoxon_p(5):g} with 5), which is why the t test decides. {convergence}"
         "Diverged trials are counted, never averaged.")])

@@ -13,7 +13,7 @@ import math
 
 import pandas as pd
 
-from sparsebench.analysis.paired import ALPHA
+from sparsebench.analysis.paired import ALPHA, IDENTICAL, MIN_SEEDS, TOO_FEW_SEEDS
 from sparsebench.report.formatting import _finite, ci_pp, fixed, pp, pvalue, sparsity
 
 
@@ -57,6 +57,8 @@ def verdict_sentence(row, family: int = 1) -> str:
 
     ``family`` is how many sparsities the row's p-values were Holm-adjusted across
     (the method's rows with a finite p-value); the sentence says so when it is above 1.
+    A 'too few seeds' row gives the estimate and its interval without a p-value and
+    without any of the words better, worse or equivalent.
     """
     where = f"At sparsity {sparsity(row['sparsity'])}, {row['method']}"
     base = row["baseline"]
@@ -65,6 +67,13 @@ def verdict_sentence(row, family: int = 1) -> str:
     margin = row.get("margin", math.nan)
     within = f"±{margin * 100:g} pp" if isinstance(margin, float) and math.isfinite(margin) else "the margin"
     verdict = row["verdict"]
+    if verdict == TOO_FEW_SEEDS:
+        # No p-value and no "excludes 0" note: with so few seeds they invite the claim the rule withholds.
+        return (f"{where} vs {base}: too few seeds for a verdict ({row['reason']}), {_seeds(row)}; "
+                f"{_difference(row)}.")
+    if verdict == IDENTICAL:
+        return (f"{where} and {base} gave identical results in every seed (not tested: "
+                f"{row['reason']}), {_seeds(row)}.")
     if verdict == "equivalent":
         # With no spread between seeds TOST is undefined; the reason then says why it is equivalent.
         test = (f"TOST p={pvalue(row['p_tost_holm'])}{_holm(family)}" if _finite(row["p_tost_holm"])
@@ -96,7 +105,9 @@ def dense_gap_sentence(gaps: pd.DataFrame) -> str:
 def convergence_sentence(rows: pd.DataFrame) -> str:
     """Which verdicts the convergence comparison gave, grouped, for one method."""
     parts = []
-    for metric, label in (("auc", "area under the validation-accuracy curve"),
+    split = rows["split"].iloc[0] if "split" in rows.columns and len(rows) else "validation"
+    curve = "monitoring-split" if split == "monitor" else "validation"
+    for metric, label in (("auc", f"area under the {curve} accuracy curve"),
                           ("epochs_to_threshold", "epochs to the accuracy threshold")):
         of_metric = rows[rows["metric"] == metric]
         if of_metric.empty:
@@ -123,18 +134,58 @@ def divergence_sentence(counts: pd.DataFrame) -> str:
     return f"{diverged} of its {int(counts['n_trials'].sum())} trials diverged ({where}) and are excluded."
 
 
-def predictive_sentence(table: pd.DataFrame) -> str:
-    """The pooled score-predictiveness result in words."""
-    pooled = table[table["scope"] == "pooled"]
-    if table.empty or pooled.empty:
+def _useful_direction(score_name: str) -> str:
+    return "negative" if score_name == "loss" else "positive"
+
+
+def predictive_sentence(within: pd.DataFrame, winner: pd.DataFrame | None = None) -> str:
+    """The headline on score predictiveness: the within-seed analysis, in words.
+
+    ``within`` is :func:`sparsebench.analysis.within_seed_predictiveness`, ``winner``
+    :func:`sparsebench.analysis.winner_vs_probes` (both of one experiment).
+    """
+    overall = within[within["scope"] == "overall"] if not within.empty else within
+    has_winner = winner is not None and not winner.empty
+    if overall.empty and not has_winner:
         return ("No probe candidates were trained, so whether the search score predicts trained "
                 "accuracy was not measured (run with --probe N).")
+    parts = []
+    if not overall.empty:
+        row = overall.iloc[0]
+        rho, low, high = (fixed(row[key]) for key in ("mean_rho", "ci_low", "ci_high"))
+        interval = f" [95% CI {low}, {high}]" if _finite(row["ci_low"]) else ""
+        p = f", p={pvalue(row['p'])}" if _finite(row["p"]) else ""
+        parts.append(
+            f"Within seeds (candidates of one seed and sparsity share a parent and a data order, and "
+            f"these are the only candidates random search ever compares), Spearman's rho between the "
+            f"initial {row['score_name']} score and trained test accuracy averages {rho}{interval} over "
+            f"{int(row['n_groups'])} (seed, sparsity) groups of {int(row['n_candidates'])} candidates "
+            f"(t interval over {int(row['n_seeds'])} seeds{p}). A useful {row['score_name']} score has "
+            f"a {_useful_direction(row['score_name'])} rho; a rho near zero means the score ranks "
+            f"candidates no better than chance.")
+    else:
+        parts.append("Too few trained candidates per seed and sparsity (need at least 3) to estimate "
+                     "a within-seed correlation.")
+    if has_winner:
+        row = winner[winner["scope"] == "overall"].iloc[0]
+        interval = ci_pp(row["ci_low"], row["ci_high"])
+        interval = "" if interval == "n/a" else f" [95% CI {interval[1:-1]}]"
+        p = f", p={pvalue(row['p'])}" if _finite(row["p"]) else ""
+        parts.append(f"The selected winner's test accuracy minus the mean of its probes (same seed and "
+                     f"sparsity) is {pp(row['mean_diff'], 2)}{interval} over {int(row['n_groups'])} "
+                     f"groups (t interval over {int(row['n_seeds'])} seeds{p}).")
+    return " ".join(parts)
+
+
+def pooled_predictive_sentence(table: pd.DataFrame) -> str:
+    """The pooled (all seeds together) correlation, labelled secondary with its confound named."""
+    pooled = table[table["scope"] == "pooled"] if not table.empty else table
+    if pooled.empty or not math.isfinite(pooled.iloc[0]["rho"]):
+        return ""
     row = pooled.iloc[0]
-    if not math.isfinite(row["rho"]):
-        return "Too few trained candidates per sparsity (need at least 4) to estimate the correlation."
-    direction = "negative" if row["score_name"] == "loss" else "positive"
     rho, low, high = (fixed(row[key]) for key in ("rho", "ci_low", "ci_high"))
-    return (f"Over {int(row['n'])} scored-and-trained candidates, Spearman's rho between the initial "
-            f"{row['score_name']} score and trained test accuracy is {rho} [95% CI {low}, {high}] "
-            f"(p={pvalue(row['p'])}), combined over sparsities. A useful {row['score_name']} score has "
-            f"a {direction} rho; a rho near zero means the score ranks candidates no better than chance.")
+    return (f"Secondary, for comparison only: pooling the {int(row['n'])} candidates of all seeds gives "
+            f"rho {rho} [95% CI {low}, {high}] (p={pvalue(row['p'])}), combined over sparsities. Pooling "
+            f"mixes parents: seeds whose parent trains better and scores differently move all their "
+            f"candidates together (a parent effect), and a seed's candidates are counted as independent, "
+            f"so the pooled figure can differ from the within-seed one even in sign.")
