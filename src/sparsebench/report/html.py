@@ -19,6 +19,7 @@ import base64
 from html import escape
 
 from sparsebench.report.blocks import FigureBlock, Paragraph, Report, Table
+from sparsebench.report.figures import VECTOR_FORMATS, has_vectors
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
@@ -52,14 +53,19 @@ def _table(table: Table) -> str:
     return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _figure(figure: FigureBlock) -> str:
+def _figure(figure: FigureBlock, figure_dir: str) -> str:
     data = base64.b64encode(figure.png).decode("ascii")
+    # The vector files are named, not linked: the page must stay whole when it travels alone.
+    vectors = ("" if not has_vectors(figure.png) else " Also as vector files: " + ", ".join(
+        f"{figure_dir}/{figure.name}.{fmt}" for fmt in VECTOR_FORMATS) + ".")
     return (f'<figure id="{escape(figure.name)}"><img src="data:image/png;base64,{data}" '
-            f'alt="{escape(figure.caption)}"><figcaption>{escape(figure.caption)}</figcaption></figure>')
+            f'alt="{escape(figure.caption)}"><figcaption>{escape(figure.caption)}'
+            f'{escape(vectors)}</figcaption></figure>')
 
 
-def render_html(report: Report) -> str:
-    """The report as an HTML5 document string."""
+def render_html(report: Report, figure_dir: str = "figures") -> str:
+    """The report as an HTML5 document string; each figure's caption names its PDF and SVG
+    files (``{figure_dir}/{name}.pdf``), which :func:`~sparsebench.report.write_report` writes."""
     parts = []
     for section in report.sections:
         parts.append(f"<section><h2>{escape(section.heading)}</h2>")
@@ -69,7 +75,7 @@ def render_html(report: Report) -> str:
             elif isinstance(block, Table):
                 parts.append(_table(block))
             elif isinstance(block, FigureBlock):
-                parts.append(_figure(block))
+                parts.append(_figure(block, figure_dir))
         parts.append("</section>")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
