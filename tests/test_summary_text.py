@@ -48,6 +48,15 @@ def test_long_verdicts_keep_every_column_in_line(verdict):
         f"{verdict}  (3 diverged)" if verdict else "(3 diverged)")
 
 
+def test_identical_results_are_not_coloured_as_equivalent():
+    from sparsebench.report.blocks import Report, Section, Table
+    from sparsebench.report.html import render_html
+
+    page = render_html(Report("t", [Section("s", [Table(["verdict"], [["identical (not tested)"], ["equivalent"]])])]))
+    assert '<td class="verdict-identical">identical (not tested)</td>' in page
+    assert '<td class="verdict-equivalent">equivalent</td>' in page
+
+
 def test_summary_warns_when_a_method_diverged_in_many_trials():
     trials, _ = synthetic_results(seeds=4, sparsities=(0.5, 0.9), epochs=2,
                                   diverged=[("random-search", 0.9, s) for s in range(3)] + [("random", 0.5, 0)])
@@ -83,7 +92,7 @@ def test_a_single_class_dataset_is_all_at_chance():
     trials, _ = synthetic_results(seeds=2, sparsities=(0.9,), epochs=2)
     trials["final_test_acc"] = 1.0
     warnings = failure_warnings(trials, chance_acc=1.0)
-    assert [w.split(":")[0] for w in warnings] == ["dense at the dense parent", "random at sparsity 0.9",
+    assert [w.split(":")[0] for w in warnings] == ["the dense parent", "random at sparsity 0.9",
                                                   "random-search at sparsity 0.9"]
     assert "at most 100.0%" in warnings[0]
 

@@ -124,8 +124,8 @@ def network_failures(trials: pd.DataFrame, chance_acc: float | None = None,
     return table.reset_index(drop=True)
 
 
-def _where(method: str, sparsity: float) -> str:
-    return "the dense parent" if method == DENSE else f"sparsity {sparsity:g}"
+def _which(method: str, sparsity: float) -> str:
+    return "the dense parent" if method == DENSE else f"{method} at sparsity {sparsity:g}"
 
 
 def _failure_counts(row) -> str:
@@ -154,7 +154,7 @@ def failure_warnings(trials: pd.DataFrame, chance_acc: float | None = None,
     flagged = flagged.assign(rank=flagged["method"].map(order)).sort_values(["rank", "sparsity"])
     warnings, explained = [], False
     for row in flagged.itertuples():
-        text = f"{row.method} at {_where(row.method, row.sparsity)}: {_failure_counts(row)}"
+        text = f"{_which(row.method, row.sparsity)}: {_failure_counts(row)}"
         if row.n_chance and not explained:
             text += (f" (test accuracy at most {100 * min(1.0, chance_acc + tolerance):.1f}%; always predicting "
                      f"the most frequent training class scores {100 * chance_acc:.1f}%)")

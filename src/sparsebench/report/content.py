@@ -256,7 +256,7 @@ def _convergence_section(trials, curves, metrics, convergence, fraction, thresho
 def _all_censored(metrics: pd.DataFrame, fraction: float) -> str:
     """Why there is no epochs-to-threshold figure although the dense parent finished."""
     last = int(metrics["epochs"].max())
-    return (f"No sub-network reached {fraction:.0%} of the dense parent's final validation accuracy within its "
+    return (f"No sub-network reached {fraction:.0%} of the dense parent's final validation accuracy within the "
             f"{last} epochs, so there is no figure of epochs to threshold: every time is censored at E = {last}.")
 
 

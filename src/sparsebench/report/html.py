@@ -34,8 +34,12 @@ caption { caption-side: bottom; text-align: left; color: #555; font-size: 0.8rem
 figure { margin: 1.2rem 0; } figure img { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: 0.85rem; }
 td.verdict-better { background: #e6f4ea; } td.verdict-worse { background: #fce8e6; }
-td.verdict-equivalent { background: #e8f0fe; }
+td.verdict-equivalent { background: #e8f0fe; } td.verdict-identical { background: #eeeeee; }
 """
+# The CSS class of each verdict a table may show; identical results were not tested, so they
+# are not coloured as equivalent.
+VERDICT_CLASSES = {"better": "better", "worse": "worse", "equivalent": "equivalent",
+                   "identical (not tested)": "identical"}
 
 
 def _table(table: Table) -> str:
@@ -45,8 +49,8 @@ def _table(table: Table) -> str:
         cells = []
         for column, cell in zip(table.columns, row):
             # Colour only the verdict cells, so the table reads at a glance; the class is from a fixed set.
-            css = f' class="verdict-{cell}"' if column.startswith("verdict") and cell in (
-                "better", "worse", "equivalent") else ""
+            css = (f' class="verdict-{VERDICT_CLASSES[cell]}"'
+                   if column.startswith("verdict") and cell in VERDICT_CLASSES else "")
             cells.append(f"<td{css}>{escape(cell)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     caption = f"<caption>{escape(table.caption)}</caption>" if table.caption else ""
