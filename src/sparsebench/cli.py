@@ -67,7 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--candidates", type=_number(int, "candidates", "an integer >= 1"), metavar="K", help="candidates per search")
     run.add_argument("--score", help="loss (default) or accuracy of the untrained sub-network on validation")
     run.add_argument("--probe", type=_number(int, "probe", "an integer >= 0"), metavar="N", help="also train N scored random-search candidates")
-    run.add_argument("--epochs", type=_number(int, "epochs", "an integer >= 1"), metavar="E")
+    run.add_argument("--epochs", type=_number(int, "epochs", "an integer >= 1"), metavar="E", help="training epochs (the most, with --patience)")
+    run.add_argument("--patience", type=_number(int, "patience", "an integer >= 0"), metavar="P",
+                     help="stop a network once its validation accuracy has not improved for P epochs (0: train every epoch)")
+    run.add_argument("--monitor-fraction", dest="monitor_fraction", type=_number(float, "monitor-fraction", "a number in [0, 1)"), metavar="F",
+                     help="fraction of the held-out rows kept apart for convergence metrics (0: none)")
+    run.add_argument("--standardize", help="none or feature (default: the dataset's)")
     run.add_argument("--hidden", type=_list_of(int, "hidden", "comma-separated positive integers"), metavar="W1,W2", help="hidden widths of the parent MLP")
     run.add_argument("--optimizer", help="adam or sgd")
     run.add_argument("--lr", type=_number(float, "lr", "a number > 0"))
@@ -107,7 +112,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .config import ExperimentConfig
     from .runner import run
 
-    keys = ("dataset", "seeds", "sparsities", "methods", "candidates", "score", "probe", "epochs", "hidden", "optimizer", "lr", "batch_size", "engine", "device")
+    keys = ("dataset", "seeds", "sparsities", "methods", "candidates", "score", "probe", "epochs", "patience", "monitor_fraction",
+            "standardize", "hidden", "optimizer", "lr", "batch_size", "engine", "device")
     overrides = {k: getattr(args, k) for k in keys}
     cfg = ExperimentConfig.from_sources(preset=args.preset, toml_path=args.config, overrides=overrides)
     trials = run(cfg, store=args.store, progress=not args.no_progress)

@@ -27,6 +27,13 @@ ACTIVATIONS = ("relu", "tanh", "gelu")
 OPTIMIZERS = ("adam", "sgd")
 SCORES = ("loss", "accuracy")
 ENGINES = ("stacked", "reference")
+STANDARDIZATIONS = ("none", "feature")
+
+#: Values of the fields added after the first stores were written, at which they
+#: reproduce the older behaviour. ``config_hash`` leaves a field out while it has
+#: this value, so an experiment stored before the field existed keeps its hash
+#: (and resumes) when the field is set to it.
+LEGACY_VALUES: dict[str, Any] = {"patience": 0, "monitor_fraction": 0.0, "standardize": "feature"}
 DEVICES = ("cpu", "cuda")
 
 
@@ -46,13 +53,16 @@ class ExperimentConfig:
     candidates: int = field(default=100, metadata={"help": "K, candidates sampled and scored by a search method"})
     score: str = field(default="loss", metadata={"help": "how candidates are ranked at initialization: loss (lower is better) or accuracy"})
     probe: int = field(default=0, metadata={"help": "also train this many scored random-search candidates per (seed, sparsity), to test if the score predicts trained accuracy"})
-    epochs: int = field(default=30, metadata={"help": "training epochs"})
+    epochs: int = field(default=30, metadata={"help": "training epochs (the most, with a patience)"})
+    patience: int = field(default=0, metadata={"help": "stop a network once its validation accuracy has not improved for this many epochs (0: train every epoch)"})
     batch_size: int = field(default=128, metadata={"help": "minibatch size"})
     optimizer: str = field(default="adam", metadata={"help": "adam or sgd (with momentum)"})
     lr: float = field(default=1e-3, metadata={"help": "learning rate"})
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum (ignored by adam)"})
     weight_decay: float = field(default=0.0, metadata={"help": "L2 weight decay"})
-    val_fraction: float = field(default=0.2, metadata={"help": "fraction of the training split held out for validation"})
+    val_fraction: float = field(default=0.2, metadata={"help": "fraction of the training split held out (validation, and monitoring if any)"})
+    monitor_fraction: float = field(default=0.0, metadata={"help": "fraction of the held-out rows kept apart as a monitoring split for convergence metrics, which no method selects on (0: none)"})
+    standardize: str | None = field(default=None, metadata={"help": "none or feature (per-feature, with training statistics); default: the dataset's"})
     data_seed: int = field(default=0, metadata={"help": "seed of the dataset generation and the validation split"})
     engine: str = field(default="stacked", metadata={"help": "stacked (fast: compacted, batched) or reference (plain masked loop)"})
     device: str = field(default="cpu", metadata={"help": "cpu or cuda"})
@@ -63,8 +73,12 @@ class ExperimentConfig:
         object.__setattr__(self, "seeds", tuple(sorted(self.seeds)))
         object.__setattr__(self, "sparsities", tuple(sorted(float(s) for s in self.sparsities)))
         object.__setattr__(self, "methods", tuple(sorted(self.methods)))
-        for name in ("lr", "momentum", "weight_decay", "val_fraction"):
+        for name in ("lr", "momentum", "weight_decay", "val_fraction", "monitor_fraction"):
             object.__setattr__(self, name, float(getattr(self, name)))
+        if self.standardize is None:
+            from .data.registry import default_standardization
+
+            object.__setattr__(self, "standardize", default_standardization(self.dataset))
 
     # -- construction -------------------------------------------------------
     @classmethod
@@ -104,8 +118,13 @@ class ExperimentConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     def config_hash(self) -> str:
-        """A short stable hash of every field: the experiment's identity in the store."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """A short stable hash of every field: the experiment's identity in the store.
+
+        Fields at their ``LEGACY_VALUES`` are left out, so that configs written
+        before those fields existed keep their hash.
+        """
+        values = {k: v for k, v in self.to_dict().items() if not (k in LEGACY_VALUES and v == LEGACY_VALUES[k])}
+        text = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
@@ -230,6 +249,7 @@ def _validate(cfg: ExperimentConfig) -> None:
     if cfg.probe > 0 and "random-search" not in cfg.methods:
         raise invalid("probe", cfg.probe, "0 unless methods include random-search (probes are its scored candidates)")
     _check_int("epochs", cfg.epochs, 1, 100_000)
+    _check_int("patience", cfg.patience, 0, 100_000)
     _check_int("batch_size", cfg.batch_size, 1)
     _check_choice("optimizer", cfg.optimizer, OPTIMIZERS)
     if not _is_number(cfg.lr) or cfg.lr <= 0:
@@ -240,6 +260,10 @@ def _validate(cfg: ExperimentConfig) -> None:
         raise invalid("weight_decay", cfg.weight_decay, "a finite number >= 0")
     if not _is_number(cfg.val_fraction) or not 0 < cfg.val_fraction < 1:
         raise invalid("val_fraction", cfg.val_fraction, "a number in (0, 1)")
+    if not _is_number(cfg.monitor_fraction) or not 0 <= cfg.monitor_fraction < 1:
+        raise invalid("monitor_fraction", cfg.monitor_fraction, "a number in [0, 1)")
+    if cfg.standardize is not None:
+        _check_choice("standardize", cfg.standardize, STANDARDIZATIONS)
     _check_int("data_seed", cfg.data_seed, 0, 2**31 - 1)
     _check_choice("engine", cfg.engine, ENGINES)
     _check_choice("device", cfg.device, DEVICES)

@@ -163,7 +163,7 @@ def load_data(cfg: ExperimentConfig, device: torch.device) -> DatasetSplits:
     with warnings.catch_warnings():
         # numpy's complaints about standardizing an empty training split: refused below, in one line.
         warnings.filterwarnings("ignore", "Mean of empty slice|invalid value encountered|Degrees of freedom", RuntimeWarning)
-        data = load_dataset(cfg.dataset, cfg.data_seed, cfg.val_fraction).to(device)
+        data = load_dataset(cfg.dataset, cfg.data_seed, cfg.val_fraction, cfg.monitor_fraction, cfg.standardize).to(device)
     if len(data.y_train) == 0:
         n = len(data.y_val)
         raise invalid("val_fraction", cfg.val_fraction, f"a fraction that leaves training examples ({cfg.dataset} has {n} to split)")
@@ -410,8 +410,15 @@ def run_group(
     init_loss, init_acc = evaluate_stacked(stacked, data.x_val, data.y_val, cfg.activation)
     init_scores = (init_loss if cfg.score == "loss" else init_acc).tolist()
 
+    reported = 0
+
+    def report(count: int) -> None:
+        nonlocal reported
+        reported += count
+        on_progress(count)
+
     if cfg.engine == "stacked":
-        results = train_stacked(stacked, [n.seed for n in networks], data, settings, on_epoch=on_progress)
+        results = train_stacked(stacked, [n.seed for n in networks], data, settings, on_epoch=report)
     else:
         results = []
         for net in networks:
@@ -419,7 +426,8 @@ def run_group(
             mask = None if net.method == "dense" else net.mask
             result, _ = train_reference(parents[net.seed], mask, net.seed, data, settings)
             results.append(result)
-            on_progress(cfg.epochs)
+            report(cfg.epochs)
+    on_progress(len(networks) * cfg.epochs - reported)  # epochs the stopping rule saved
     trials = [_record(cfg, group, spec, net, res, score) for net, res, score in zip(networks, results, init_scores)]
     return trials, candidates
 
@@ -431,6 +439,11 @@ def _stack(parents: dict[int, list[Layer]], networks: list[Network]) -> list[Lay
         Layer(torch.cat([p[i].weight for p in per_net]), torch.cat([p[i].bias for p in per_net]))
         for i in range(len(per_net[0]))
     ]
+
+
+def _monitor(values: list[float], epoch_index: int) -> float | None:
+    """A monitoring-split value of one epoch; None without a monitoring split."""
+    return values[epoch_index] if epoch_index < len(values) else None
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -454,7 +467,7 @@ def _record(cfg: ExperimentConfig, group: WorkGroup, spec: MLPSpec, net: Network
         status="diverged" if res.diverged else "done",
         diverged_epoch=res.diverged_epoch,
         epochs=cfg.epochs,
-        stop_epoch=None,
+        stop_epoch=res.stop_epoch,
         final_test_loss=_finite_or_none(res.final_test_loss),
         final_test_acc=_finite_or_none(res.final_test_acc),
         best_epoch=res.best_epoch or None,
@@ -463,6 +476,8 @@ def _record(cfg: ExperimentConfig, group: WorkGroup, spec: MLPSpec, net: Network
         best_test_acc=_finite_or_none(res.best_test_acc),
         train_seconds=res.seconds,
         curves=[
-            (e + 1, res.train_loss[e], res.train_acc[e], res.val_loss[e], res.val_acc[e], None, None) for e in range(len(res.train_loss))
+            (e + 1, res.train_loss[e], res.train_acc[e], res.val_loss[e], res.val_acc[e],
+             _monitor(res.monitor_loss, e), _monitor(res.monitor_acc, e))
+            for e in range(len(res.train_loss))
         ],
     )

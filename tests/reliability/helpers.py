@@ -25,9 +25,12 @@ from sparsebench.plan import plan
 
 RUN_ARGS = [
     "run", "--dataset", "digits", "--hidden", "16,16", "--seeds", "3", "--sparsities", "0.5,0.75,0.9",
-    "--candidates", "5", "--epochs", "4", "--no-progress",
+    "--candidates", "5", "--epochs", "4", "--patience", "1", "--monitor-fraction", "0.5", "--no-progress",
 ]
-CONFIG = ExperimentConfig(dataset="digits", hidden=(16, 16), seeds=(0, 1, 2), sparsities=(0.5, 0.75, 0.9), candidates=5, epochs=4)
+# A patience of 1 stops some networks before the last epoch, so that resuming is
+# checked with the stopping rule and the monitoring split at work.
+CONFIG = ExperimentConfig(dataset="digits", hidden=(16, 16), seeds=(0, 1, 2), sparsities=(0.5, 0.75, 0.9), candidates=5, epochs=4,
+                          patience=1, monitor_fraction=0.5)
 GROUPS = plan(CONFIG)
 GROUP_KEYS = [g.key for g in GROUPS]
 N_TRIALS = sum(g.n_trials for g in GROUPS)
@@ -206,7 +209,7 @@ def assert_consistent(db: Path, config: ExperimentConfig = CONFIG) -> int:
         keys = con.execute("SELECT experiment_id, method, role, candidate, sparsity, seed, COUNT(*) FROM trials "
                            "GROUP BY 1, 2, 3, 4, 5, 6 HAVING COUNT(*) > 1").fetchall()
         assert keys == [], f"trials stored twice: {keys}"
-        rows = con.execute("SELECT t.id, t.method, t.sparsity, t.status, t.diverged_epoch, t.epochs, "
+        rows = con.execute("SELECT t.id, t.method, t.sparsity, t.status, t.diverged_epoch, COALESCE(t.stop_epoch, t.epochs), "
                            "(SELECT COUNT(*) FROM curves c WHERE c.trial_id = t.id), "
                            "(SELECT MIN(epoch) FROM curves c WHERE c.trial_id = t.id), "
                            "(SELECT MAX(epoch) FROM curves c WHERE c.trial_id = t.id) FROM trials t").fetchall()

@@ -91,7 +91,7 @@ def generate(seed: int = REFERENCE_SEED, num_samples: int = NUM_SAMPLES) -> tupl
     return (x - x.mean()) / x.std(), y
 
 
-@register_dataset("mnist1d")
+@register_dataset("mnist1d", standardize="none")  # the generator standardizes the whole set already
 def load_mnist1d(data_seed: int) -> RawData:
     x, y = generate(REFERENCE_SEED + data_seed)
     split = int(len(y) * TRAIN_SPLIT)

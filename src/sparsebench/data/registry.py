@@ -25,16 +25,32 @@ from ..errors import ConfigError, describe, invalid
 RawData = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 ENTRY_POINT_GROUP = "sparsebench.datasets"
 _LOADERS: dict[str, Callable[[int], RawData]] = {}
+#: How each registered dataset is standardized unless the config says otherwise.
+_STANDARDIZE: dict[str, str] = {}
+#: For datasets that do not say: per-feature standardization with training statistics.
+DEFAULT_STANDARDIZE = "feature"
 
 
-def register_dataset(name: str) -> Callable[[Callable[[int], RawData]], Callable[[int], RawData]]:
-    """Register ``loader(data_seed) -> (x_train, y_train, x_test, y_test)`` under ``name``."""
+def register_dataset(name: str, standardize: str = DEFAULT_STANDARDIZE) -> Callable[[Callable[[int], RawData]], Callable[[int], RawData]]:
+    """Register ``loader(data_seed) -> (x_train, y_train, x_test, y_test)`` under ``name``.
+
+    ``standardize`` is the dataset's default preprocessing: ``"feature"``
+    (each feature to mean 0, sd 1 with training statistics) or ``"none"``
+    (for data that is already on a sensible scale, e.g. generated standardized).
+    """
 
     def decorate(loader: Callable[[int], RawData]) -> Callable[[int], RawData]:
         _LOADERS[name] = loader
+        _STANDARDIZE[name] = standardize
         return loader
 
     return decorate
+
+
+def default_standardization(name: str) -> str:
+    """The standardization a dataset asks for (``"feature"`` for plug-ins that do not say)."""
+    _load_builtin()
+    return _STANDARDIZE.get(name, DEFAULT_STANDARDIZE)
 
 
 def dataset_names() -> list[str]:
@@ -109,9 +125,17 @@ def checked_raw_data(name: str, raw: object) -> RawData:
     return x_tr, y_tr, x_te, y_te
 
 
+SPLIT_TENSORS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "x_monitor", "y_monitor")
+
+
 @dataclass(frozen=True)
 class DatasetSplits:
-    """Standardized float32 features and int64 labels of the three splits."""
+    """Float32 features and int64 labels of the splits.
+
+    ``val`` is the validation split that methods select on (scores) and the
+    stopping rule watches; ``monitor`` (possibly empty) is kept apart from every
+    choice, so that convergence measured on it favours no method.
+    """
 
     name: str
     x_train: torch.Tensor
@@ -121,23 +145,44 @@ class DatasetSplits:
     x_test: torch.Tensor
     y_test: torch.Tensor
     n_classes: int
+    x_monitor: torch.Tensor | None = None
+    y_monitor: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.x_monitor is None:  # no monitoring split: empty tensors of the right shape
+            object.__setattr__(self, "x_monitor", self.x_val[:0])
+            object.__setattr__(self, "y_monitor", self.y_val[:0])
 
     @property
     def n_features(self) -> int:
         return self.x_train.shape[1]
 
+    @property
+    def has_monitor(self) -> bool:
+        return len(self.y_monitor) > 0
+
     def to(self, device: str | torch.device) -> "DatasetSplits":
-        moved = {k: getattr(self, k).to(device) for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
+        moved = {k: getattr(self, k).to(device) for k in SPLIT_TENSORS}
         return DatasetSplits(name=self.name, n_classes=self.n_classes, **moved)
 
 
 @lru_cache(maxsize=8)
-def load_dataset(name: str, data_seed: int = 0, val_fraction: float = 0.2) -> DatasetSplits:
+def load_dataset(
+    name: str, data_seed: int = 0, val_fraction: float = 0.2, monitor_fraction: float = 0.0, standardize: str | None = None
+) -> DatasetSplits:
     """Load ``name`` and split it.
+
+    ``val_fraction`` of the training rows are held out (drawn with the data
+    seed); ``monitor_fraction`` of those form the monitoring split, the rest
+    the validation split. ``standardize``: ``"feature"``, ``"none"``, or None
+    for the dataset's default.
 
     >>> d = load_dataset("mnist1d")
     >>> tuple(d.x_train.shape), tuple(d.x_val.shape), tuple(d.x_test.shape)
     ((3200, 40), (800, 40), (1000, 40))
+    >>> d = load_dataset("mnist1d", 0, 0.125, 0.5)
+    >>> tuple(d.x_train.shape), tuple(d.x_val.shape), tuple(d.x_monitor.shape)
+    ((3500, 40), (250, 40), (250, 40))
     """
     loader = _loader(name)
     try:
@@ -146,13 +191,20 @@ def load_dataset(name: str, data_seed: int = 0, val_fraction: float = 0.2) -> Da
         raise ConfigError(f"dataset {name!r}: the loader failed ({describe(exc)})") from None
     x_tr, y_tr, x_te, y_te = checked_raw_data(name, raw)
     order = np.random.default_rng(data_seed).permutation(len(y_tr))
-    n_val = max(1, int(round(val_fraction * len(y_tr))))
-    val_idx, train_idx = order[:n_val], np.sort(order[n_val:])
-    val_idx = np.sort(val_idx)
+    n_held = max(1, int(round(val_fraction * len(y_tr))))
+    held, train_idx = order[:n_held], np.sort(order[n_held:])
+    # The monitoring rows come from the held-out rows, never from training, so
+    # that the training set (and the dense parent's accuracy) stays as large.
+    n_monitor = int(round(monitor_fraction * n_held)) if n_held > 1 else 0
+    n_monitor = min(n_monitor, n_held - 1)  # at least one validation row
+    monitor_idx, val_idx = np.sort(held[:n_monitor]), np.sort(held[n_monitor:])
     x_train, y_train = x_tr[train_idx], y_tr[train_idx]
-    mean = x_train.mean(axis=0)
-    std = x_train.std(axis=0)
-    std[std == 0] = 1.0  # constant features (e.g. digits' border pixels) stay zero
+    if (standardize or default_standardization(name)) == "feature":
+        mean = x_train.mean(axis=0)
+        std = x_train.std(axis=0)
+        std[std == 0] = 1.0  # constant features (e.g. digits' border pixels) stay zero
+    else:
+        mean, std = 0.0, 1.0
 
     def features(x: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(((x - mean) / std).astype(np.float32))
@@ -169,6 +221,8 @@ def load_dataset(name: str, data_seed: int = 0, val_fraction: float = 0.2) -> Da
         x_test=features(x_te),
         y_test=labels(y_te),
         n_classes=int(max(y_tr.max(), y_te.max())) + 1,
+        x_monitor=features(x_tr[monitor_idx]),
+        y_monitor=labels(y_tr[monitor_idx]),
     )
 
 

@@ -19,10 +19,19 @@ class TrainSettings:
     momentum: float = 0.9
     weight_decay: float = 0.0
     activation: str = "relu"
+    #: Stop a network once its validation accuracy has not improved for this many epochs (0: never).
+    patience: int = 0
 
     @classmethod
     def from_config(cls, cfg) -> "TrainSettings":
-        return cls(cfg.epochs, cfg.batch_size, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.activation)
+        return cls(cfg.epochs, cfg.batch_size, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.activation,
+                   cfg.patience)
+
+    def should_stop(self, epoch: int, best_epoch: int) -> bool:
+        """The stopping rule, the same for every method and both engines: no improvement of the
+        validation accuracy for ``patience`` epochs, before the last epoch (a network that
+        trains every epoch has no stop epoch)."""
+        return self.patience > 0 and epoch < self.epochs and epoch - best_epoch >= self.patience
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
@@ -56,12 +65,20 @@ def make_optimizer(params: list[torch.Tensor], s: TrainSettings) -> torch.optim.
 
 @dataclass
 class TrainResult:
-    """One trained network: its curves (index e is epoch e+1) and test metrics."""
+    """One trained network: its curves (index e is epoch e+1) and test metrics.
+
+    A network the stopping rule stopped has curves up to ``stop_epoch``, and its
+    final weights and final test metrics are those of that epoch.
+    """
 
     train_loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
+    #: Per epoch on the monitoring split; empty when there is none.
+    monitor_loss: list[float] = field(default_factory=list)
+    monitor_acc: list[float] = field(default_factory=list)
+    stop_epoch: int | None = None
     final_test_loss: float = math.nan
     final_test_acc: float = math.nan
     best_epoch: int = 0

@@ -125,12 +125,19 @@ def train_reference(
         result.train_acc.append(correct / n_train)
         result.val_loss.append(val_loss)
         result.val_acc.append(val_acc)
+        if data.has_monitor:
+            monitor_loss, monitor_acc = _evaluate(model, data.x_monitor, data.y_monitor)
+            result.monitor_loss.append(monitor_loss)
+            result.monitor_acc.append(monitor_acc)
         if not (math.isfinite(result.train_loss[-1]) and math.isfinite(val_loss)):
             result.diverged_epoch = epoch
             break
         if val_acc > result.best_val_acc or result.best_epoch == 0:
             result.best_epoch, result.best_val_acc = epoch, val_acc
             best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        if settings.should_stop(epoch, result.best_epoch):
+            result.stop_epoch = epoch
+            break
     if not result.diverged:
         result.final_test_loss, result.final_test_acc = _evaluate(model, data.x_test, data.y_test)
         final_state = model.state_dict()

@@ -92,6 +92,11 @@ def train_stacked(
     distinct_seeds = sorted(set(seeds))
     row_of_seed = torch.tensor([distinct_seeds.index(s) for s in seeds], device=device)
 
+    # The stopping rule: a stopped network keeps its slot in the stack (so the
+    # others' shapes, and numbers, never depend on when it stopped) but nothing
+    # of it is recorded any more; its weights at the stop epoch are kept here.
+    stopped_at: list[int | None] = [None] * n
+    frozen = [p.detach().clone() for p in params] if settings.patience > 0 else []
     row_bytes = len(distinct_seeds) * settings.batch_size * data.x_train[0].numel() * data.x_train.element_size()
     steps_per_gather = max(1, GATHER_BYTES // max(row_bytes, 1))
     for epoch in range(1, settings.epochs + 1):
@@ -115,21 +120,26 @@ def train_stacked(
         correct = torch.stack(step_correct).sum(dim=0)
         current = as_layers([p.detach() for p in params])
         val_loss, val_acc = evaluate_stacked(current, data.x_val, data.y_val, settings.activation)
+        if data.has_monitor:
+            monitor_loss, monitor_acc = evaluate_stacked(current, data.x_monitor, data.y_monitor, settings.activation)
         train_loss = (loss_sum / n_train).float()
         train_acc = correct.double().div(n_train).float()
         finite = torch.isfinite(train_loss) & torch.isfinite(val_loss)
         for i in range(n):
-            if diverged_at[i] is not None:
+            if diverged_at[i] is not None or stopped_at[i] is not None:
                 continue
             r = results[i]
             r.train_loss.append(float(train_loss[i]))
             r.train_acc.append(float(train_acc[i]))
             r.val_loss.append(float(val_loss[i]))
             r.val_acc.append(float(val_acc[i]))
+            if data.has_monitor:
+                r.monitor_loss.append(float(monitor_loss[i]))
+                r.monitor_acc.append(float(monitor_acc[i]))
             if not finite[i]:
                 diverged_at[i] = epoch
-        # Once diverged, a network's later epochs are not recorded and cannot be its best.
-        alive = torch.tensor([d is None for d in diverged_at], device=device)
+        # Once diverged or stopped, a network's later epochs are not recorded and cannot be its best.
+        alive = torch.tensor([d is None and s is None for d, s in zip(diverged_at, stopped_at)], device=device)
         improved = alive & (val_acc > best_val_acc)
         best_val_acc = torch.where(improved, val_acc, best_val_acc)
         best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
@@ -137,16 +147,32 @@ def train_stacked(
         rows = torch.nonzero(improved).flatten()
         for b, p in zip(best, params):
             b.index_copy_(0, rows, p.index_select(0, rows))
+        if settings.patience > 0:
+            stopping = [i for i in range(n) if alive[i] and settings.should_stop(epoch, int(best_epoch[i]))]
+            for i in stopping:
+                stopped_at[i] = epoch
+            rows = torch.tensor(stopping, dtype=torch.long, device=device)
+            for f, p in zip(frozen, params):
+                f.index_copy_(0, rows, p.index_select(0, rows))
         if on_epoch is not None:
             on_epoch(n)
+        if all(d is not None or s is not None for d, s in zip(diverged_at, stopped_at)):
+            break  # every network has stopped (or diverged): the rest would not be recorded
 
+    if settings.patience > 0:
+        # Each network's final weights: those of its stop epoch, or of the last epoch.
+        stopped_rows = torch.tensor([s is not None for s in stopped_at], device=device)
+        for f, p in zip(frozen, params):
+            mask = stopped_rows.view(-1, *([1] * (p.dim() - 1)))
+            p.copy_(torch.where(mask, f, p))
     final = as_layers([p.detach() for p in params])
     final_loss, final_acc = evaluate_stacked(final, data.x_test, data.y_test, settings.activation)
     # A network whose best epoch is its last has its best weights in hand
     # already: only the others are evaluated again.
     best_loss, best_acc = final_loss.clone(), final_acc.clone()
     alive = torch.tensor([d is None for d in diverged_at], device=device)
-    earlier = torch.nonzero(alive & (best_epoch > 0) & (best_epoch < settings.epochs)).flatten()
+    last_epoch = torch.tensor([settings.epochs if s is None else s for s in stopped_at], device=device)
+    earlier = torch.nonzero(alive & (best_epoch > 0) & (best_epoch < last_epoch)).flatten()
     if len(earlier):
         subset = [Layer(l.weight[earlier], l.bias[earlier]) for l in as_layers(best)]
         best_loss[earlier], best_acc[earlier] = evaluate_stacked(subset, data.x_test, data.y_test, settings.activation)
@@ -155,6 +181,7 @@ def train_stacked(
         r.seconds = seconds
         r.final_weights = [Layer(layer.weight[i].clone(), layer.bias[i].clone()) for layer in final]
         r.diverged_epoch = diverged_at[i]
+        r.stop_epoch = stopped_at[i]
         if int(best_epoch[i]) > 0:  # the best finite epoch, also for a network that diverged later
             r.best_epoch, r.best_val_acc = int(best_epoch[i]), float(best_val_acc[i])
         if r.diverged:
