@@ -192,3 +192,13 @@ def test_the_run_summary_prints_sd_and_no_warning_for_a_healthy_run(tmp_path, ti
     trials = sparsebench.run(tiny_dict, store=str(tmp_path / "s.db"), progress=False)
     text = format_summary(trials)
     assert "(mean ± sd)" in text and "warning:" not in text
+
+
+def test_run_warns_after_its_summary_when_every_network_diverged(tmp_path, cli):
+    code, out, err = cli("run", "--dataset", "digits", "--hidden", "16,16", "--seeds", "2", "--epochs", "2",
+                         "--sparsities", "0.9", "--candidates", "3", "--lr", "1e30", "--no-progress",
+                         "--store", str(tmp_path / "s.db"))
+    assert code == 0, err
+    assert out.splitlines()[-3:] == ["warning: the dense parent: 2 of its 2 trials diverged.",
+                                     "warning: random at sparsity 0.9: 2 of its 2 trials diverged.",
+                                     "warning: random-search at sparsity 0.9: 2 of its 2 trials diverged."]
