@@ -176,8 +176,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     progress = list_experiments(args.store).set_index("experiment").loc[experiment]
     notice = None
     if not progress["complete"]:
-        notice = (f"Incomplete experiment: {progress['trials']} planned trials are stored. Sparsities or methods "
-                  "without stored trials are missing below; resume the run with the same command to complete it.")
+        from .summary import incomplete_notice
+
+        notice = incomplete_notice(config, trials)  # names the sparsities and methods still pending
         print(f"sparsebench: warning: experiment {experiment} is incomplete ({progress['trials']} trials)", file=sys.stderr)
     paths = write_report(trials, curves, config, args.out, margin=args.margin / 100, fraction=args.threshold, notice=notice)
     print(f"experiment {experiment}: wrote {paths['html']} and {paths['markdown']} ({len([k for k in paths if k.startswith('figure:')])} figures)")

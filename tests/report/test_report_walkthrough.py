@@ -35,9 +35,10 @@ def test_rewriting_a_report_removes_its_stale_figures_but_no_user_file(tmp_path)
     second = write_report(trials, curves.iloc[0:0], {"dataset": "second"}, tmp_path)
     written = {p.name for k, p in second.items() if k.startswith("figure:")}
     assert written == {"paired_differences.png", "accuracy_vs_sparsity.png"}
-    assert figure_files(tmp_path) == written | {"my_plot.png", "notes.txt", "score_vs_accuracy.png.bak"}
+    vectors = {name.replace(".png", f".{fmt}") for name in written for fmt in ("pdf", "svg")}
+    assert figure_files(tmp_path) == written | vectors | {"my_plot.png", "notes.txt", "score_vs_accuracy.png.bak"}
     assert (tmp_path / "figures" / "my_plot.png").read_bytes() == b"mine"
-    links = re.findall(r"\]\((figures/[^)]+)\)", second["markdown"].read_text(encoding="utf-8"))
+    links = re.findall(r"!\[[^\]]*\]\((figures/[^)]+)\)", second["markdown"].read_text(encoding="utf-8"))
     assert sorted(links) == sorted(f"figures/{name}" for name in written)
 
 

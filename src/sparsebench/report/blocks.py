@@ -29,7 +29,12 @@ class Table:
 
 @dataclass(frozen=True)
 class FigureBlock:
-    """A rendered figure: ``name`` is its file stem (``figures/<name>.png``)."""
+    """A rendered figure: ``name`` is its file stem (``figures/<name>.png``).
+
+    ``png`` is the PNG; when it is a :class:`~sparsebench.report.figures.FigureImage` (what
+    :func:`~sparsebench.report.figures.png_bytes` returns) it also gives the figure as PDF
+    and SVG, which the report writes beside the PNG and names in both documents.
+    """
 
     name: str
     caption: str

@@ -53,6 +53,7 @@ from sparsebench.report.sentences import (
     predictive_sentence,
     verdict_sentence,
 )
+from sparsebench.summary import failure_warnings
 
 # Every figure name (file stem, ``figures/<name>.png``) a report can contain. A report
 # writes a subset; ``write_report`` removes the others' files left by an earlier report.
@@ -76,10 +77,13 @@ def build_report(
     alpha: float = ALPHA,
     fraction: float = DEFAULT_FRACTION,
     notice: str | None = None,
+    chance_acc: float | None = None,
 ) -> Report:
     """The whole report for one experiment as a :class:`~sparsebench.report.blocks.Report`.
 
     ``notice``, when given, opens the report (e.g. that the experiment is incomplete).
+    ``chance_acc``: the accuracy of always predicting the most frequent training class
+    (None when unknown); a method whose networks sit at it, or diverged, is warned about.
     """
     require_single_experiment(trials)
     if len(trials) and (trials["status"] == "diverged").all():
@@ -111,6 +115,9 @@ def build_report(
     split = metrics.attrs.get("split", "validation") if metrics is not None else "validation"
     sections += [_predictive_section(trials), _divergence_section(diverged),
                  _notes(margin, alpha, fraction, has_curves, thresholds, split)]
+    warnings = _warnings_section(trials, chance_acc)
+    if warnings is not None:
+        sections.insert(0, warnings)
     if notice:
         sections.insert(0, Section("Status", [Paragraph(notice)]))
     return Report(f"sparsebench report: {dataset}" if dataset else "sparsebench report", sections)
@@ -146,7 +153,8 @@ def _summary(trials, accuracy, gaps, convergence, diverged, margin, alpha) -> Se
         sentences.append(divergence_sentence(diverged[diverged["method"] == method]))
         blocks.append(Paragraph(" ".join(s for s in sentences if s)))
     if not methods:
-        blocks.append(Paragraph("Only the baselines were run; there is no method to compare with random."))
+        blocks.append(Paragraph("No method besides the baselines (dense, random) has stored trials, so there is "
+                                "no method to compare with random."))
     summary = summary_table(trials, margin, alpha, comparison=accuracy)
     rows = [[sparsity(r.sparsity), r.method, str(r.n), _mean_sd(r.mean_test_acc, r.sd_test_acc, r.n),
              str(r.n_diverged), r.verdict or "—"] for r in summary.itertuples()]
@@ -259,10 +267,12 @@ def _convergence_section(trials, curves, metrics, convergence, fraction, thresho
     ]
     caption = "auc in percentage points (higher is better, margin as for accuracy)"
     if thresholds:
-        blocks.append(FigureBlock("epochs_to_threshold", (
-            f"Epochs until {on} accuracy first reaches {fraction:.0%} of the dense parent's final "
-            f"{on} accuracy (same seed). Trials that never reach it are censored at E."),
-            figures.png_bytes(figures.epochs_to_threshold(metrics, fraction))))
+        threshold_figure = figures.epochs_to_threshold(metrics, fraction)  # None: every trial censored
+        blocks.append(Paragraph(_all_censored(metrics, fraction, on)) if threshold_figure is None else FigureBlock(
+            "epochs_to_threshold", (
+                f"Epochs until {on} accuracy first reaches {fraction:.0%} of the dense parent's final "
+                f"{on} accuracy (same seed). Trials that never reach it are censored at E."),
+            figures.png_bytes(threshold_figure)))
         caption += ("; epochs to threshold in epochs (lower is better; censored trials count as E, so "
                     "differences involving them are understated; no equivalence margin)")
     else:
@@ -271,6 +281,13 @@ def _convergence_section(trials, curves, metrics, convergence, fraction, thresho
                          "p Wilcoxon (Holm)", "censored (method / random)", "verdict", "reason"], rows,
                         caption + "."))
     return Section("Convergence", blocks)
+
+
+def _all_censored(metrics: pd.DataFrame, fraction: float, on: str) -> str:
+    """Why there is no epochs-to-threshold figure although the dense parent finished."""
+    last = int(metrics["epochs"].max())
+    return (f"No sub-network reached {fraction:.0%} of the dense parent's final {on} accuracy within the "
+            f"{last} epochs, so there is no figure of epochs to threshold: every time is censored at E = {last}.")
 
 
 def _split_statement(split: str, metrics: pd.DataFrame, thresholds: bool) -> str:
@@ -344,6 +361,24 @@ def _divergence_section(diverged: pd.DataFrame) -> Section:
     return Section("Diverged trials", [Table(
         ["sparsity", "method", "trials", "diverged", "first diverged at epoch"], rows,
         "Diverged trials are excluded from every comparison; their seed's pair is dropped.")])
+
+
+def _warnings_section(trials: pd.DataFrame, chance_acc: float | None) -> Section | None:
+    """A section of warnings when a method's networks diverged or sit at chance level at
+    some sparsity (half of its trials there or more); None when there is nothing to warn of."""
+    lines = failure_warnings(trials, chance_acc)
+    if not lines:
+        return None
+    blocks: list[Block] = [Paragraph(line) for line in lines]
+    blocks.append(Paragraph(
+        "Networks that diverged or sit at chance level learned nothing usable, so verdicts about them "
+        "(even 'equivalent') say nothing about their method; diverged trials are excluded from every "
+        "comparison. Usual causes: a learning rate too high for the optimizer, too few epochs, or a "
+        "sparsity that leaves too few nodes."
+        + ("" if chance_acc is not None else
+           " Whether networks sit at chance level is not checked: this store does not record the "
+           "class balance of its data (it was written before data statistics were stored).")))
+    return Section("Warnings", blocks)
 
 
 def _notes(margin: float, alpha: float, fraction: float, has_curves: bool = True,

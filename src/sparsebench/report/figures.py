@@ -6,11 +6,17 @@ notebook, a server or a test run). Sizes are for print: 6.4 in wide, 150 dpi,
 10 pt text. Accuracies are shown in percent; differences in percentage points.
 Every method keeps one colour across all figures (dense black, random grey).
 
+Every figure can also be had as PDF and SVG (:func:`figure_bytes`), for papers: the
+PDF embeds its fonts as TrueType (Type 42; many venues refuse Type 3 fonts), and
+neither file records the time it was made, so the same data give the same bytes.
+
 >>> from sparsebench.analysis import synthetic_results
 >>> trials, curves = synthetic_results(seeds=3, sparsities=(0.5, 0.9), epochs=5)
 >>> png = png_bytes(accuracy_vs_sparsity(trials))
 >>> png[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
 True
+>>> png.vector("pdf")[:5], png.vector("svg")[:5]
+(b'%PDF-', b'<?xml')
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from sparsebench.analysis.intervals import mean_ci
 from sparsebench.analysis.predictive import scored_candidates
@@ -54,20 +60,82 @@ def method_colours(methods: Sequence[str]) -> dict[str, str]:
     return {m: _FIXED_COLOURS.get(m, colours.get(m)) for m in methods}
 
 
-def png_bytes(figure: Figure) -> bytes:
-    """The figure rendered as PNG bytes at :data:`DPI`."""
+#: The vector formats written beside every PNG of a report.
+VECTOR_FORMATS = ("pdf", "svg")
+# Settings that only matter when a figure is saved: TrueType fonts in the PDF, text as paths
+# in the SVG (it looks the same without our fonts), and a fixed salt for the SVG's element ids.
+_SAVE_STYLE = {"pdf.fonttype": 42, "svg.fonttype": "path", "svg.hashsalt": "sparsebench"}
+# No creation date in the files, so that rendering the same figure twice gives the same bytes.
+_NO_DATE = {"pdf": {"CreationDate": None}, "svg": {"Date": None}, "png": None}
+
+
+def figure_bytes(figure: Figure, fmt: str = "png") -> bytes:
+    """The figure rendered as ``png`` (at :data:`DPI`), ``pdf`` or ``svg`` bytes.
+
+    >>> figure_bytes(Figure(), "svg")[:5]
+    b'<?xml'
+    """
+    if fmt not in _NO_DATE:
+        raise ValueError(f"fmt: got {fmt!r}; allowed: png, pdf or svg")
     buffer = io.BytesIO()
     FigureCanvasAgg(figure)  # attach an Agg canvas; no pyplot, no global backend change
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    with matplotlib.rc_context(_SAVE_STYLE):
+        figure.savefig(buffer, format=fmt, dpi=DPI, bbox_inches="tight", metadata=_NO_DATE[fmt])
     return buffer.getvalue()
+
+
+class FigureImage(bytes):
+    """A figure's PNG bytes that can also give the same figure as vector files.
+
+    It is the PNG wherever bytes are expected (embedded in the HTML, written as
+    ``<name>.png``); :meth:`vector` renders the PDF or SVG from the figure it keeps,
+    only when asked, so a report can write vector files beside each PNG.
+    """
+
+    figure: Figure
+
+    def __new__(cls, png: bytes, figure: Figure) -> "FigureImage":
+        image = super().__new__(cls, png)
+        image.figure = figure
+        return image
+
+    def vector(self, fmt: str) -> bytes:
+        """The figure as ``pdf`` or ``svg`` bytes."""
+        if fmt not in VECTOR_FORMATS:
+            raise ValueError(f"fmt: got {fmt!r}; allowed: {' or '.join(VECTOR_FORMATS)}")
+        return figure_bytes(self.figure, fmt)
+
+
+def has_vectors(png: bytes) -> bool:
+    """Whether ``png`` (a figure block's image) can give PDF and SVG versions."""
+    return isinstance(png, FigureImage)
+
+
+def png_bytes(figure: Figure) -> FigureImage:
+    """The figure rendered as PNG bytes at :data:`DPI` (a :class:`FigureImage`, which also
+    gives the PDF and SVG)."""
+    return FigureImage(figure_bytes(figure, "png"), figure)
 
 
 def save_png(figure: Figure, path: str | Path) -> Path:
     """Write the figure as a PNG file and return its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png_bytes(figure))
+    path.write_bytes(figure_bytes(figure, "png"))
     return path
+
+
+def save_figure(figure: Figure, stem: str | Path, formats: Sequence[str] = ("png", *VECTOR_FORMATS)) -> list[Path]:
+    """Write the figure as ``<stem>.png``, ``<stem>.pdf`` and ``<stem>.svg`` (or ``formats``);
+    return the paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        path.write_bytes(figure_bytes(figure, fmt))
+        paths.append(path)
+    return paths
 
 
 def _new_figure(rows: int = 1, cols: int = 1, height: float = HEIGHT, **kwargs):
@@ -75,6 +143,26 @@ def _new_figure(rows: int = 1, cols: int = 1, height: float = HEIGHT, **kwargs):
         figure = Figure(figsize=(WIDTH, height), dpi=DPI, layout="constrained")
         axes = figure.subplots(rows, cols, squeeze=False, **kwargs)
     return figure, axes
+
+
+def _compact_number_axis(ax, label: str) -> None:
+    """Few x ticks with short labels for arbitrary numbers, e.g. initial losses; call it after
+    the data are drawn.
+
+    Scores of candidates often differ only in the 4th or 5th digit (2.30251 ... 2.30263):
+    written out in full, 6-8 such labels run into each other in a half-width panel. Four
+    ticks at most, with the shared part as an offset or power of ten, keep each label to a
+    few characters; that offset (``×10⁻⁴ + 2.3025``) goes into the axis label, where
+    matplotlib's own corner text would collide with the label.
+    """
+    formatter = ScalarFormatter(useOffset=True, useMathText=True)
+    formatter.set_powerlimits((-3, 4))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # a fixed count: the ticks depend on the data alone
+    ax.xaxis.set_major_formatter(formatter)
+    formatter.set_locs(ax.get_xticks())  # the ticks that will be drawn, so the offset is the one shown
+    offset = formatter.get_offset()
+    ax.xaxis.get_offset_text().set_visible(False)
+    ax.set_xlabel(f"{label}, {offset}" if offset else label)
 
 
 def _sparsity_axis(ax, sparsities: Sequence[float]) -> None:
@@ -160,9 +248,10 @@ def learning_curves(trials: pd.DataFrame, curves: pd.DataFrame) -> Figure:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
             if i % cols == 0:
                 ax.set_ylabel("validation accuracy (%)")
-            if i >= len(sparsities) - cols:
-                ax.set_xlabel("epoch")
-                ax.xaxis.set_tick_params(labelbottom=True)
+            # Every panel gets its epoch ticks: sharex would hide them above another panel,
+            # and a panel read (or cropped) on its own must still say where its epochs are.
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_tick_params(labelbottom=True)
         handles, labels = axes.flat[0].get_legend_handles_labels()
         figure.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), frameon=False)
         figure.suptitle("Learning curves (mean over seeds)", fontsize=10.5)
@@ -234,13 +323,16 @@ def convergence_auc(metrics: pd.DataFrame) -> Figure:
     return figure
 
 
-def epochs_to_threshold(metrics: pd.DataFrame, fraction: float = 0.95) -> Figure:
+def epochs_to_threshold(metrics: pd.DataFrame, fraction: float = 0.95) -> Figure | None:
     """Epochs to reach ``fraction`` of the dense parent's final validation accuracy: every
     trial as a dot (hollow triangle at E when censored, i.e. never reached), the
     median of each method as a bar. A mean with a t interval would mislead here,
-    because censored times are only known to exceed E."""
+    because censored times are only known to exceed E. None when no trial reached the
+    threshold: a figure of nothing but censored marks says less than one sentence."""
     chosen = metrics[(metrics["role"] == "selected") & metrics["threshold"].notna()]
     chosen = chosen[chosen["method"] != DENSE]
+    if not chosen["reached"].astype(bool).any():
+        return None
     sparsities = _sparse_levels(chosen)
     colours = method_colours(chosen["method"].unique())
     methods = method_order(chosen["method"].unique())
@@ -248,10 +340,11 @@ def epochs_to_threshold(metrics: pd.DataFrame, fraction: float = 0.95) -> Figure
     ax = axes[0, 0]
     rng = np.random.default_rng(0)  # fixed jitter, so the same data give the same picture
     width = 0.6 / max(1, len(methods))
-    last = int(chosen["epochs"].max()) if len(chosen) else 0
-    # Censored times are only known to be > E: draw them in a row of their own above E,
-    # far enough that its "> E" label does not collide with the E tick.
-    above = last + max(0.6, 0.1 * last)
+    last = int(chosen["epochs"].max())
+    ticks, step = _epoch_ticks(last)
+    # Censored times are only known to be > E: draw them in a row of their own one tick step
+    # above E, so its "> E" label is as far from the E tick as any two ticks are apart.
+    above = last + step
     with matplotlib.rc_context(STYLE):
         for k, method in enumerate(methods):
             of_method = chosen[chosen["method"] == method]
@@ -271,14 +364,11 @@ def epochs_to_threshold(metrics: pd.DataFrame, fraction: float = 0.95) -> Figure
                 ax.plot([x - 0.45 * width, x + 0.45 * width], [np.median(values)] * 2,
                         color=colours[method], linewidth=2.5, alpha=0.6,
                         label=method if i == 0 else None)
-        if len(chosen):
-            ax.axhline((last + above) / 2, color="black", linestyle=":", linewidth=1)
-            ax.scatter([], [], s=22, marker="^", facecolors="none", edgecolors="black",
-                       label=f"not reached in E = {last} epochs (censored)")
-            # Epoch ticks from 1 to E even when no trial reached the threshold.
-            ax.set_ylim(0, above + (above - last) / 2)
-            ticks = [t for t in MaxNLocator(nbins=6, integer=True).tick_values(1, last) if 0 < t <= last]
-            ax.set_yticks(ticks + [above], [f"{int(t)}" for t in ticks] + [f"> {last}"])
+        ax.axhline((last + above) / 2, color="black", linestyle=":", linewidth=1)
+        ax.scatter([], [], s=22, marker="^", facecolors="none", edgecolors="black",
+                   label=f"not reached in E = {last} epochs (censored)")
+        ax.set_ylim(0, above + step / 2)
+        ax.set_yticks(ticks + [above], [f"{t}" for t in ticks] + [f"> {last}"])
         _sparsity_axis(ax, sparsities)
         ax.set_ylabel("epochs to threshold")
         ax.set_title(f"Epochs to reach {fraction:.0%} of the dense parent's final val. accuracy\n"
@@ -286,6 +376,20 @@ def epochs_to_threshold(metrics: pd.DataFrame, fraction: float = 0.95) -> Figure
         figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2,
                       frameon=False)
     return figure
+
+
+def _epoch_ticks(last: int) -> tuple[list[int], int]:
+    """Whole-epoch ticks from 1 to ``last`` that always include ``last`` (E), and their step.
+
+    A tick that would sit closer than half a step below E is dropped, so no two labels crowd.
+
+    >>> _epoch_ticks(3), _epoch_ticks(8), _epoch_ticks(30), _epoch_ticks(47)
+    (([1, 2, 3], 1), ([2, 4, 6, 8], 2), ([5, 10, 15, 20, 25, 30], 5), ([10, 20, 30, 40, 47], 10))
+    """
+    values = [int(t) for t in MaxNLocator(nbins=6, integer=True, steps=[1, 2, 5, 10], min_n_ticks=1).tick_values(1, last)]
+    step = max(1, values[1] - values[0]) if len(values) > 1 else 1
+    ticks = [t for t in values if 0 < t <= last - step / 2 - 1e-9] + [last]
+    return ticks, step
 
 
 def score_vs_accuracy(trials: pd.DataFrame, method: str = "random-search") -> Figure | None:
@@ -311,7 +415,7 @@ def score_vs_accuracy(trials: pd.DataFrame, method: str = "random-search") -> Fi
             ax.scatter(winner["init_score"], winner["final_test_acc"] * 100, s=60, marker="*",
                        color="#d62728", label="selected (best score)")
             ax.set_title(f"sparsity {sparsities[i]:g}")
-            ax.set_xlabel(f"initial score ({score_name} at init.)")
+            _compact_number_axis(ax, f"initial score ({score_name} at init.)")
             if i % cols == 0:
                 ax.set_ylabel("test accuracy (%)")
         handles, labels = axes.flat[0].get_legend_handles_labels()

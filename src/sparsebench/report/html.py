@@ -19,6 +19,7 @@ import base64
 from html import escape
 
 from sparsebench.report.blocks import FigureBlock, Paragraph, Report, Table
+from sparsebench.report.figures import VECTOR_FORMATS, has_vectors
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
@@ -33,8 +34,12 @@ caption { caption-side: bottom; text-align: left; color: #555; font-size: 0.8rem
 figure { margin: 1.2rem 0; } figure img { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: 0.85rem; }
 td.verdict-better { background: #e6f4ea; } td.verdict-worse { background: #fce8e6; }
-td.verdict-equivalent { background: #e8f0fe; }
+td.verdict-equivalent { background: #e8f0fe; } td.verdict-identical { background: #eeeeee; }
 """
+# The CSS class of each verdict a table may show; identical results were not tested, so they
+# are not coloured as equivalent.
+VERDICT_CLASSES = {"better": "better", "worse": "worse", "equivalent": "equivalent",
+                   "identical (not tested)": "identical"}
 
 
 def _table(table: Table) -> str:
@@ -44,22 +49,27 @@ def _table(table: Table) -> str:
         cells = []
         for column, cell in zip(table.columns, row):
             # Colour only the verdict cells, so the table reads at a glance; the class is from a fixed set.
-            css = f' class="verdict-{cell}"' if column.startswith("verdict") and cell in (
-                "better", "worse", "equivalent") else ""
+            css = (f' class="verdict-{VERDICT_CLASSES[cell]}"'
+                   if column.startswith("verdict") and cell in VERDICT_CLASSES else "")
             cells.append(f"<td{css}>{escape(cell)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     caption = f"<caption>{escape(table.caption)}</caption>" if table.caption else ""
     return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _figure(figure: FigureBlock) -> str:
+def _figure(figure: FigureBlock, figure_dir: str) -> str:
     data = base64.b64encode(figure.png).decode("ascii")
+    # The vector files are named, not linked: the page must stay whole when it travels alone.
+    vectors = ("" if not has_vectors(figure.png) else " Also as vector files: " + ", ".join(
+        f"{figure_dir}/{figure.name}.{fmt}" for fmt in VECTOR_FORMATS) + ".")
     return (f'<figure id="{escape(figure.name)}"><img src="data:image/png;base64,{data}" '
-            f'alt="{escape(figure.caption)}"><figcaption>{escape(figure.caption)}</figcaption></figure>')
+            f'alt="{escape(figure.caption)}"><figcaption>{escape(figure.caption)}'
+            f'{escape(vectors)}</figcaption></figure>')
 
 
-def render_html(report: Report) -> str:
-    """The report as an HTML5 document string."""
+def render_html(report: Report, figure_dir: str = "figures") -> str:
+    """The report as an HTML5 document string; each figure's caption names its PDF and SVG
+    files (``{figure_dir}/{name}.pdf``), which :func:`~sparsebench.report.write_report` writes."""
     parts = []
     for section in report.sections:
         parts.append(f"<section><h2>{escape(section.heading)}</h2>")
@@ -69,7 +79,7 @@ def render_html(report: Report) -> str:
             elif isinstance(block, Table):
                 parts.append(_table(block))
             elif isinstance(block, FigureBlock):
-                parts.append(_figure(block))
+                parts.append(_figure(block, figure_dir))
         parts.append("</section>")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"

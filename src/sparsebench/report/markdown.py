@@ -1,4 +1,4 @@
-r"""Render a report as Markdown with the figures as PNG files beside it.
+r"""Render a report as Markdown with the figures as PNG files beside it (and PDF, SVG).
 
 Figures are referenced by relative paths (``figures/<name>.png``), so the folder
 can be moved or zipped as a whole. Every string is escaped for Markdown: table
@@ -12,6 +12,7 @@ render raw HTML, and method names come from users).
 from __future__ import annotations
 
 from sparsebench.report.blocks import FigureBlock, Paragraph, Report, Table
+from sparsebench.report.figures import VECTOR_FORMATS, has_vectors
 
 # Enough for inline text and table cells: every block this module emits starts with fixed
 # text ("## ", "| ", "![", "*"), so line-start syntax such as "#" or "+" cannot be triggered.
@@ -34,8 +35,18 @@ def _table(table: Table) -> str:
     return "\n".join(lines)
 
 
+def _figure(block: FigureBlock, figure_dir: str) -> str:
+    text = f"![{md_escape(block.caption)}]({figure_dir}/{block.name}.png)\n\n*{md_escape(block.caption)}*"
+    if has_vectors(block.png):
+        text += " Vector files: " + ", ".join(f"[{fmt.upper()}]({figure_dir}/{block.name}.{fmt})"
+                                            for fmt in VECTOR_FORMATS) + "."
+    return text
+
+
 def render_markdown(report: Report, figure_dir: str = "figures") -> str:
-    """The report as Markdown; figure ``name`` is linked as ``{figure_dir}/{name}.png``."""
+    """The report as Markdown; figure ``name`` is shown as ``{figure_dir}/{name}.png``, and
+    its PDF and SVG files (written by :func:`~sparsebench.report.write_report`) are linked
+    below it."""
     parts = [f"# {md_escape(report.title)}"]
     for section in report.sections:
         parts.append(f"## {md_escape(section.heading)}")
@@ -45,6 +56,5 @@ def render_markdown(report: Report, figure_dir: str = "figures") -> str:
             elif isinstance(block, Table):
                 parts.append(_table(block))
             elif isinstance(block, FigureBlock):
-                parts.append(f"![{md_escape(block.caption)}]({figure_dir}/{block.name}.png)\n\n"
-                             f"*{md_escape(block.caption)}*")
+                parts.append(_figure(block, figure_dir))
     return "\n\n".join(parts) + "\n"
