@@ -204,8 +204,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     _check_threshold(args.threshold)
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise invalid("out", args.out, "a folder (created if missing), not an existing file")
-    _check_report_out(args.out, args.store)
     experiment = args.experiment if args.experiment is not None else _latest_experiment(args.store)
+    _check_report_out(args.out, args.store)
     with Store(args.store, create=False) as st:
         config = st.config(experiment)
         software = st.software(experiment)
@@ -237,12 +237,16 @@ def _check_report_out(out: str, store: str) -> None:
 
     from .store import is_store_file, store_file_paths
 
+    if "\x00" in out:
+        raise invalid("out", out, "a folder path without NUL characters")
     folder = os.path.realpath(out)
     targets = [folder, *(os.path.join(folder, name) for name in REPORT_FILES)]
     figures = os.path.join(folder, "figures")
     # Every file under figures/ may be written or removed as a stale figure.
-    if os.path.isdir(figures):
+    try:
         targets += [os.path.join(figures, name) for name in os.listdir(figures)]
+    except OSError:
+        pass  # no such folder yet (or unreadable: then writing into it fails in one line too)
     inside_figures = any(f.startswith(figures + os.sep) for f in store_file_paths(store))
     if inside_figures or any(is_store_file(t, store) for t in targets):
         raise invalid("out", out, f"a folder where the report's files ({', '.join(REPORT_FILES)}) "

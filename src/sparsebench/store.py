@@ -393,8 +393,8 @@ def store_file_paths(path: str | os.PathLike) -> list[str]:
     ``-journal`` siblings, as absolute paths with every symbolic link resolved (SQLite
     names the siblings after the resolved path of the store), and as given."""
     text = os.fsdecode(os.fspath(path))
-    if text == ":memory:":
-        return []
+    if text == ":memory:" or "\x00" in text:
+        return []  # no file (an impossible path is refused when the store is opened)
     paths = []
     for base in (os.path.abspath(text), os.path.realpath(text)):
         for suffix in ("", "-wal", "-shm", "-journal"):
@@ -406,7 +406,10 @@ def store_file_paths(path: str | os.PathLike) -> list[str]:
 
 def is_store_file(candidate: str | os.PathLike, store: str | os.PathLike) -> bool:
     """True if ``candidate`` is, by any path (symbolic or hard link, ``..``), the store or one of its siblings."""
-    target = os.path.realpath(os.fsdecode(os.fspath(candidate)))
+    text = os.fsdecode(os.fspath(candidate))
+    if "\x00" in text:
+        return False
+    target = os.path.realpath(text)
     files = store_file_paths(store)
     if target in files:
         return True
