@@ -241,7 +241,7 @@ def _check_report_out(out: str, store: str) -> None:
         raise invalid("out", out, "a folder path without NUL characters")
     folder = os.path.realpath(out)
     targets = [folder, *(os.path.join(folder, name) for name in REPORT_FILES)]
-    figures = os.path.join(folder, "figures")
+    figures = os.path.realpath(os.path.join(folder, "figures"))
     # Every file under figures/ may be written or removed as a stale figure.
     try:
         targets += [os.path.join(figures, name) for name in os.listdir(figures)]
