@@ -97,8 +97,6 @@ def test_export_over_the_live_wal_of_a_store_is_refused(store, cli):
         con.close()
 
 
-
-
 @pytest.mark.parametrize("case", ["folder is the -wal", "folder is the store", "store is report.html", "store is report.md",
                                   "store is the figures folder", "store inside figures", "store hard-linked as a figure",
                                   "store symlinked as report.md"])
