@@ -214,3 +214,94 @@ def test_method_order_does_not_make_a_new_experiment(tmp_path, cli):
 def test_probe_without_random_search_is_refused(tmp_path, cli):
     code, _, err = cli("run", *FAST, "--methods", "dense,random", "--probe", "2", "--store", str(tmp_path / "s.db"))
     assert code == 2 and "probe" in err and "random-search" in err
+
+
+# -- issue 11.10 and 11.13: what run and list say ----------------------------------------------
+def test_run_refuses_an_in_memory_store_in_one_line(cli):
+    code, out, err = cli("run", *FAST, "--store", ":memory:")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "store: got ':memory:'" in err and "keeps nothing" in err
+
+
+BROKEN_LOADER = "def load(seed):\n    raise OSError('the data file is gone')\n"
+
+
+def test_a_refused_run_leaves_no_store_file_at_a_new_path(tmp_path, monkeypatch, cli):
+    (tmp_path / "broken_data.py").write_text(BROKEN_LOADER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    db = tmp_path / "new.db"
+    code, _, err = cli("run", *FAST, "--dataset", "broken_data:load", "--store", str(db))
+    assert code == 2 and "broken_data:load" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("new.db")) == []
+
+
+def test_the_closing_hint_is_a_command_that_works_as_typed(tmp_path, monkeypatch, cli):
+    """The report it names is the experiment just run, even when another experiment is newer."""
+    import shlex
+
+    entry_point = os.path.join(os.path.dirname(sys.executable), "sparsebench")
+    assert os.path.exists(entry_point)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [entry_point, "run"])
+    store = "my results's.db"  # a space and a quote: shell-quoted in the hint
+    assert cli("run", *FAST, "--store", store)[0] == 0
+    assert cli("run", *FAST, "--epochs", "2", "--store", store)[0] == 0  # experiment 2
+    code, _, err = cli("run", *FAST, "--store", store)  # experiment 1 again: already complete
+    assert code == 0
+    hint = err.strip().splitlines()[-1]
+    command = hint.split("; next: ", 1)[1]
+    assert "--experiment 1" in command
+    proc = subprocess.run(shlex.split(command), cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("experiment 1: wrote") and (tmp_path / "report" / "report.html").is_file()
+
+
+def test_the_hint_of_a_run_started_as_a_module_names_the_module(monkeypatch):
+    import shlex
+
+    from sparsebench import cli as cli_module
+
+    monkeypatch.setattr(sys, "argv", [cli_module.__file__, "run"])
+    words = shlex.split(cli_module.report_command("a b.db", 3))
+    assert words == [sys.executable, "-m", "sparsebench.cli", "report", "--store", "a b.db", "--experiment", "3", "--out", "report"]
+    monkeypatch.setattr(sys, "argv", ["/somewhere/not/on/the/path/sparsebench", "run"])
+    assert shlex.split(cli_module.report_command("s.db", 1))[0] == "/somewhere/not/on/the/path/sparsebench"
+
+
+def test_list_says_whether_an_unfinished_experiment_is_running_or_stopped(tmp_path, cli, tiny_config):
+    import socket
+
+    import sparsebench
+    from sparsebench.api import STOPPED
+    from sparsebench.store import Store
+
+    db = tmp_path / "s.db"
+    with Store(db) as st:
+        eid = st.experiment_id(tiny_config.config_hash(), tiny_config.to_dict())
+    status = lambda: sparsebench.list_experiments(db).set_index("experiment").loc[eid, "status"]  # noqa: E731
+
+    assert status() == STOPPED  # no run holds a claim: abandoned
+    code, out, _ = cli("list", "--store", str(db))
+    assert code == 0 and "stopped: resume with the same command" in out and "0/10" in out
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host = socket.gethostname()
+    cases = [
+        (f"{host}:{os.getpid()}:x", 60, "running"),  # a live process of this machine
+        (f"{host}:{gone.pid}:x", 60, STOPPED),  # killed: its lease has not expired, but it is gone
+        ("another-host:1:x", 60, "running"),  # another machine: alive until its lease expires
+        ("another-host:1:x", -1, STOPPED),  # ... which it has
+    ]
+    for owner, lease, expected in cases:
+        with Store(db) as st:
+            st.release_claims("another-host:1:x")
+            st.con.execute("DELETE FROM claims")
+            st.claim_next(eid, owner, lease, lambda: ["dense"])
+        assert status() == expected, owner
+    code, out, _ = cli("list", "--store", str(db))
+    assert "stopped" in out
+
+    sparsebench.run(tiny_config, store=db, progress=False)
+    assert status() == "complete"

@@ -123,14 +123,27 @@ def load_subnetwork(store: PathLike, trial_id: int) -> "torch.nn.Sequential":
     return to_module(parent if mask is None else compact(parent, mask), config["activation"])
 
 
+#: ``list_experiments``'s status of an unfinished experiment that no live run is training.
+STOPPED = "stopped: resume with the same command"
+
+
 def list_experiments(store: PathLike) -> pd.DataFrame:
-    """Experiments with their progress: trials stored out of trials planned."""
+    """Experiments with their progress: trials stored out of trials planned, and a status.
+
+    ``status`` is "complete"; "running" while a live run holds a claim on one of its
+    work groups (a run on another machine counts as live until its lease expires);
+    else "stopped: resume with the same command" (a run that was killed or
+    interrupted, or one that is still loading its data).
+    """
     with Store(store, create=False) as st:
         df = st.experiments()
+        claims = st.claims()
+    running = _experiments_with_live_claims(claims)
     rows = []
     for _, e in df.iterrows():
         cfg = e["config"]
         planned = planned_trial_count(cfg)
+        complete = e["n_trials"] >= planned
         rows.append(
             {
                 "experiment": e["experiment_id"],
@@ -142,7 +155,19 @@ def list_experiments(store: PathLike) -> pd.DataFrame:
                 "sparsities": ",".join(f"{s:g}" for s in cfg["sparsities"]),
                 "epochs": cfg["epochs"],
                 "trials": f"{e['n_trials']}/{planned}",
-                "complete": e["n_trials"] >= planned,
+                "complete": complete,
+                "status": "complete" if complete else "running" if e["experiment_id"] in running else STOPPED,
             }
         )
     return pd.DataFrame(rows)
+
+
+def _experiments_with_live_claims(claims: pd.DataFrame, now: float | None = None) -> set[int]:
+    """Experiments on which a run holds a claim that has not expired, and whose owner is not
+    a process of this machine that no longer exists."""
+    import time
+
+    from .store import owner_is_gone
+
+    now = time.time() if now is None else now
+    return {int(c.experiment_id) for c in claims.itertuples() if c.expires_at > now and not owner_is_gone(c.owner)}

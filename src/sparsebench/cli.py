@@ -12,14 +12,26 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
+import threading
 import warnings
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 from .errors import SparsebenchError, StoreError, invalid
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process stopped by Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, Slurm pre-emption, ``docker stop``), raised in the main thread.
+
+    A KeyboardInterrupt, so that everything that rolls back and cleans up after
+    Ctrl-C does the same for it.
+    """
 
 
 class _Parser(argparse.ArgumentParser):
@@ -115,11 +127,44 @@ def _cmd_run(args: argparse.Namespace) -> int:
     keys = ("dataset", "seeds", "sparsities", "methods", "candidates", "score", "probe", "epochs", "patience", "monitor_fraction",
             "standardize", "hidden", "optimizer", "lr", "batch_size", "engine", "device")
     overrides = {k: getattr(args, k) for k in keys}
+    if args.store == ":memory:":
+        raise invalid("store", args.store, "a file path (an in-memory store keeps nothing; the Python API accepts ':memory:')")
     cfg = ExperimentConfig.from_sources(preset=args.preset, toml_path=args.config, overrides=overrides)
     trials = run(cfg, store=args.store, progress=not args.no_progress)
     print(summary.format_summary(trials))
-    print(f"stored in {args.store}; next: sparsebench report --store {shlex.quote(args.store)} --out report", file=sys.stderr)
+    experiment = int(trials["experiment_id"].iloc[0]) if len(trials) else None
+    print(f"stored in {args.store}; next: {report_command(args.store, experiment)}", file=sys.stderr)
     return 0
+
+
+def program() -> list[str]:
+    """How this sparsebench was started, as words that start it again from the same folder.
+
+    The entry point as typed (``sparsebench`` when that is what the PATH finds,
+    else the path it was run by), or ``python -m sparsebench.cli``; "sparsebench"
+    when ``main`` is called from other Python code.
+    """
+    import os
+    import shutil
+
+    argv0 = sys.argv[0] if sys.argv else ""
+    name = os.path.basename(argv0)
+    if name in ("cli.py", "__main__.py") and os.path.basename(os.path.dirname(os.path.abspath(argv0))) == "sparsebench":
+        return [sys.executable, "-m", "sparsebench.cli"]
+    if not name.startswith("sparsebench"):
+        return ["sparsebench"]
+    found = shutil.which(name)
+    if found and os.path.realpath(found) == os.path.realpath(argv0):
+        return [name]
+    return [argv0]
+
+
+def report_command(store: str, experiment: int | None) -> str:
+    """The command that writes the report of ``experiment``, ready to paste into a shell."""
+    words = [*program(), "report", "--store", store]
+    if experiment is not None:
+        words += ["--experiment", str(experiment)]
+    return shlex.join([*words, "--out", "report"])
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -134,7 +179,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         return 0
     from .api import list_experiments
 
-    table = list_experiments(args.store)
+    table = list_experiments(args.store).drop(columns="complete", errors="ignore")  # the status says it
     print(table.to_string(index=False) if not table.empty else "no experiments")
     return 0
 
@@ -166,6 +211,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise invalid("out", args.out, "a folder (created if missing), not an existing file")
     experiment = args.experiment if args.experiment is not None else _latest_experiment(args.store)
+    _check_report_out(args.out, args.store)
     with Store(args.store, create=False) as st:
         config = st.config(experiment)
         software = st.software(experiment)
@@ -180,9 +226,55 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
         notice = incomplete_notice(config, trials)  # names the sparsities and methods still pending
         print(f"sparsebench: warning: experiment {experiment} is incomplete ({progress['trials']} trials)", file=sys.stderr)
-    paths = write_report(trials, curves, config, args.out, margin=args.margin / 100, fraction=args.threshold, notice=notice)
+    _make_folder(args.out)
+    try:
+        paths = write_report(trials, curves, config, args.out, margin=args.margin / 100, fraction=args.threshold, notice=notice)
+    except OSError as exc:
+        raise _cannot_write("out", args.out, exc, "a folder that can be written") from None
     print(f"experiment {experiment}: wrote {paths['html']} and {paths['markdown']} ({len([k for k in paths if k.startswith('figure:')])} figures)")
     return 0
+
+
+REPORT_FILES = ("report.html", "report.md", "figures")
+
+
+def _check_report_out(out: str, store: str) -> None:
+    """Refuse a report folder whose files would be written over the store (or its -wal or -shm)."""
+    import os
+
+    from .store import is_store_file, store_file_paths
+
+    if "\x00" in out:
+        raise invalid("out", out, "a folder path without NUL characters")
+    folder = os.path.realpath(out)
+    targets = [folder, *(os.path.join(folder, name) for name in REPORT_FILES)]
+    figures = os.path.realpath(os.path.join(folder, "figures"))
+    # Every file under figures/ may be written or removed as a stale figure.
+    try:
+        targets += [os.path.join(figures, name) for name in os.listdir(figures)]
+    except OSError:
+        pass  # no such folder yet (or unreadable: then writing into it fails in one line too)
+    inside_figures = any(f.startswith(figures + os.sep) for f in store_file_paths(store))
+    if inside_figures or any(is_store_file(t, store) for t in targets):
+        raise invalid("out", out, f"a folder where the report's files ({', '.join(REPORT_FILES)}) "
+                                  f"do not overwrite the store {store!r} or its -wal/-shm files")
+
+
+def _make_folder(out: str) -> None:
+    """Create the report's folder (and its parents), or say in one line why it cannot be."""
+    import os
+
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise _cannot_write("out", out, exc, "a folder that can be created and written") from None
+
+
+def _cannot_write(parameter: str, path: str, exc: OSError, allowed: str):
+    from .errors import ConfigError, show
+
+    reason = exc.strerror or str(exc)
+    return ConfigError(f"{parameter}: cannot write {show(path)} ({reason}); allowed: {allowed}")
 
 
 EXPORT_FORMATS = ("csv", "parquet", "json")
@@ -198,6 +290,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     if Path(args.out).is_dir():
         raise invalid("out", args.out, "a file path, not a directory")
+    from .store import is_store_file
+
+    if is_store_file(args.out, args.store):
+        raise invalid("out", args.out, f"a file other than the store {args.store!r} and its -wal/-shm files")
     if args.format is None:
         suffix = Path(args.out).suffix.lower().lstrip(".")
         if suffix not in EXPORT_FORMATS:
@@ -224,7 +320,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
             st.config(args.experiment)  # refuses an unknown id
     table = export_table(args.store, args.experiment, curves=args.curves, timings=args.timings, fraction=args.threshold)
     # Write beside the target and rename: an existing file is replaced whole or not at all.
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _cannot_write("out", args.out, exc, "a file path in a folder that can be written") from None
     os.close(fd)
     try:
         if args.format == "csv":
@@ -236,6 +335,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         # mkstemp makes the file private: give it the mode the replaced file had, or an ordinary file's.
         os.chmod(tmp, stat.S_IMODE(out.stat().st_mode) if out.is_file() else 0o666 & ~_umask())
         os.replace(tmp, out)
+    except OSError as exc:
+        raise _cannot_write("out", args.out, exc, "a file path in a folder that can be written") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -267,18 +368,45 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _default_showwarning = warnings.showwarning
 
 
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM raises ``Terminated``; the previous handler is restored after.
+
+    Only the command line does this: the Python API leaves a program's signal
+    handlers alone. (Signal handlers can be set in the main thread only.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with _sigterm_as_interrupt():
+            return COMMANDS[args.command](args)
     except SparsebenchError as exc:
         print(f"sparsebench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        command = shlex.join(["sparsebench", *(sys.argv[1:] if argv is None else argv)])
-        print(f"\nsparsebench: interrupted; finished work groups are stored. Resume with the same command: {command}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        how = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        if args.command != "run":
+            print(f"\nsparsebench: {how}", file=sys.stderr)
+            return code
+        command = shlex.join([*program(), *(sys.argv[1:] if argv is None else argv)])
+        print(f"\nsparsebench: {how}; finished work groups are stored. Resume with the same command: {command}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

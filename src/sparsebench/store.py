@@ -366,6 +366,67 @@ def check_store_file(path: str | os.PathLike, for_writing: bool = True) -> bool:
     return True
 
 
+def _open_read_only(p: Path) -> sqlite3.Connection:
+    """A connection that cannot write to the store, nor create a ``-wal`` or ``-shm`` beside it.
+
+    With a ``-wal`` file (a live run, or one killed) the store is read through
+    it, so what was committed only to the ``-wal`` is seen; without one the file
+    holds everything and is read as immutable.
+    """
+    immutable = not Path(str(p) + "-wal").exists()
+    return sqlite3.connect(_read_only_uri(p, immutable), uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+
+
+def _upgraded_in_memory(con: sqlite3.Connection) -> sqlite3.Connection:
+    """A copy in memory of a store of an older schema (or an empty file), for reading it
+    as the current schema without upgrading the file: closes ``con``."""
+    copy = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        con.backup(copy)
+    finally:
+        con.close()
+    return copy
+
+
+def store_file_paths(path: str | os.PathLike) -> list[str]:
+    """The files SQLite keeps a store in: the store and its ``-wal``, ``-shm`` and
+    ``-journal`` siblings, as absolute paths with every symbolic link resolved (SQLite
+    names the siblings after the resolved path of the store), and as given."""
+    text = os.fsdecode(os.fspath(path))
+    if text == ":memory:" or "\x00" in text:
+        return []  # no file (an impossible path is refused when the store is opened)
+    paths = []
+    for base in (os.path.abspath(text), os.path.realpath(text)):
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            resolved = os.path.realpath(base + suffix)
+            if resolved not in paths:
+                paths.append(resolved)
+    return paths
+
+
+def is_store_file(candidate: str | os.PathLike, store: str | os.PathLike) -> bool:
+    """True if ``candidate`` is, by any path (symbolic or hard link, ``..``), the store or one of its siblings."""
+    text = os.fsdecode(os.fspath(candidate))
+    if "\x00" in text:
+        return False
+    target = os.path.realpath(text)
+    files = store_file_paths(store)
+    if target in files:
+        return True
+    try:
+        info = os.stat(target)
+    except OSError:
+        return False
+    for f in files:
+        try:
+            other = os.stat(f)
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) == (other.st_dev, other.st_ino):
+            return True
+    return False
+
+
 def is_writable(p: Path, info: os.stat_result | None = None) -> bool:
     """Writable by us, and not marked read-only (no write bit), which root would otherwise ignore."""
     info = info or p.stat()
@@ -376,7 +437,12 @@ class Store:
     """A sparsebench results store in one SQLite file (or ``":memory:"``).
 
     Use as a context manager. ``create=False`` only reads: the file must exist,
-    and a read-only file is opened read-only. Several processes may use one
+    and it is opened read-only (what only its ``-wal`` holds is seen; nothing
+    is written, not even a checkpoint; a store of an older schema is read from
+    an upgraded copy in memory). A writer checkpoints the ``-wal`` into the
+    file when it opens the store and after each stored work group (see
+    ``checkpoint``), so that the file alone holds every group but at most the
+    one being written. Several processes may use one
     file at once on one machine (WAL mode, busy timeout, claims); a network
     file system is not supported by SQLite's locking.
     """
@@ -389,12 +455,19 @@ class Store:
         if not create and not exists:
             raise StoreError(f"store: {self.path!r} does not exist; allowed: a store written by `sparsebench run`")
         p = Path(self.path)
-        self.read_only = not memory and not create and not is_writable(p)
+        # Reading never writes: not even the checkpoint SQLite runs when the last
+        # connection to a store in WAL mode closes, nor an upgrade of the schema.
+        self.read_only = not memory and not create
         with store_errors(self.path):
             if self.read_only:
-                immutable = not Path(self.path + "-wal").exists()
-                self.con = sqlite3.connect(_read_only_uri(p, immutable), uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
-                                           isolation_level=None)
+                self.con = _open_read_only(p)
+                try:
+                    if self._stored_version() != SCHEMA_VERSION:
+                        self.con = _upgraded_in_memory(self.con)
+                        self._initialize()
+                except BaseException:
+                    self.con.close()
+                    raise
                 return
             self.con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             try:
@@ -403,6 +476,8 @@ class Store:
                     _enable_wal(self.con)
                 self.con.execute("PRAGMA foreign_keys = ON")
                 self._initialize()
+                # What a killed run left in the -wal only goes into the store file now.
+                self.checkpoint()
             except BaseException:
                 self.con.close()
                 raise
@@ -453,6 +528,23 @@ class Store:
         Committed when the block ends, rolled back on any exception (Ctrl-C too).
         """
         return _Transaction(self.con)
+
+    def checkpoint(self) -> None:
+        """Copy the transactions committed to the ``-wal`` file into the store file itself.
+
+        PASSIVE: it never waits for, nor blocks, another process reading or
+        writing the store; what a reader still needs stays in the ``-wal`` until
+        the next checkpoint. With no other connection (as after a run was
+        killed) it copies everything, so that the ``.db`` file alone, copied
+        without its ``-wal``, holds every stored work group. A no-op for a
+        read-only or in-memory store.
+        """
+        if self.read_only or self.path == ":memory:":
+            return
+        try:
+            self.con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.OperationalError:
+            pass  # busy: another connection is checkpointing, or the next checkpoint catches up
 
     def close(self) -> None:
         _abandon_transaction(self.con)  # one an interruption left open: rolled back, never half-committed
@@ -550,6 +642,7 @@ class Store:
                 self.con.execute(
                     "DELETE FROM claims WHERE experiment_id = ? AND group_key = ? AND owner = ?", (experiment_id, *claim)
                 )
+        self.checkpoint()  # a SIGKILL from now on loses at most the group being trained
         return new
 
     def trials(self, experiment_id: int | None = None) -> pd.DataFrame:

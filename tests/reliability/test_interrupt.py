@@ -190,3 +190,100 @@ def test_waiting_for_the_write_lock_still_feels_ctrl_c(tmp_path, monkeypatch):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+# -- SIGTERM (timeout, Slurm pre-emption, docker stop): as Ctrl-C, exit 143 ---------------------
+def terminate(proc) -> tuple[int, str, float]:
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code, _, err = finish(proc, timeout=60)
+    return code, err, time.monotonic() - sent
+
+
+def assert_clean_termination(code: int, err: str, seconds: float) -> None:
+    assert code == 143, err
+    assert seconds < 3.0, f"took {seconds:.1f} s to stop"
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("sparsebench: terminated;") and RESUME_HINT in err, err
+    assert "--store" in lines[0] and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_sigterm_while_training_and_while_writing_rolls_back_and_says_how_to_resume(tmp_path, reference, capsys, monkeypatch):
+    db = tmp_path / "t.db"
+    proc = start(db)
+    wait_for(lambda: stored_trial_count(db) > 0, proc=proc)
+    assert_clean_termination(*terminate(proc))
+    stored = assert_consistent(db)
+    with Store(db) as st:
+        assert st.claims().empty
+
+    # Inside save_group's transaction, before COMMIT: rolled back.
+    before = stored_trial_count(db)
+    marker = tmp_path / "in-save"
+    proc = start(db, hooks={"SB_PAUSE_IN_SAVE": 1, "SB_MARKER": marker})
+    wait_for(marker.exists, proc=proc)
+    assert "in_transaction=True" in marker.read_text()
+    assert_clean_termination(*terminate(proc))
+    assert stored_trial_count(db) == before and assert_consistent(db) == stored
+
+    code, out, err = resume_in_process(db, capsys, monkeypatch)
+    assert code == 0, err
+    assert out == reference.stdout
+    assert_same_numbers(db, reference.numbers)
+
+
+def test_the_command_line_restores_the_sigterm_handler_and_the_api_leaves_it_alone(tmp_path, tiny_config, cli):
+    def mine(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        seen = []
+        real = runner.run_group
+
+        def run_group(*args, **kwargs):
+            seen.append(signal.getsignal(signal.SIGTERM))
+            return real(*args, **kwargs)
+
+        runner.run_group, saved = run_group, runner.run_group
+        try:
+            sparsebench.run(tiny_config, store=tmp_path / "api.db", progress=False)
+            assert seen and all(h is mine for h in seen)  # the API: untouched while it runs
+            seen.clear()
+            code, _, err = cli("run", "--dataset", "digits", "--hidden", "8", "--seeds", "1", "--sparsities", "0.5",
+                               "--candidates", "2", "--epochs", "1", "--no-progress", "--store", str(tmp_path / "cli.db"))
+            assert code == 0, err
+            assert seen and all(h is not mine for h in seen)  # the command line: its own while it runs
+        finally:
+            runner.run_group = saved
+        assert signal.getsignal(signal.SIGTERM) is mine  # and the previous one back after
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_in_process_is_exit_143_with_the_resume_command(tmp_path, tiny_config, monkeypatch, cli):
+    real = runner.run_group
+
+    def terminated_in_second_group(cfg, group, *args, **kwargs):
+        if group.sparsity is not None:
+            signal.raise_signal(signal.SIGTERM)
+        return real(cfg, group, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_group", terminated_in_second_group)
+    db = tmp_path / "s.db"
+    argv = ["run", "--dataset", "digits", "--hidden", "8", "--seeds", "1", "--sparsities", "0.5", "--candidates", "2",
+            "--epochs", "1", "--no-progress", "--store", str(db)]
+
+    def not_the_cli_handler(signum, frame):
+        raise AssertionError("SIGTERM reached the handler the command line was started with")
+
+    previous = signal.signal(signal.SIGTERM, not_the_cli_handler)  # never the default: it would end pytest
+    try:
+        code, _, err = cli(*argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 143, err
+    assert "sparsebench: terminated;" in err and RESUME_HINT in err and "Traceback" not in err
+    with Store(db) as st:
+        assert st.claims().empty and len(st.trials()) == 1  # the dense parent; the rest rolled back
