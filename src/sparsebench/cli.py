@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--epochs", type=_number(int, "epochs", "an integer >= 1"), metavar="E")
     run.add_argument("--hidden", type=_list_of(int, "hidden", "comma-separated positive integers"), metavar="W1,W2", help="hidden widths of the parent MLP")
     run.add_argument("--optimizer", help="adam or sgd")
-    run.add_argument("--lr", type=_number(float, "lr", "a number > 0"), help="learning rate (default: adam 1e-3, sgd 0.01)")
+    run.add_argument("--lr", type=_number(float, "lr", "a number > 0"), help="learning rate (default: adam 1e-3, sgd 0.1)")
     run.add_argument("--batch-size", dest="batch_size", type=_number(int, "batch-size", "an integer >= 1"))
     run.add_argument("--engine", help="stacked (default, fast) or reference (plain masked loop)")
     run.add_argument("--device", help="cpu (default) or cuda")

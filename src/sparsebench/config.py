@@ -28,9 +28,11 @@ OPTIMIZERS = ("adam", "sgd")
 SCORES = ("loss", "accuracy")
 ENGINES = ("stacked", "reference")
 DEVICES = ("cpu", "cuda")
-#: Each optimizer's learning rate when none is given: Adam's usual 1e-3; for SGD with
-#: momentum 0.9, 0.01 (1e-3 barely moves an MLP in the quick preset's 30 epochs).
-DEFAULT_LR = {"adam": 1e-3, "sgd": 0.01}
+#: Each optimizer's learning rate when none is given: Adam's usual 1e-3; SGD's (momentum 0.9)
+#: usual 0.1. Measured with the quick preset (2 seeds, dense and random): SGD at 0.1 reaches
+#: 65%/64%/51%/28% on mnist1d at sparsity 0/0.5/0.9/0.98 (Adam 61/55/41/30); at 0.01 it
+#: leaves 0.98 at chance, and at Adam's 1e-3 even the dense parent stays near chance (21%).
+DEFAULT_LR = {"adam": 1e-3, "sgd": 0.1}
 #: Sparsities are shown with 6 significant digits (``:g``): a larger one would read as 1.
 MAX_SPARSITY = 0.9999995
 
@@ -54,7 +56,7 @@ class ExperimentConfig:
     epochs: int = field(default=30, metadata={"help": "training epochs"})
     batch_size: int = field(default=128, metadata={"help": "minibatch size"})
     optimizer: str = field(default="adam", metadata={"help": "adam or sgd (with momentum)"})
-    lr: float | None = field(default=None, metadata={"help": "learning rate (default: the optimizer's own, adam 1e-3, sgd 0.01)"})
+    lr: float | None = field(default=None, metadata={"help": "learning rate (default: the optimizer's own, adam 1e-3, sgd 0.1)"})
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum (ignored by adam)"})
     weight_decay: float = field(default=0.0, metadata={"help": "L2 weight decay"})
     val_fraction: float = field(default=0.2, metadata={"help": "fraction of the training split held out for validation"})
@@ -224,11 +226,11 @@ def _check_realizable(hidden: tuple[int, ...], sparsities: tuple[float, ...]) ->
     widths = list(hidden)
     for s in sorted(sparsities):
         if s > 0 and kept[s] == tuple(hidden):
-            smallest = 0.5 / max(hidden)
-            allowed = (f"sparsities above {smallest:.3g}, which remove a node of the widest layer"
-                       if max(hidden) > 1 else "hidden widths >= 2 (a layer of 1 node cannot lose a node)")
-            raise invalid("sparsity", s, f"for hidden {widths}, {allowed}; {s!r} keeps all {list(kept[s])} nodes, "
-                          "so its sub-networks would be the dense parent")
+            dense = f"{s!r} keeps all {list(kept[s])} nodes: its sub-networks would be the dense parent"
+            if max(hidden) == 1:
+                raise invalid("sparsity", s, f"hidden widths >= 2 (with hidden {widths}, {dense})")
+            raise invalid("sparsity", s, f"for hidden {widths}, sparsities above {0.5 / max(hidden):.3g}, which remove "
+                          f"a node of the widest layer ({dense})")
     by_kept: dict[tuple[int, ...], list[float]] = {}
     for s in sorted(sparsities):
         by_kept.setdefault(kept[s], []).append(s)
