@@ -29,6 +29,27 @@ MODULE = textwrap.dedent(
     def ragged(data_seed):
         return np.zeros((10, 3)), np.zeros(9, dtype=int), np.zeros((5, 3)), np.zeros(5, dtype=int)
 
+    def few_rows(data_seed):
+        x = np.arange(22, dtype=float).reshape(11, 2)
+        return x, np.arange(11) % 2, x[:4], np.arange(4) % 2
+
+    def rare_class(data_seed):
+        x = np.random.default_rng(0).normal(size=(40, 2))
+        y = np.r_[np.zeros(38, int), 1, 2]
+        return x, y, x[:4], y[:4]
+
+    def far_test_values(data_seed):
+        # A training column that barely varies, and a test value far away from it: standardized, it overflows float32.
+        x = np.random.default_rng(0).normal(size=(40, 2))
+        x[:, 1] = np.arange(40) % 2 * 1e-12
+        x_test = x[:4].copy()
+        x_test[0, 1] = 1e29
+        return x, np.arange(40) % 2, x_test, np.arange(4) % 2
+
+    def labels_from_one(data_seed):
+        x = np.random.default_rng(0).normal(size=(40, 2))
+        return x, np.arange(40) % 2 + 1, x[:4], np.arange(4) % 2 + 1
+
     NOT_A_LOADER = 3
     """
 )
@@ -107,3 +128,26 @@ def test_a_loader_named_as_module_colon_function_runs_from_the_cli(plugin_dir, t
     assert set(sparsebench.load_results(db).method) >= {"dense", "random"}
     code, _, err = cli("run", "--dataset", "ep_data_mod:no_such_loader", "--store", db, "--no-progress")
     assert code == 2 and "cannot load 'ep_data_mod:no_such_loader'" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("loader, words", [
+    ("few_rows", "the training split has 9 rows ("),  # 11 rows, 2 held out for validation
+    ("few_rows", "after holding out val_fraction 0.2 for validation; allowed: at least 10 training rows and 2 of every class"),
+    ("rare_class", "the training split has 32 rows ("),  # classes 1 and 2 have one row each
+    ("far_test_values", "standardized test features are not all finite in float32"),
+    ("labels_from_one", "training labels [1, 2] miss [0] (labels must be 0..C-1 without gaps)"),
+])
+def test_plugin_data_that_cannot_be_trained_on_is_refused_in_one_line_storing_nothing(plugin_dir, tmp_path, cli, loader, words):
+    db = tmp_path / "d.db"
+    code, out, err = cli("run", "--dataset", f"ep_data_mod:{loader}", "--hidden", "4", "--seeds", "1", "--sparsities", "0.5",
+                         "--epochs", "1", "--candidates", "2", "--batch-size", "4", "--store", str(db), "--no-progress")
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert not db.exists()
+
+
+def test_the_smallest_accepted_training_split_trains(plugin_dir, tmp_path):
+    # 11 rows, 1 of them held out: 10 training rows, at least 4 of each class.
+    trials = sparsebench.run({"dataset": "ep_data_mod:few_rows", "hidden": [4], "seeds": [0], "sparsities": [0.5],
+                              "epochs": 1, "candidates": 2, "batch_size": 4, "val_fraction": 0.1},
+                             store=tmp_path / "s.db", progress=False)
+    assert trials.final_test_acc.notna().all()
