@@ -137,6 +137,7 @@ def test_a_loader_named_as_module_colon_function_runs_from_the_cli(plugin_dir, t
     ("far_test_values", "standardized test features are not all finite in float32"),
     ("labels_from_one", "training labels [1, 2] miss [0] (labels must be 0..C-1 without gaps)"),
 ])
+@pytest.mark.filterwarnings("error")  # a numpy warning beside the one line would be a second line
 def test_plugin_data_that_cannot_be_trained_on_is_refused_in_one_line_storing_nothing(plugin_dir, tmp_path, cli, loader, words):
     db = tmp_path / "d.db"
     code, out, err = cli("run", "--dataset", f"ep_data_mod:{loader}", "--hidden", "4", "--seeds", "1", "--sparsities", "0.5",

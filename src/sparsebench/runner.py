@@ -112,7 +112,10 @@ def run(
     path = os.fsdecode(os.fspath(store))
     # The data is loaded and checked on every run, before the store is opened: a refused
     # dataset leaves no file behind, and its fingerprint is what a resumed experiment is checked against.
-    data = load_data(cfg, device)
+    with warnings.catch_warnings():
+        # numpy's complaint about standardized features beyond float32: refused below, in one line.
+        warnings.filterwarnings("ignore", "overflow encountered in cast", RuntimeWarning)
+        data = load_data(cfg, device)
     check_training_split(cfg, data)
     stats = dataset_stats(data)
     with store_errors(path), Store(path) as st:
