@@ -154,7 +154,7 @@ def check_data_identity(cfg: ExperimentConfig, st: Store, experiment_id: int, pa
     if recorded != fingerprint:
         raise ConfigError(
             f"dataset {cfg.dataset!r}: the data loaded now (fingerprint {short(fingerprint)}) differs from the data "
-            f"experiment {experiment_id} in {path} was run on ({short(recorded)}); nothing was changed; allowed: "
+            f"experiment {experiment_id} in {show(path)} was run on ({short(recorded)}); nothing was changed; allowed: "
             "restore the data it was run on, or run the changed data into a new store (--store)"
         )
 
@@ -167,16 +167,16 @@ def check_training_split(cfg: ExperimentConfig, data: DatasetSplits) -> None:
     """
     n_train = len(data.y_train)
     counts = torch.bincount(data.y_train.cpu(), minlength=data.n_classes)
-    where = f"{cfg.dataset!r} after holding out val_fraction {cfg.val_fraction:g} for validation"
+    where = f"holding out val_fraction {cfg.val_fraction:g} for validation"
     if n_train < MIN_TRAIN_ROWS or int(counts.min()) < MIN_ROWS_PER_CLASS:
         rarest = int(counts.argmin())
         raise ConfigError(
             f"dataset {cfg.dataset!r}: the training split has {n_train} rows ({int(counts[rarest])} of class {rarest}) after "
-            f"holding out val_fraction {cfg.val_fraction:g} for validation; allowed: at least {MIN_TRAIN_ROWS} training rows "
-            f"and {MIN_ROWS_PER_CLASS} of every class (more data or a smaller val_fraction)"
+            f"{where}; allowed: at least {MIN_TRAIN_ROWS} training rows and {MIN_ROWS_PER_CLASS} of every class "
+            "(more data or a smaller val_fraction)"
         )
     if cfg.batch_size > n_train:
-        raise invalid("batch_size", cfg.batch_size, f"at most the {n_train} rows of the training split ({where})")
+        raise invalid("batch_size", cfg.batch_size, f"at most the {n_train} rows of the training split ({cfg.dataset!r} after {where})")
     for split in ("x_train", "x_val", "x_test"):
         if not bool(torch.isfinite(getattr(data, split)).all()):
             raise ConfigError(f"dataset {cfg.dataset!r}: standardized {split[2:]} features are not all finite in float32; "
@@ -431,7 +431,7 @@ def _select(name: str, ctx: SelectionContext) -> Selection:
     except SystemExit as exc:
         # sys.exit() in a plugin would otherwise end the whole run as if it had succeeded (exit 0),
         # with the experiment incomplete. (A KeyboardInterrupt stays an interruption: resumable, exit 130.)
-        raise PluginError(f"method {name!r}: {where} called sys.exit({exc.code!r}) at sparsity {ctx.sparsity:g}, "
+        raise PluginError(f"method {name!r}: {where} called sys.exit({show(exc.code)}) at sparsity {ctx.sparsity:g}, "
                           f"seed {ctx.seed}; allowed: return a Selection, or raise an exception") from None
     except Exception as exc:
         # Our own methods' failures are bugs (a traceback) or out-of-memory (a
