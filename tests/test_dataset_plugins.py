@@ -46,6 +46,13 @@ MODULE = textwrap.dedent(
         x_test[0, 1] = 1e29
         return x, np.arange(40) % 2, x_test, np.arange(4) % 2
 
+    def large_float32(data_seed):
+        # Fine as numbers, but their squares overflow float32 when the features are standardized.
+        rng = np.random.default_rng(0)
+        y = np.arange(60) % 2
+        x = ((rng.normal(size=(60, 3)) + y[:, None]) * 1e20).astype(np.float32)
+        return x[:50], y[:50], x[50:], y[50:]
+
     def labels_from_one(data_seed):
         x = np.random.default_rng(0).normal(size=(40, 2))
         return x, np.arange(40) % 2 + 1, x[:4], np.arange(4) % 2 + 1
@@ -134,7 +141,8 @@ def test_a_loader_named_as_module_colon_function_runs_from_the_cli(plugin_dir, t
     ("few_rows", "the training split has 9 rows ("),  # 11 rows, 2 held out for validation
     ("few_rows", "after holding out val_fraction 0.2 for validation; allowed: at least 10 training rows and 2 of every class"),
     ("rare_class", "the training split has 32 rows ("),  # classes 1 and 2 have one row each
-    ("far_test_values", "standardized test features are not all finite in float32"),
+    ("far_test_values", "standardizing its features overflows (RuntimeWarning: overflow encountered in cast)"),
+    ("large_float32", "standardizing its features overflows (RuntimeWarning: overflow encountered in"),
     ("labels_from_one", "training labels [1, 2] miss [0] (labels must be 0..C-1 without gaps)"),
 ])
 @pytest.mark.filterwarnings("error")  # a numpy warning beside the one line would be a second line
@@ -152,3 +160,21 @@ def test_the_smallest_accepted_training_split_trains(plugin_dir, tmp_path):
                               "epochs": 1, "candidates": 2, "batch_size": 4, "val_fraction": 0.1},
                              store=tmp_path / "s.db", progress=False)
     assert trials.final_test_acc.notna().all()
+
+
+def test_standardized_features_that_are_not_finite_are_refused():
+    import dataclasses
+
+    import torch
+
+    from sparsebench import ExperimentConfig
+    from sparsebench.runner import check_training_split
+
+    cfg = ExperimentConfig(dataset="digits", hidden=(8,), sparsities=(0.5,))
+    data = load_dataset("digits", 0, 0.2)
+    check_training_split(cfg, data)  # the built-in data passes
+    x_val = data.x_val.clone()
+    x_val[3, 5] = float("inf")
+    with pytest.raises(ConfigError, match="^dataset 'digits': standardized val features are not all finite in float32"):
+        check_training_split(cfg, dataclasses.replace(data, x_val=x_val))
+    assert torch.isfinite(data.x_val).all()  # the cached splits are untouched

@@ -112,11 +112,7 @@ def run(
     path = os.fsdecode(os.fspath(store))
     # The data is loaded and checked on every run, before the store is opened: a refused
     # dataset leaves no file behind, and its fingerprint is what a resumed experiment is checked against.
-    with warnings.catch_warnings():
-        # numpy's complaint about standardized features beyond float32: refused below, in one line.
-        warnings.filterwarnings("ignore", "overflow encountered in cast", RuntimeWarning)
-        data = load_data(cfg, device)
-    check_training_split(cfg, data)
+    data = load_checked_data(cfg, device)
     stats = dataset_stats(data)
     with store_errors(path), Store(path) as st:
         experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict(), create=False)
@@ -129,6 +125,21 @@ def run(
         check_data_identity(cfg, st, experiment_id, path, data.fingerprint, stats)
         execute(cfg, st, experiment_id, device, lease, progress, data)
         return st.trials(experiment_id)
+
+
+def load_checked_data(cfg: ExperimentConfig, device: torch.device) -> DatasetSplits:
+    """The dataset's splits, refused in one line if standardizing them overflows or leaves too little to train on."""
+    with warnings.catch_warnings():
+        # Features so large that their standardization overflows (in the loader's float32, say) would
+        # otherwise print numpy's warning and train on features that became all zero or infinite.
+        warnings.filterwarnings("error", "overflow encountered", RuntimeWarning)
+        try:
+            data = load_data(cfg, device)
+        except RuntimeWarning as exc:
+            raise ConfigError(f"dataset {cfg.dataset!r}: standardizing its features overflows ({describe(exc)}); "
+                              "allowed: features small enough to standardize in their dtype and in float32 (rescale them, or return float64)") from None
+    check_training_split(cfg, data)
+    return data
 
 
 def dataset_stats(data: DatasetSplits) -> dict:
