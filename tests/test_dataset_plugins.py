@@ -29,6 +29,34 @@ MODULE = textwrap.dedent(
     def ragged(data_seed):
         return np.zeros((10, 3)), np.zeros(9, dtype=int), np.zeros((5, 3)), np.zeros(5, dtype=int)
 
+    def few_rows(data_seed):
+        x = np.arange(22, dtype=float).reshape(11, 2)
+        return x, np.arange(11) % 2, x[:4], np.arange(4) % 2
+
+    def rare_class(data_seed):
+        x = np.random.default_rng(0).normal(size=(40, 2))
+        y = np.r_[np.zeros(38, int), 1, 2]
+        return x, y, x[:4], y[:4]
+
+    def far_test_values(data_seed):
+        # A training column that barely varies, and a test value far away from it: standardized, it overflows float32.
+        x = np.random.default_rng(0).normal(size=(40, 2))
+        x[:, 1] = np.arange(40) % 2 * 1e-12
+        x_test = x[:4].copy()
+        x_test[0, 1] = 1e29
+        return x, np.arange(40) % 2, x_test, np.arange(4) % 2
+
+    def large_float32(data_seed):
+        # Fine as numbers, but their squares overflow float32 when the features are standardized.
+        rng = np.random.default_rng(0)
+        y = np.arange(60) % 2
+        x = ((rng.normal(size=(60, 3)) + y[:, None]) * 1e20).astype(np.float32)
+        return x[:50], y[:50], x[50:], y[50:]
+
+    def labels_from_one(data_seed):
+        x = np.random.default_rng(0).normal(size=(40, 2))
+        return x, np.arange(40) % 2 + 1, x[:4], np.arange(4) % 2 + 1
+
     NOT_A_LOADER = 3
     """
 )
@@ -80,7 +108,15 @@ def test_a_broken_dataset_plugin_exits_2_through_the_cli(plugin_dir, tmp_path, c
     ((np.zeros((4, 2)),) * 3, "not 4 arrays"),
     ((np.zeros(4), np.zeros(4, int), np.zeros((2, 1)), np.zeros(2, int)), "feature shapes"),
     ((np.zeros((4, 2)), np.zeros(4), np.zeros((2, 2)), np.zeros(2, int)), "labels of dtype"),
-    ((np.zeros((4, 2)), -np.ones(4, int), np.zeros((2, 2)), np.zeros(2, int)), "labels of dtype"),
+    ((np.zeros((4, 2)), -np.ones(4, int), np.zeros((2, 2)), np.zeros(2, int)), r"negative labels \(smallest -1\)"),
+    ((np.zeros((4, 2)), np.array([0, 1, 0, 1]), np.zeros((2, 2)), np.array([0, -2])), r"negative labels \(smallest -2\)"),
+    ((np.zeros((4, 2)), np.zeros(4, int), np.zeros((2, 2)), np.zeros(2, int)), r"a single class \(0\) in the training labels"),
+    ((np.zeros((4, 2)), np.array([1, 2, 1, 2]), np.zeros((2, 2)), np.array([1, 2])), r"training labels \[1, 2\] miss \[0\]"),
+    ((np.zeros((4, 2)), np.array([0, 3, 0, 3]), np.zeros((2, 2)), np.array([0, 3])), r"training labels \[0, 3\] miss \[1, 2\]"),
+    ((np.zeros((4, 2)), np.array([0, 10**15, 0, 1]), np.zeros((2, 2)), np.array([0, 1])), r"miss \[2, 3, 4, 5, 6, 7, 8, 9, \.\.\. 999999999999990 more\]"),
+    ((np.zeros((4, 2)), np.array([0, 1, 0, 1]), np.zeros((2, 2)), np.array([0, 2])), r"test labels \[2\] never seen in training \(classes 0..1\)"),
+    ((np.full((4, 2), 1e38), np.array([0, 1, 0, 1]), np.zeros((2, 2)), np.zeros(2, int)), r"feature values as large as 1e\+38 \(at most 1e\+30"),
+    ((np.zeros((4, 2)), np.array([0, 1, 0, 1]), np.full((2, 2), -3e30, np.float32), np.zeros(2, int)), "feature values as large as 3e"),
     ((np.full((4, 2), np.nan), np.zeros(4, int), np.zeros((2, 2)), np.zeros(2, int)), "not all finite"),
     ((np.zeros((4, 2)), np.zeros(4, int), np.full((2, 2), "a"), np.zeros(2, int)), "features of dtype"),
     ((np.zeros((4, 2)), np.zeros(4, int), np.zeros((2, 2), complex), np.zeros(2, int)), "features of dtype"),
@@ -99,3 +135,46 @@ def test_a_loader_named_as_module_colon_function_runs_from_the_cli(plugin_dir, t
     assert set(sparsebench.load_results(db).method) >= {"dense", "random"}
     code, _, err = cli("run", "--dataset", "ep_data_mod:no_such_loader", "--store", db, "--no-progress")
     assert code == 2 and "cannot load 'ep_data_mod:no_such_loader'" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("loader, words", [
+    ("few_rows", "the training split has 9 rows ("),  # 11 rows, 2 held out for validation
+    ("few_rows", "after holding out val_fraction 0.2 for validation; allowed: at least 10 training rows and 2 of every class"),
+    ("rare_class", "the training split has 32 rows ("),  # classes 1 and 2 have one row each
+    ("far_test_values", "standardizing its features overflows (RuntimeWarning: overflow encountered in cast)"),
+    ("large_float32", "standardizing its features overflows (RuntimeWarning: overflow encountered in"),
+    ("labels_from_one", "training labels [1, 2] miss [0] (labels must be 0..C-1 without gaps)"),
+])
+@pytest.mark.filterwarnings("error")  # a numpy warning beside the one line would be a second line
+def test_plugin_data_that_cannot_be_trained_on_is_refused_in_one_line_storing_nothing(plugin_dir, tmp_path, cli, loader, words):
+    db = tmp_path / "d.db"
+    code, out, err = cli("run", "--dataset", f"ep_data_mod:{loader}", "--hidden", "4", "--seeds", "1", "--sparsities", "0.5",
+                         "--epochs", "1", "--candidates", "2", "--batch-size", "4", "--store", str(db), "--no-progress")
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert not db.exists()
+
+
+def test_the_smallest_accepted_training_split_trains(plugin_dir, tmp_path):
+    # 11 rows, 1 of them held out: 10 training rows, at least 4 of each class.
+    trials = sparsebench.run({"dataset": "ep_data_mod:few_rows", "hidden": [4], "seeds": [0], "sparsities": [0.5],
+                              "epochs": 1, "candidates": 2, "batch_size": 4, "val_fraction": 0.1},
+                             store=tmp_path / "s.db", progress=False)
+    assert trials.final_test_acc.notna().all()
+
+
+def test_standardized_features_that_are_not_finite_are_refused():
+    import dataclasses
+
+    import torch
+
+    from sparsebench import ExperimentConfig
+    from sparsebench.runner import check_training_split
+
+    cfg = ExperimentConfig(dataset="digits", hidden=(8,), sparsities=(0.5,))
+    data = load_dataset("digits", 0, 0.2)
+    check_training_split(cfg, data)  # the built-in data passes
+    x_val = data.x_val.clone()
+    x_val[3, 5] = float("inf")
+    with pytest.raises(ConfigError, match="^dataset 'digits': standardized val features are not all finite in float32"):
+        check_training_split(cfg, dataclasses.replace(data, x_val=x_val))
+    assert torch.isfinite(data.x_val).all()  # the cached splits are untouched

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import signal
 import sys
@@ -42,13 +43,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"sparsebench: error: {' '.join(message.splitlines())}\n")
 
 
+def _finite(kind: Callable[[str], Any], text: str) -> Any:
+    """``kind(text)``; a ValueError also for text that reads as an infinite or NaN float ('1e400', 'nan'),
+    so that the error echoes what was typed, not the ``inf`` it became."""
+    value = kind(text)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
 def _list_of(kind: Callable[[str], Any], name: str, allowed: str) -> Callable[[str], tuple]:
     def parse(text: str) -> tuple:
         items = [t.strip() for t in text.split(",")]
         if not text.strip() or any(not t for t in items):
             raise argparse.ArgumentTypeError(str(invalid(name, text, allowed)))
         try:
-            return tuple(kind(t) for t in items)
+            return tuple(_finite(kind, t) for t in items)
         except ValueError:
             raise argparse.ArgumentTypeError(str(invalid(name, text, allowed))) from None
 
@@ -58,7 +68,7 @@ def _list_of(kind: Callable[[str], Any], name: str, allowed: str) -> Callable[[s
 def _number(kind: Callable[[str], Any], name: str, allowed: str) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
-            return kind(text)
+            return _finite(kind, text)
         except ValueError:
             raise argparse.ArgumentTypeError(str(invalid(name, text, allowed))) from None
 
@@ -87,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--standardize", help="none or feature (default: the dataset's)")
     run.add_argument("--hidden", type=_list_of(int, "hidden", "comma-separated positive integers"), metavar="W1,W2", help="hidden widths of the parent MLP")
     run.add_argument("--optimizer", help="adam or sgd")
-    run.add_argument("--lr", type=_number(float, "lr", "a number > 0"))
+    run.add_argument("--lr", type=_number(float, "lr", "a number > 0"), help="learning rate (default: adam 1e-3, sgd 0.1)")
     run.add_argument("--batch-size", dest="batch_size", type=_number(int, "batch-size", "an integer >= 1"))
     run.add_argument("--engine", help="stacked (default, fast) or reference (plain masked loop)")
     run.add_argument("--device", help="cpu (default) or cuda")
@@ -102,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--store", default="sparsebench.db", metavar="PATH")
     rep.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     rep.add_argument("--experiment", type=_number(int, "experiment", "an experiment id"), metavar="ID", help="default: the latest")
-    rep.add_argument("--margin", type=_number(float, "margin", "a number of percentage points > 0"), default=1.0, metavar="PP",
+    rep.add_argument("--margin", type=_number(float, "margin", f"a number of percentage points in (0, {MAX_MARGIN_PP:g}]"), default=1.0, metavar="PP",
                      help="equivalence margin in percentage points of accuracy (default 1)")
     rep.add_argument("--threshold", type=_number(float, "threshold", "a fraction in (0, 1]"), default=0.95, metavar="F",
                      help="convergence: epochs to F x the dense parent's final validation accuracy (default 0.95)")
@@ -131,10 +141,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise invalid("store", args.store, "a file path (an in-memory store keeps nothing; the Python API accepts ':memory:')")
     cfg = ExperimentConfig.from_sources(preset=args.preset, toml_path=args.config, overrides=overrides)
     trials = run(cfg, store=args.store, progress=not args.no_progress)
-    print(summary.format_summary(trials))
     experiment = int(trials["experiment_id"].iloc[0]) if len(trials) else None
+    chance = None if experiment is None else chance_accuracy(args.store, experiment)
+    print(summary.format_summary(trials, chance_acc=chance))
     print(f"stored in {args.store}; next: {report_command(args.store, experiment)}", file=sys.stderr)
     return 0
+
+
+def chance_accuracy(store: str, experiment: int) -> float | None:
+    """The experiment's recorded chance accuracy (None for experiments stored before schema 4)."""
+    from .store import Store
+
+    with Store(store, create=False) as st:
+        return st.data_identity(experiment)[1].get("chance_acc")
 
 
 def program() -> list[str]:
@@ -198,6 +217,16 @@ def _check_threshold(value: float) -> None:
         raise invalid("threshold", value, "a fraction in (0, 1]")
 
 
+#: The widest equivalence margin `report` accepts, in percentage points: a wider one would call
+#: networks "equivalent" that differ by more than half the accuracy scale.
+MAX_MARGIN_PP = 50.0
+
+
+def _check_margin(value: float) -> None:
+    if not 0 < value <= MAX_MARGIN_PP:
+        raise invalid("margin", value, f"a number of percentage points in (0, {MAX_MARGIN_PP:g}]")
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -205,8 +234,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
     from .store import Store
 
-    if not args.margin > 0 or args.margin == float("inf"):
-        raise invalid("margin", args.margin, "a number of percentage points > 0")
+    _check_margin(args.margin)
     _check_threshold(args.threshold)
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise invalid("out", args.out, "a folder (created if missing), not an existing file")
@@ -228,7 +256,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"sparsebench: warning: experiment {experiment} is incomplete ({progress['trials']} trials)", file=sys.stderr)
     _make_folder(args.out)
     try:
-        paths = write_report(trials, curves, config, args.out, margin=args.margin / 100, fraction=args.threshold, notice=notice)
+        paths = write_report(trials, curves, config, args.out, margin=args.margin / 100, fraction=args.threshold, notice=notice,
+                             chance_acc=chance_accuracy(args.store, experiment))
     except OSError as exc:
         raise _cannot_write("out", args.out, exc, "a folder that can be written") from None
     print(f"experiment {experiment}: wrote {paths['html']} and {paths['markdown']} ({len([k for k in paths if k.startswith('figure:')])} figures)")

@@ -30,12 +30,13 @@ import torch
 from tqdm import tqdm
 
 from .config import ExperimentConfig
+from .data.fingerprint import data_stats, short
 from .data.registry import DatasetSplits, load_dataset
 from .engine.allocator import keep_freed_memory
 from .engine.common import TrainResult, TrainSettings
 from .engine.reference import train_reference
 from .engine.stacked import evaluate_stacked, train_stacked
-from .errors import ConfigError, PluginError, ResourceError, SparsebenchError, SparsebenchWarning, describe, invalid
+from .errors import ConfigError, PluginError, ResourceError, SparsebenchError, SparsebenchWarning, describe, invalid, show
 from .methods.base import Selection, SelectionContext
 from .methods.registry import get_method
 from .models.compaction import gather_stacked
@@ -47,6 +48,10 @@ from .store import (
     CandidateRecord, Store, TrialRecord, check_store_file, connect_for_lease, renew_claim, store_errors, worker_id,
 )
 
+#: The smallest training split (after the validation split) a run accepts, in rows and in rows of
+#: each class: fewer cannot be trained on, nor give a validation curve and minibatches that mean anything.
+MIN_TRAIN_ROWS = 10
+MIN_ROWS_PER_CLASS = 2
 #: How long a claim on a work group lasts unless renewed. A run killed on another
 #: machine (or in another PID namespace) blocks the groups it held at most this
 #: long; on the same machine a dead owner is seen at once. Override it with the
@@ -107,17 +112,20 @@ def run(
     device = resolve_device(cfg.device)
     lease = lease_seconds()
     path = os.fsdecode(os.fspath(store))
-    # A new store file is created only once the data loaded and passed its checks:
-    # a refused run leaves no file behind.
-    data = None if store_exists(path) else load_data(cfg, device)
+    # The data is loaded and checked on every run, before the store is opened: a refused
+    # dataset leaves no file behind, and its fingerprint is what a resumed experiment is checked against.
+    store_exists(path)  # a path that cannot be a store is refused first, before the data is loaded
+    data = load_checked_data(cfg, device)
+    stats = dataset_stats(data)
     with store_errors(path), Store(path) as st:
         experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict(), create=False)
         if experiment_id is None:
-            # A new experiment: check the data splits before anything is stored for it.
-            data = data if data is not None else load_data(cfg, device)
-            experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict(), software=software_versions())
+            experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict(), software=software_versions(),
+                                             data_fingerprint=data.fingerprint, data_stats=stats)
         else:
             warn_if_resumed_with_other_software(cfg, st, experiment_id)
+        # Also after creating it: a concurrent run may have created it first, from other data.
+        check_data_identity(cfg, st, experiment_id, path, data.fingerprint, stats)
         execute(cfg, st, experiment_id, device, lease, progress, data)
         return st.trials(experiment_id)
 
@@ -129,6 +137,73 @@ def store_exists(path: str) -> bool:
         return True
     with store_errors(path):
         return check_store_file(path)
+
+
+def load_checked_data(cfg: ExperimentConfig, device: torch.device) -> DatasetSplits:
+    """The dataset's splits, refused in one line if standardizing them overflows or leaves too little to train on."""
+    with warnings.catch_warnings():
+        # Features so large that their standardization overflows (in the loader's float32, say) would
+        # otherwise print numpy's warning and train on features that became all zero or infinite.
+        warnings.filterwarnings("error", "overflow encountered", RuntimeWarning)
+        try:
+            data = load_data(cfg, device)
+        except RuntimeWarning as exc:
+            raise ConfigError(f"dataset {cfg.dataset!r}: standardizing its features overflows ({describe(exc)}); "
+                              "allowed: features small enough to standardize in their dtype and in float32 (rescale them, or return float64)") from None
+    check_training_split(cfg, data)
+    return data
+
+
+def dataset_stats(data: DatasetSplits) -> dict:
+    """Split sizes, classes and chance accuracy of the loaded data, as the experiment records them."""
+    return data_stats(data.y_train.cpu().numpy(), data.y_val.cpu().numpy(), data.y_test.cpu().numpy(), data.n_classes)
+
+
+def check_data_identity(cfg: ExperimentConfig, st: Store, experiment_id: int, path: str, fingerprint: str, stats: dict) -> None:
+    """Refuse to resume an experiment on other data than it was stored from; an experiment
+    stored before fingerprints were recorded adopts the current one (with a warning)."""
+    recorded, _ = st.data_identity(experiment_id)
+    if recorded is None:
+        if st.adopt_data_identity(experiment_id, fingerprint, stats):
+            warnings.warn(
+                f"experiment {experiment_id} was stored before data fingerprints were recorded; it now records the "
+                f"fingerprint {short(fingerprint)} of the {cfg.dataset!r} data loaded today, which cannot be checked "
+                "against the data its stored trials were trained on",
+                SparsebenchWarning,
+                stacklevel=3,
+            )
+            return
+        recorded, _ = st.data_identity(experiment_id)  # another run recorded one just now
+    if recorded != fingerprint:
+        raise ConfigError(
+            f"dataset {cfg.dataset!r}: the data loaded now (fingerprint {short(fingerprint)}) differs from the data "
+            f"experiment {experiment_id} in {show(path)} was run on ({short(recorded)}); nothing was changed; allowed: "
+            "restore the data it was run on, or run the changed data into a new store (--store)"
+        )
+
+
+def check_training_split(cfg: ExperimentConfig, data: DatasetSplits) -> None:
+    """Refuse, in one line, a training split too small to train on or standardized features that are not finite.
+
+    At least ``MIN_TRAIN_ROWS`` rows and ``MIN_ROWS_PER_CLASS`` of every class must
+    remain after the validation split, and a minibatch cannot be larger than the split.
+    """
+    n_train = len(data.y_train)
+    counts = torch.bincount(data.y_train.cpu(), minlength=data.n_classes)
+    where = f"holding out val_fraction {cfg.val_fraction:g} for validation"
+    if n_train < MIN_TRAIN_ROWS or int(counts.min()) < MIN_ROWS_PER_CLASS:
+        rarest = int(counts.argmin())
+        raise ConfigError(
+            f"dataset {cfg.dataset!r}: the training split has {n_train} rows ({int(counts[rarest])} of class {rarest}) after "
+            f"{where}; allowed: at least {MIN_TRAIN_ROWS} training rows and {MIN_ROWS_PER_CLASS} of every class "
+            "(more data or a smaller val_fraction)"
+        )
+    if cfg.batch_size > n_train:
+        raise invalid("batch_size", cfg.batch_size, f"at most the {n_train} rows of the training split ({cfg.dataset!r} after {where})")
+    for split in ("x_train", "x_val", "x_test"):
+        if not bool(torch.isfinite(getattr(data, split)).all()):
+            raise ConfigError(f"dataset {cfg.dataset!r}: standardized {split[2:]} features are not all finite in float32; "
+                              "allowed: features whose standardized values fit float32 (rescale the data)")
 
 
 def software_versions() -> dict[str, str]:
@@ -412,19 +487,46 @@ def select_networks(
 def _select(name: str, ctx: SelectionContext) -> Selection:
     """The method's Selection; a failure inside the user's code is reported in one line, not as a traceback."""
     method = get_method(name)
+    where = f"{method.__module__}.{method.__qualname__}.select"
     try:
         selection = method().select(ctx)
+    except SystemExit as exc:
+        # sys.exit() in a plugin would otherwise end the whole run as if it had succeeded (exit 0),
+        # with the experiment incomplete. (A KeyboardInterrupt stays an interruption: resumable, exit 130.)
+        raise PluginError(f"method {name!r}: {where} called sys.exit({show(exc.code)}) at sparsity {ctx.sparsity:g}, "
+                          f"seed {ctx.seed}; allowed: return a Selection, or raise an exception") from None
     except Exception as exc:
         # Our own methods' failures are bugs (a traceback) or out-of-memory (a
         # ResourceError, further up); only a user's code is told in one line.
         if method.__module__.split(".")[0] == "sparsebench" or isinstance(exc, SparsebenchError) or _is_out_of_memory(exc):
             raise
-        where = f"{method.__module__}.{method.__qualname__}.select"
         raise PluginError(f"method {name!r}: {where} failed at sparsity {ctx.sparsity:g}, seed {ctx.seed} "
                           f"({describe(exc)})") from None
     if not isinstance(selection, Selection):
         raise invalid(f"method {name!r} select() result", type(selection).__name__, "a sparsebench.methods.Selection")
+    check_selection_scores(name, selection, ctx)
     return selection
+
+
+def check_selection_scores(name: str, selection: Selection, ctx: SelectionContext) -> None:
+    """A Selection's candidates and scores pair up one to one, and every score is a finite number."""
+    at = f"at sparsity {ctx.sparsity!r}, seed {ctx.seed}"
+    try:
+        n_candidates, n_scores = len(selection.candidates), len(selection.scores)
+    except TypeError as exc:
+        raise PluginError(f"method {name!r}: its Selection {at} has candidates or scores without a length ({describe(exc)}); "
+                          "allowed: two lists of equal length") from None
+    if n_candidates != n_scores:
+        raise PluginError(f"method {name!r}: its Selection {at} has {n_candidates} candidates but {n_scores} scores; "
+                          "allowed: one score per candidate (or neither)")
+    for i, score in enumerate(selection.scores):
+        try:
+            value = float(score)
+        except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of more than one element
+            value = None
+        if value is None or not math.isfinite(value):
+            raise PluginError(f"method {name!r}: its Selection {at} has score {show(score)} for candidate {i}; "
+                              "allowed: finite numbers")
 
 
 def check_selected_mask(method: str, mask: object, spec: MLPSpec, sparsity: float) -> None:

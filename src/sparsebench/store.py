@@ -557,20 +557,48 @@ class Store:
         self.close()
 
     # -- experiments ----------------------------------------------------------
-    def experiment_id(self, config_hash: str, config: dict, create: bool = True, software: dict | None = None) -> int | None:
+    def experiment_id(
+        self,
+        config_hash: str,
+        config: dict,
+        create: bool = True,
+        software: dict | None = None,
+        data_fingerprint: str | None = None,
+        data_stats: dict | None = None,
+    ) -> int | None:
         """The id of the experiment with this config hash, created if missing and ``create``.
 
-        ``software`` (versions of what computes the numbers) is recorded when it is created.
+        ``software`` (versions of what computes the numbers), ``data_fingerprint`` and
+        ``data_stats`` (what identifies and describes the loaded data) are recorded when
+        it is created.
         """
         row = self.con.execute("SELECT id FROM experiments WHERE config_hash = ?", (config_hash,)).fetchone()
         if row or not create:
             return row[0] if row else None
         with self.transaction():
             self.con.execute(
-                "INSERT OR IGNORE INTO experiments (config_hash, config_json, created_at, software) VALUES (?, ?, ?, ?)",
-                (config_hash, json.dumps(config, sort_keys=True), _now(), json.dumps(software or {}, sort_keys=True)),
+                "INSERT OR IGNORE INTO experiments (config_hash, config_json, created_at, software, data_fingerprint, data_stats) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (config_hash, json.dumps(config, sort_keys=True), _now(), json.dumps(software or {}, sort_keys=True),
+                 data_fingerprint, None if data_stats is None else json.dumps(data_stats, sort_keys=True)),
             )
         return self.con.execute("SELECT id FROM experiments WHERE config_hash = ?", (config_hash,)).fetchone()[0]
+
+    def data_identity(self, experiment_id: int) -> tuple[str | None, dict]:
+        """The experiment's data fingerprint and data stats (None and {} for experiments stored before schema 4)."""
+        row = self.con.execute("SELECT data_fingerprint, data_stats FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+        if row is None:
+            return None, {}
+        return row[0], json.loads(row[1]) if row[1] else {}
+
+    def adopt_data_identity(self, experiment_id: int, data_fingerprint: str, data_stats: dict) -> bool:
+        """Record the data of an experiment that has none recorded yet; False if it already had a fingerprint."""
+        with self.transaction():
+            changed = self.con.execute(
+                "UPDATE experiments SET data_fingerprint = ?, data_stats = ? WHERE id = ? AND data_fingerprint IS NULL",
+                (data_fingerprint, json.dumps(data_stats, sort_keys=True), experiment_id),
+            ).rowcount
+        return changed == 1
 
     def experiments(self) -> pd.DataFrame:
         """One row per experiment: id, config_hash, created_at, config (dict), n_trials."""

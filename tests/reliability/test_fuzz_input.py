@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 import sparsebench
@@ -334,7 +334,7 @@ def small_configs(draw) -> dict:
         "score": draw(st.sampled_from(["loss", "accuracy"])),
         "probe": draw(st.integers(0, candidates - 1)) if "random-search" in methods else 0,
         "epochs": 1,
-        "batch_size": draw(st.sampled_from([1 << 20, 2000, 500, 64])),
+        "batch_size": draw(st.sampled_from([1000, 500, 64])),  # more than the training split is refused (below)
         "optimizer": draw(st.sampled_from(["adam", "sgd"])),
         "lr": draw(st.sampled_from([1e-9, 1e-3, 0.1, 1e4])),
         "momentum": draw(st.floats(0, 0.99)),
@@ -349,11 +349,18 @@ def small_configs(draw) -> dict:
 def test_small_valid_configs_really_run(values):
     from sparsebench.plan import planned_trial_count
 
-    cfg = ExperimentConfig.from_dict(values)
+    try:
+        cfg = ExperimentConfig.from_dict(values)
+    except ConfigError as exc:  # widths too narrow for these sparsities to differ: not a config to run
+        assert str(exc).startswith("sparsit") and "keep" in str(exc)
+        assume(False)
     try:
         trials = sparsebench.run(cfg, store=":memory:", progress=False)
-    except ConfigError as exc:  # refused once the data is known: a validation split leaving no training example
-        assert str(exc).startswith("val_fraction") and "\n" not in str(exc)
+    except ConfigError as exc:
+        # Refused once the data is known: a validation split leaving (too) few training
+        # examples, or a minibatch larger than the training split.
+        refusals = ("val_fraction", "dataset 'digits': the training split has", "batch_size: got")
+        assert str(exc).startswith(refusals) and "\n" not in str(exc), exc
         return
     assert len(trials) == planned_trial_count(cfg.to_dict())
     assert set(trials.status) <= {"done", "diverged"}

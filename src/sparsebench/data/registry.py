@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, describe, invalid
+from .fingerprint import fingerprint
 
 RawData = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 ENTRY_POINT_GROUP = "sparsebench.datasets"
@@ -96,12 +97,23 @@ def validate_dataset_name(name: object) -> None:
     _loader(name)  # type: ignore[arg-type]
 
 
+#: Feature values beyond this magnitude are refused: standardizing them squares
+#: deviations, which overflows long before float32's 3.4e38, and no real measurement needs it.
+MAX_FEATURE_ABS = 1e30
+
+
 def checked_raw_data(name: str, raw: object) -> RawData:
-    """The loader's four arrays, or a one-line ConfigError saying what is wrong with them."""
+    """The loader's four arrays, or a one-line ConfigError saying what is wrong with them.
+
+    The contract: 2-D numeric features with the same columns, finite and at most
+    ``MAX_FEATURE_ABS`` in magnitude; 1-D integer labels of matching lengths; the
+    training labels are exactly the classes 0..C-1 (at least 2, none missing); the
+    test labels are among them.
+    """
 
     def wrong(what: str) -> ConfigError:
         return ConfigError(f"dataset {name!r}: {what}; a loader returns (x_train, y_train, x_test, y_test): "
-                           "2-D float features with the same columns, 1-D integer labels >= 0 of matching lengths")
+                           "2-D float features with the same columns, 1-D integer labels 0..C-1 of matching lengths")
 
     if not (isinstance(raw, (tuple, list)) and len(raw) == 4):
         raise wrong(f"the loader returned {type(raw).__name__}, not 4 arrays")
@@ -115,17 +127,48 @@ def checked_raw_data(name: str, raw: object) -> RawData:
         raise wrong(f"label shapes {y_tr.shape} and {y_te.shape} for {len(x_tr)} and {len(x_te)} rows")
     if len(y_tr) < 2 or len(y_te) == 0:
         raise wrong(f"{len(y_tr)} train and {len(y_te)} test rows")
-    if not (np.issubdtype(y_tr.dtype, np.integer) and np.issubdtype(y_te.dtype, np.integer)) or min(y_tr.min(), y_te.min()) < 0:
+    if not (np.issubdtype(y_tr.dtype, np.integer) and np.issubdtype(y_te.dtype, np.integer)):
         raise wrong(f"labels of dtype {y_tr.dtype}/{y_te.dtype}")
+    if min(y_tr.min(), y_te.min()) < 0:
+        raise wrong(f"negative labels (smallest {min(y_tr.min(), y_te.min())})")
     real = [np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating) for x in (x_tr, x_te)]
     if not all(real):
         raise wrong(f"features of dtype {x_tr.dtype}/{x_te.dtype}")
     if not (np.isfinite(x_tr).all() and np.isfinite(x_te).all()):
         raise wrong("features that are not all finite")
+    largest = max(float(np.abs(x_tr).max(initial=0)), float(np.abs(x_te).max(initial=0)))
+    if largest > MAX_FEATURE_ABS:
+        raise wrong(f"feature values as large as {largest:.3g} (at most {MAX_FEATURE_ABS:g} in magnitude)")
+    _check_classes(wrong, y_tr, y_te)
     return x_tr, y_tr, x_te, y_te
 
 
 SPLIT_TENSORS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "x_monitor", "y_monitor")
+
+
+def _check_classes(wrong: Callable[[str], ConfigError], y_tr: np.ndarray, y_te: np.ndarray) -> None:
+    """Training labels are exactly 0..C-1 with C >= 2; test labels are among them."""
+    seen = np.unique(y_tr)
+    if len(seen) < 2:
+        raise wrong(f"a single class ({seen[0]}) in the training labels, at least 2 needed")
+    n_missing = int(seen[-1]) + 1 - len(seen)
+    if n_missing:
+        # The first few missing labels lie below len(seen) + SHOWN: no range up to a huge label is built.
+        missing = np.setdiff1d(np.arange(min(int(seen[-1]) + 1, len(seen) + SHOWN)), seen)
+        raise wrong(f"training labels {_few(seen, len(seen))} miss {_few(missing, n_missing)} (labels must be 0..C-1 without gaps)")
+    unseen = np.setdiff1d(np.unique(y_te), seen)
+    if len(unseen):
+        raise wrong(f"test labels {_few(unseen, len(unseen))} never seen in training (classes 0..{int(seen[-1])})")
+
+
+#: Labels listed in a message, at most.
+SHOWN = 8
+
+
+def _few(values: np.ndarray, total: int) -> str:
+    """The first ``SHOWN`` of ``total`` integers as a list, saying how many more there are."""
+    shown = ", ".join(str(int(v)) for v in values[:SHOWN])
+    return f"[{shown}{f', ... {total - SHOWN} more' if total > SHOWN else ''}]"
 
 
 @dataclass(frozen=True)
@@ -152,6 +195,8 @@ class DatasetSplits:
         if self.x_monitor is None:  # no monitoring split: empty tensors of the right shape
             object.__setattr__(self, "x_monitor", self.x_val[:0])
             object.__setattr__(self, "y_monitor", self.y_val[:0])
+    #: sha256 of the arrays the loader returned (``data/fingerprint.py``): what identifies the data.
+    fingerprint: str = ""
 
     @property
     def n_features(self) -> int:
@@ -163,7 +208,7 @@ class DatasetSplits:
 
     def to(self, device: str | torch.device) -> "DatasetSplits":
         moved = {k: getattr(self, k).to(device) for k in SPLIT_TENSORS}
-        return DatasetSplits(name=self.name, n_classes=self.n_classes, **moved)
+        return DatasetSplits(name=self.name, n_classes=self.n_classes, fingerprint=self.fingerprint, **moved)
 
 
 @lru_cache(maxsize=8)
@@ -190,6 +235,7 @@ def load_dataset(
     except Exception as exc:  # the user's loader: a missing file and the like, said in one line
         raise ConfigError(f"dataset {name!r}: the loader failed ({describe(exc)})") from None
     x_tr, y_tr, x_te, y_te = checked_raw_data(name, raw)
+    data_fingerprint = fingerprint((x_tr, y_tr, x_te, y_te))  # of the data as loaded, before any preprocessing
     order = np.random.default_rng(data_seed).permutation(len(y_tr))
     n_held = max(1, int(round(val_fraction * len(y_tr))))
     held, train_idx = order[:n_held], np.sort(order[n_held:])
@@ -223,6 +269,7 @@ def load_dataset(
         n_classes=int(max(y_tr.max(), y_te.max())) + 1,
         x_monitor=features(x_tr[monitor_idx]),
         y_monitor=labels(y_tr[monitor_idx]),
+        fingerprint=data_fingerprint,
     )
 
 
