@@ -36,7 +36,8 @@ def test_export_without_experiment_writes_every_row_including_the_diverged_ones(
     assert diverged[["final_test_acc", "auc", "epochs_to_threshold"]].isna().all().all()
     good = table[table["experiment_id"] == 1]
     assert good["auc"].notna().all()  # the good experiment keeps its convergence metrics
-    assert set(table["convergence_split"]) == {"validation"}  # no monitoring split in this config
+    assert set(good["convergence_split"]) == {"monitor"}  # the default config holds a monitoring split
+    assert set(diverged["convergence_split"]) == {"validation"}  # no finished trial has monitoring values
 
 
 def test_report_of_the_all_diverged_experiment_says_so_once(store, tmp_path, cli):

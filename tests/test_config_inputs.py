@@ -6,16 +6,54 @@ from sparsebench import ExperimentConfig
 from sparsebench.config import DEFAULT_LR
 from sparsebench.errors import ConfigError
 
+# The quick preset of round 1, spelled out; its hash as round 1 computed it.
+ROUND_1_QUICK = dict(
+    dataset="mnist1d", hidden=(256, 256, 256), activation="relu", seeds=(0, 1, 2), sparsities=(0.5, 0.9, 0.98),
+    methods=("dense", "random", "random-search"), candidates=100, score="loss", probe=0, epochs=30, batch_size=128,
+    optimizer="adam", lr=1e-3, momentum=0.9, weight_decay=0.0, val_fraction=0.2, data_seed=0, engine="stacked",
+    device="cpu",
+)
+ROUND_1_QUICK_HASH = "30bd2a39ab6c3eda"
+# The tests' tiny config (digits, whose default standardization is per feature, as in round 1).
+ROUND_1_TINY_HASH = "8e2c3393c5f68bdf"
+
+
+def test_a_round_1_config_with_the_legacy_values_of_the_new_fields_keeps_its_hash():
+    legacy = dict(patience=0, monitor_fraction=0.0, standardize="feature")
+    assert ExperimentConfig(**ROUND_1_QUICK, **legacy).config_hash() == ROUND_1_QUICK_HASH
+    tiny = dict(dataset="digits", hidden=(24, 24), seeds=(0, 1), sparsities=(0.5, 0.9), candidates=6, epochs=2, batch_size=64)
+    # digits is standardized per feature by default, as in round 1; the other defaults changed.
+    assert ExperimentConfig(**tiny, val_fraction=0.2, patience=0, monitor_fraction=0).config_hash() == ROUND_1_TINY_HASH
+
+
+def test_new_fields_away_from_their_legacy_values_make_a_new_experiment():
+    base = ExperimentConfig(**ROUND_1_QUICK, standardize="feature", patience=0, monitor_fraction=0)
+    for change in (dict(patience=5), dict(monitor_fraction=0.5), dict(standardize="none")):
+        changed = {**ROUND_1_QUICK, "standardize": "feature", "patience": 0, "monitor_fraction": 0, **change}
+        assert ExperimentConfig(**changed).config_hash() != base.config_hash()
+
+
+def test_mnist1d_is_not_standardized_again_by_default_and_digits_is():
+    # The MNIST-1D generator standardizes the whole set already; a second, per-feature
+    # standardization cost the dense parent 1-2 pp in the audit (issue 12).
+    assert ExperimentConfig(dataset="mnist1d").standardize == "none"
+    assert ExperimentConfig(dataset="digits").standardize == "feature"
+
+
 FAST = ["--dataset", "digits", "--hidden", "16,16", "--seeds", "1", "--candidates", "2", "--epochs", "1", "--no-progress"]
 
 
 # -- the learning rate: each optimizer's own default, resolved before hashing ----------------------
 def test_existing_configs_hash_exactly_as_before_lr_had_a_per_optimizer_default():
     # Recorded from the code before `lr` defaulted to None: stores written then must still resume.
-    assert ExperimentConfig().config_hash() == "30bd2a39ab6c3eda"
-    assert ExperimentConfig(lr=0.01).config_hash() == "9a5a3c21a42c07e8"
-    assert ExperimentConfig.from_sources(preset="paper").config_hash() == "a08629613064987e"
-    assert ExperimentConfig(optimizer="sgd", lr=0.01).config_hash() == "1596b45960ce2194"
+    # Round 1's quick and paper presets, spelled out with the legacy values of the fields added since.
+    quick = dict(ROUND_1_QUICK, patience=0, monitor_fraction=0, standardize="feature")
+    paper = dict(quick, seeds=tuple(range(10)), sparsities=(0.5, 0.7, 0.8, 0.9, 0.95, 0.98), candidates=128, epochs=100, probe=8)
+    without_lr = {k: v for k, v in quick.items() if k != "lr"}
+    assert ExperimentConfig(**without_lr).config_hash() == "30bd2a39ab6c3eda"
+    assert ExperimentConfig(**dict(quick, lr=0.01)).config_hash() == "9a5a3c21a42c07e8"
+    assert ExperimentConfig(**paper).config_hash() == "a08629613064987e"
+    assert ExperimentConfig(**dict(quick, optimizer="sgd", lr=0.01)).config_hash() == "1596b45960ce2194"
 
 
 def test_each_optimizer_has_its_own_default_lr_recorded_as_a_number():
@@ -108,8 +146,8 @@ def test_report_margin_is_bounded(tmp_path, cli, margin):
 # -- a minibatch larger than the training split ---------------------------------------------------
 def test_a_batch_larger_than_the_training_split_is_refused_before_the_store_is_written(tmp_path, cli):
     db = tmp_path / "b.db"
-    code, _, err = cli("run", *FAST, "--sparsities", "0.5", "--batch-size", "1151", "--store", str(db))
+    code, _, err = cli("run", *FAST, "--sparsities", "0.5", "--batch-size", "1259", "--store", str(db))
     assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert "batch_size: got 1151; allowed: at most the 1150 rows of the training split ('digits' after holding out" in err
+    assert "batch_size: got 1259; allowed: at most the 1258 rows of the training split ('digits' after holding out" in err
     assert not db.exists()
-    assert cli("run", *FAST, "--sparsities", "0.5", "--batch-size", "1150", "--store", str(db))[0] == 0
+    assert cli("run", *FAST, "--sparsities", "0.5", "--batch-size", "1258", "--store", str(db))[0] == 0

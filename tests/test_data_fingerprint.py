@@ -46,7 +46,7 @@ def test_built_in_datasets_carry_a_stable_fingerprint_of_their_raw_arrays():
 
 def test_data_stats_give_split_sizes_and_the_majority_class_chance_level():
     stats = data_stats(np.array([2, 2, 1, 0]), np.array([0, 1]), np.array([2, 0, 0, 2, 1]), 3)
-    assert stats == {"n_train": 4, "n_val": 2, "n_test": 5, "n_classes": 3, "chance_acc": 0.4}
+    assert stats == {"n_train": 4, "n_val": 2, "n_monitor": 0, "n_test": 5, "n_classes": 3, "chance_acc": 0.4}
 
 
 LOADER = textwrap.dedent(
@@ -96,7 +96,7 @@ def test_a_run_on_changed_data_is_refused_naming_both_fingerprints_and_nothing_c
     assert code == 0, err
     with Store(db) as st:
         recorded, stats = st.data_identity(1)
-    assert stats == {"n_train": 120, "n_val": 30, "n_test": 50, "n_classes": 3, "chance_acc": pytest.approx(17 / 50)}  # classes 0, 1 fill 17 of 50 test rows
+    assert stats == {"n_train": 131, "n_val": 9, "n_monitor": 10, "n_test": 50, "n_classes": 3, "chance_acc": pytest.approx(17 / 50)}  # classes 0, 1 fill 17 of 50 test rows
     assert cli("run", *RUN, "--store", str(db))[0] == 0  # the same data: resumed (complete) as before
     before = sha256(db)
 
@@ -126,7 +126,7 @@ def test_an_experiment_from_before_fingerprints_adopts_the_current_one_with_a_wa
     with Store(db) as st:
         recorded, stats = st.data_identity(1)
     assert recorded == load_dataset("digits", 0, 0.2).fingerprint
-    assert stats["n_train"] == 1150 and stats["n_classes"] == 10 and 0.05 < stats["chance_acc"] < 0.2
+    assert stats["n_train"] == 1258 and stats["n_classes"] == 10 and 0.05 < stats["chance_acc"] < 0.2
 
 
 def test_a_new_experiment_records_its_fingerprint_and_stats(tmp_path, tiny_config):
@@ -135,9 +135,9 @@ def test_a_new_experiment_records_its_fingerprint_and_stats(tmp_path, tiny_confi
     con = sqlite3.connect(db)
     fp, stats = con.execute("SELECT data_fingerprint, data_stats FROM experiments").fetchone()
     con.close()
-    data = load_dataset("digits", 0, 0.2)
+    data = load_dataset("digits", 0, 0.125, 0.5)  # the default split: 1/8 held out, half of it for monitoring
     assert fp == data.fingerprint
-    assert json.loads(stats) == {"n_train": 1150, "n_val": 288, "n_test": 359, "n_classes": 10,
+    assert json.loads(stats) == {"n_train": 1258, "n_val": 90, "n_monitor": 90, "n_test": 359, "n_classes": 10,
                                  "chance_acc": pytest.approx(float((data.y_test == np.bincount(data.y_train).argmax()).float().mean()))}
 
 

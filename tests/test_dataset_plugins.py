@@ -30,6 +30,10 @@ MODULE = textwrap.dedent(
         return np.zeros((10, 3)), np.zeros(9, dtype=int), np.zeros((5, 3)), np.zeros(5, dtype=int)
 
     def few_rows(data_seed):
+        x = np.arange(20, dtype=float).reshape(10, 2)
+        return x, np.arange(10) % 2, x[:4], np.arange(4) % 2
+
+    def eleven_rows(data_seed):
         x = np.arange(22, dtype=float).reshape(11, 2)
         return x, np.arange(11) % 2, x[:4], np.arange(4) % 2
 
@@ -138,9 +142,9 @@ def test_a_loader_named_as_module_colon_function_runs_from_the_cli(plugin_dir, t
 
 
 @pytest.mark.parametrize("loader, words", [
-    ("few_rows", "the training split has 9 rows ("),  # 11 rows, 2 held out for validation
-    ("few_rows", "after holding out val_fraction 0.2 for validation; allowed: at least 10 training rows and 2 of every class"),
-    ("rare_class", "the training split has 32 rows ("),  # classes 1 and 2 have one row each
+    ("few_rows", "the training split has 9 rows ("),  # 10 rows, 1 held out
+    ("few_rows", "after holding out val_fraction 0.125 for validation and monitoring; allowed: at least 10 training rows and 2 of every class"),
+    ("rare_class", "the training split has 35 rows ("),  # classes 1 and 2 have one row each
     ("far_test_values", "standardizing its features overflows (RuntimeWarning: overflow encountered in cast)"),
     ("large_float32", "standardizing its features overflows (RuntimeWarning: overflow encountered in"),
     ("labels_from_one", "training labels [1, 2] miss [0] (labels must be 0..C-1 without gaps)"),
@@ -156,7 +160,7 @@ def test_plugin_data_that_cannot_be_trained_on_is_refused_in_one_line_storing_no
 
 def test_the_smallest_accepted_training_split_trains(plugin_dir, tmp_path):
     # 11 rows, 1 of them held out: 10 training rows, at least 4 of each class.
-    trials = sparsebench.run({"dataset": "ep_data_mod:few_rows", "hidden": [4], "seeds": [0], "sparsities": [0.5],
+    trials = sparsebench.run({"dataset": "ep_data_mod:eleven_rows", "hidden": [4], "seeds": [0], "sparsities": [0.5],
                               "epochs": 1, "candidates": 2, "batch_size": 4, "val_fraction": 0.1},
                              store=tmp_path / "s.db", progress=False)
     assert trials.final_test_acc.notna().all()

@@ -199,6 +199,7 @@ def test_run_warns_after_its_summary_when_every_network_diverged(tmp_path, cli):
                          "--sparsities", "0.9", "--candidates", "3", "--lr", "1e30", "--no-progress",
                          "--store", str(tmp_path / "s.db"))
     assert code == 0, err
-    assert out.splitlines()[-3:] == ["warning: the dense parent: 2 of its 2 trials diverged.",
-                                     "warning: random at sparsity 0.9: 2 of its 2 trials diverged.",
-                                     "warning: random-search at sparsity 0.9: 2 of its 2 trials diverged."]
+    assert out.splitlines()[-3:-1] == ["warning: the dense parent: 2 of its 2 trials diverged.",
+                                       "warning: random at sparsity 0.9: 2 of its 2 trials diverged."]
+    # One of these networks ends with finite but constant outputs: at chance level, said as such.
+    assert out.splitlines()[-1].startswith("warning: random-search at sparsity 0.9: ")

@@ -156,7 +156,8 @@ def load_checked_data(cfg: ExperimentConfig, device: torch.device) -> DatasetSpl
 
 def dataset_stats(data: DatasetSplits) -> dict:
     """Split sizes, classes and chance accuracy of the loaded data, as the experiment records them."""
-    return data_stats(data.y_train.cpu().numpy(), data.y_val.cpu().numpy(), data.y_test.cpu().numpy(), data.n_classes)
+    return data_stats(data.y_train.cpu().numpy(), data.y_val.cpu().numpy(), data.y_test.cpu().numpy(), data.n_classes,
+                      len(data.y_monitor))
 
 
 def check_data_identity(cfg: ExperimentConfig, st: Store, experiment_id: int, path: str, fingerprint: str, stats: dict) -> None:
@@ -190,7 +191,7 @@ def check_training_split(cfg: ExperimentConfig, data: DatasetSplits) -> None:
     """
     n_train = len(data.y_train)
     counts = torch.bincount(data.y_train.cpu(), minlength=data.n_classes)
-    where = f"holding out val_fraction {cfg.val_fraction:g} for validation"
+    where = f"holding out val_fraction {cfg.val_fraction:g} for validation" + (" and monitoring" if cfg.monitor_fraction else "")
     if n_train < MIN_TRAIN_ROWS or int(counts.min()) < MIN_ROWS_PER_CLASS:
         rarest = int(counts.argmin())
         raise ConfigError(

@@ -183,9 +183,10 @@ def test_all_censored_epochs_to_threshold_is_one_sentence_and_no_figure(tmp_path
     report = build_report(trials, curves, {})
     convergence = next(s for s in report.sections if s.heading == "Convergence")
     said = [b.text for b in convergence.blocks if type(b).__name__ == "Paragraph"]
-    assert said == ["No sub-network reached 95% of the dense parent's final validation accuracy within "
-                    "the 5 epochs, so there is no figure of epochs to threshold: every time is "
-                    "censored at E = 5."]
+    assert said[0].startswith("The convergence metrics")  # which split they use
+    assert said[1:] == ["No sub-network reached 95% of the dense parent's final validation accuracy within "
+                        "the 5 epochs, so there is no figure of epochs to threshold: every time is "
+                        "censored at E = 5."]
     markdown = paths["markdown"].read_text(encoding="utf-8")
-    assert said[0] in markdown
+    assert said[1] in markdown
 

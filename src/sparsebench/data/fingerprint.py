@@ -45,7 +45,7 @@ def short(fingerprint_text: str) -> str:
     return fingerprint_text[:SHORT]
 
 
-def data_stats(y_train: np.ndarray, y_val: np.ndarray, y_test: np.ndarray, n_classes: int) -> dict:
+def data_stats(y_train: np.ndarray, y_val: np.ndarray, y_test: np.ndarray, n_classes: int, n_monitor: int = 0) -> dict:
     """Split sizes, class count and the chance level of the loaded data.
 
     ``chance_acc`` is the test accuracy of always predicting the most frequent
@@ -53,10 +53,10 @@ def data_stats(y_train: np.ndarray, y_val: np.ndarray, y_test: np.ndarray, n_cla
     nothing but the class balance scores.
 
     >>> data_stats(np.array([0, 1, 1]), np.array([0]), np.array([1, 1, 0, 2]), 3)
-    {'n_train': 3, 'n_val': 1, 'n_test': 4, 'n_classes': 3, 'chance_acc': 0.5}
+    {'n_train': 3, 'n_val': 1, 'n_monitor': 0, 'n_test': 4, 'n_classes': 3, 'chance_acc': 0.5}
     """
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
     majority = int(np.bincount(y_train, minlength=n_classes).argmax()) if len(y_train) else 0
     chance = float(np.mean(y_test == majority)) if len(y_test) else float("nan")
-    return {"n_train": int(len(y_train)), "n_val": int(len(y_val)), "n_test": int(len(y_test)),
+    return {"n_train": int(len(y_train)), "n_val": int(len(y_val)), "n_monitor": int(n_monitor), "n_test": int(len(y_test)),
             "n_classes": int(n_classes), "chance_acc": chance}
