@@ -38,7 +38,6 @@ def test_the_fingerprint_hashes_values_not_memory_layout():
 
 def test_built_in_datasets_carry_a_stable_fingerprint_of_their_raw_arrays():
     a = load_dataset("digits", 0, 0.2)
-    load_dataset.cache_clear()
     b = load_dataset("digits", 0, 0.3)  # another validation split: the same raw data
     assert len(a.fingerprint) == 64 and a.fingerprint == b.fingerprint
     assert load_dataset("digits", 0, 0.2).to("cpu").fingerprint == a.fingerprint
@@ -74,11 +73,9 @@ def file_dataset(tmp_path, monkeypatch):
         y = np.arange(200) % 3
         x = rng.normal(size=(200, 5)) + y[:, None] + shift
         np.savez(path, x_train=x[:150], y_train=y[:150], x_test=x[150:], y_test=y[150:])
-        load_dataset.cache_clear()  # a new process would load it afresh
 
     write()
     yield write
-    load_dataset.cache_clear()
     sys.modules.pop("filedata_mod", None)
 
 
@@ -150,3 +147,14 @@ def test_a_fingerprint_mismatch_is_refused_through_the_python_api(tmp_path, tiny
     con.close()
     with pytest.raises(ConfigError, match=r"differs from the data experiment 1 in .* was run on \(abcdef012345\)"):
         sparsebench.run(tiny_config, store=db, progress=False)
+
+
+def test_a_second_run_in_the_same_process_sees_a_changed_file(file_dataset, tmp_path):
+    # The Python API in a notebook: the loader is called again, so the change is seen.
+    db = tmp_path / "nb.db"
+    config = {"dataset": "filedata_mod:load", "hidden": [8], "seeds": 1, "sparsities": [0.5], "epochs": 1,
+              "candidates": 2, "batch_size": 32}
+    sparsebench.run(config, store=db, progress=False)
+    file_dataset(shift=1e-3)
+    with pytest.raises(ConfigError, match="differs from the data experiment 1"):
+        sparsebench.run(config, store=db, progress=False)

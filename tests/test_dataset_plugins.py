@@ -75,9 +75,7 @@ missing = ep_data_missing_mod:load
 
 @pytest.fixture
 def plugin_dir(install_plugin):
-    load_dataset.cache_clear()
     yield install_plugin("ep_data_mod", MODULE, ENTRY_POINTS)
-    load_dataset.cache_clear()
 
 
 def test_entry_point_dataset_is_listed_split_and_trained_on(plugin_dir, tmp_path, tiny_dict):

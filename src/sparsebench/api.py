@@ -58,7 +58,7 @@ def load_mask(store: PathLike, trial_id: int) -> NodeMask | None:
 
 EXPORT_COLUMNS = [
     "experiment_id", "config_hash", "dataset", "method", "role", "candidate", "sparsity", "weight_sparsity",
-    "kept_nodes", "n_params", "seed", "candidates", "score_name", "init_score", "status", "diverged_epoch", "epochs",
+    "kept_nodes", "n_params", "seed", "candidates", "score_name", "init_score", "status", "diverged_epoch", "epochs", "stop_epoch",
     "final_test_loss", "final_test_acc", "best_epoch", "best_val_acc", "best_test_loss", "best_test_acc",
     "threshold", "reached", "epochs_to_threshold", "auc", "convergence_split", "trial_id",
 ]

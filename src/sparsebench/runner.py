@@ -201,7 +201,7 @@ def check_training_split(cfg: ExperimentConfig, data: DatasetSplits) -> None:
         )
     if cfg.batch_size > n_train:
         raise invalid("batch_size", cfg.batch_size, f"at most the {n_train} rows of the training split ({cfg.dataset!r} after {where})")
-    for split in ("x_train", "x_val", "x_test"):
+    for split in ("x_train", "x_val", "x_monitor", "x_test"):
         if not bool(torch.isfinite(getattr(data, split)).all()):
             raise ConfigError(f"dataset {cfg.dataset!r}: standardized {split[2:]} features are not all finite in float32; "
                               "allowed: features whose standardized values fit float32 (rescale the data)")
@@ -275,10 +275,13 @@ def execute(
     experiment_id: int,
     device: torch.device,
     lease: float,
-    progress: bool = True,
-    data: DatasetSplits | None = None,
+    progress: bool,
+    data: DatasetSplits,
 ) -> None:
-    """Claim, train and store work groups until every group of the experiment is stored."""
+    """Claim, train and store work groups until every group of the experiment is stored.
+
+    ``data`` is what ``run`` loaded and checked (and whose fingerprint it matched).
+    """
     keep_freed_memory()
     groups = {g.key: g for g in plan(cfg)}
     owner = worker_id()
@@ -294,8 +297,6 @@ def execute(
                     bar.update(sum(work_units(cfg, groups[k], spec) for k in outstanding))
                 return
             if bar is None:
-                if data is None:
-                    data = load_data(cfg, device)
                 spec = MLPSpec(data.n_features, cfg.hidden, data.n_classes, cfg.activation)
                 outstanding = set(claim.pending)
                 bar = progress_bar(sum(work_units(cfg, groups[k], spec) for k in outstanding), progress)

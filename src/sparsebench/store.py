@@ -370,22 +370,50 @@ def _open_read_only(p: Path) -> sqlite3.Connection:
     """A connection that cannot write to the store, nor create a ``-wal`` or ``-shm`` beside it.
 
     With a ``-wal`` file (a live run, or one killed) the store is read through
-    it, so what was committed only to the ``-wal`` is seen; without one the file
-    holds everything and is read as immutable.
+    it, so what was committed only to the ``-wal`` is seen. Without one the file
+    holds everything and is read as immutable, which takes no lock: so it is
+    copied into memory at once, and the copy is kept only if the file did not
+    change meanwhile (a run that starts on the store while it is read
+    checkpoints into it), else read again.
     """
-    immutable = not Path(str(p) + "-wal").exists()
-    return sqlite3.connect(_read_only_uri(p, immutable), uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    wal = Path(str(p) + "-wal")
+    for _ in range(READ_TRIES):
+        if wal.exists():
+            break
+        before = _file_state(p)
+        snapshot = _copy_in_memory(sqlite3.connect(_read_only_uri(p, True), uri=True, isolation_level=None))
+        if _file_state(p) == before and not wal.exists():
+            return snapshot
+        snapshot.close()
+    return sqlite3.connect(_read_only_uri(p, False), uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+
+
+#: Tries at a consistent copy of a store that has no ``-wal`` before reading it through SQLite's locks.
+READ_TRIES = 3
+
+
+def _file_state(p: Path) -> tuple[int, int, int]:
+    info = p.stat()
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _copy_in_memory(con: sqlite3.Connection) -> sqlite3.Connection:
+    """A copy in memory of what ``con`` reads; closes ``con``."""
+    copy = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        con.backup(copy)
+    except BaseException:
+        copy.close()
+        raise
+    finally:
+        con.close()
+    return copy
 
 
 def _upgraded_in_memory(con: sqlite3.Connection) -> sqlite3.Connection:
     """A copy in memory of a store of an older schema (or an empty file), for reading it
     as the current schema without upgrading the file: closes ``con``."""
-    copy = sqlite3.connect(":memory:", isolation_level=None)
-    try:
-        con.backup(copy)
-    finally:
-        con.close()
-    return copy
+    return _copy_in_memory(con)
 
 
 def store_file_paths(path: str | os.PathLike) -> list[str]:

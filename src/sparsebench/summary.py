@@ -18,6 +18,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from .analysis import summary_table
+from .analysis.paired import MIN_SEEDS
+from .analysis.chance import chance_level_flags
 from .analysis.divergence import divergence_counts
 from .analysis.trials import DENSE, method_order, selected_trials
 from .errors import invalid
@@ -44,7 +46,8 @@ def format_summary(trials: pd.DataFrame, margin: float = 0.01, chance_acc: float
     table = summary_table(trials, margin=margin)
     weights = trials[trials["role"] == "selected"].groupby(["sparsity", "method"])["weight_sparsity"].mean()
     lines = format_table(table, weights, margin)
-    lines.append("weights: fraction of the parent's weights removed. Verdicts: paired t test (Holm) and TOST; see `sparsebench report`.")
+    lines.append("weights: fraction of the parent's weights removed. Verdicts: paired t test (Holm) and TOST, "
+                 f"none below {MIN_SEEDS} paired seeds; see `sparsebench report`.")
     lines += [f"warning: {text}" for text in failure_warnings(trials, chance_acc)]
     return "\n".join(lines)
 
@@ -112,12 +115,8 @@ def network_failures(trials: pd.DataFrame, chance_acc: float | None = None,
     if chance_acc is None or chosen.empty:
         table = table.assign(n_chance=0)
     else:
-        finished = chosen[chosen["status"] == "done"]
-        # The small epsilon keeps an accuracy of exactly chance + tolerance (e.g. 12%) in.
-        at_chance = finished[finished["final_test_acc"].astype(float) <= chance_acc + tolerance + 1e-12]
-        counts = at_chance.groupby(["sparsity", "method"]).size().rename("n_chance").reset_index()
-        counts["sparsity"] = counts["sparsity"].astype(float)
-        table = table.merge(counts, on=["sparsity", "method"], how="left")
+        counts = chance_level_flags(trials, chance_acc, tolerance)[["sparsity", "method", "n_at_chance"]]
+        table = table.merge(counts.rename(columns={"n_at_chance": "n_chance"}), on=["sparsity", "method"], how="left")
         table["n_chance"] = table["n_chance"].fillna(0).astype(int)
     failed = table["n_diverged"] + table["n_chance"]
     table["flagged"] = (failed > 0) & (failed >= FAILED_SHARE * table["n_trials"])

@@ -108,7 +108,7 @@ def test_equivalence_needs_enough_seeds():
     pattern = np.array([0.006, -0.006, 0.0])
     few = compare_family([pattern], margin=0.01, min_seeds=2)[0]
     assert few["verdict"] == "inconclusive"
-    assert few["reason"].startswith("too few seeds for the margin")
+    assert few["reason"].startswith("more seeds needed for the margin")
     needed = seeds_needed_for_margin(few["sd_diff"], 0.01)
     assert needed is not None and needed > 3
     many = compare_family([np.tile(pattern, 7)], margin=0.01)[0]

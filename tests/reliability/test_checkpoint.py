@@ -160,3 +160,31 @@ def test_an_interrupted_run_checkpoints_on_its_way_out(tmp_path, tiny_config, mo
         reader.close()
     first = runner.plan(tiny_config)[0]
     assert f"{first.n_trials}/" in listed_trials(cli, copy)
+
+
+def test_a_store_that_changes_while_it_is_read_without_locks_is_read_again(tmp_path, tiny_config, monkeypatch):
+    # Without a -wal the store is read as immutable (no locks, no sibling files): a
+    # run starting meanwhile could rewrite its pages, so a copy taken while the
+    # file changed is dropped and the store read again.
+    import os
+
+    import sparsebench
+    from sparsebench import store as store_module
+
+    db = tmp_path / "r.db"
+    stored = len(sparsebench.run(tiny_config, store=db, progress=False))
+    assert not (tmp_path / "r.db-wal").exists()
+    real_copy, copies = store_module._copy_in_memory, []
+
+    def copy_while_a_run_checkpoints(con):
+        copies.append(1)
+        copy = real_copy(con)
+        if len(copies) == 1:
+            info = os.stat(db)
+            os.utime(db, ns=(info.st_atime_ns, info.st_mtime_ns + 1000))
+        return copy
+
+    monkeypatch.setattr(store_module, "_copy_in_memory", copy_while_a_run_checkpoints)
+    with store_module.Store(db, create=False) as st:
+        assert len(st.trials()) == stored
+    assert len(copies) == 2

@@ -75,3 +75,16 @@ def test_method_colours_are_stable():
     assert colours["dense"] == "#000000" and colours["random"] == "#7f7f7f"
     assert colours == figures.method_colours(["other", "random-search", "dense", "random", "mine"])
     assert len(set(colours.values())) == 5
+
+
+def test_a_stopped_network_is_held_at_its_last_value_in_the_mean_learning_curve():
+    import pandas as pd
+
+    trials = pd.DataFrame({"trial_id": [1, 2], "stop_epoch": [2.0, None], "epochs": [4, 4]})
+    curves = pd.DataFrame({"trial_id": [1, 1, 2, 2, 2, 2], "epoch": [1, 2, 1, 2, 3, 4],
+                           "monitor_acc": [0.2, 0.5, 0.1, 0.2, 0.3, 0.4]})
+    held = figures.frozen_after_stop(curves, trials, "monitor_acc")
+    first = held[held["trial_id"] == 1].sort_values("epoch")
+    assert first["epoch"].tolist() == [1, 2, 3, 4] and first["monitor_acc"].tolist() == [0.2, 0.5, 0.5, 0.5]
+    # The mean at epochs 3-4 still counts the stopped network, so it does not jump to the other's value.
+    assert held.groupby("epoch")["monitor_acc"].mean().loc[4] == pytest.approx(0.45)

@@ -28,8 +28,8 @@ def test_sentences_for_each_verdict():
     assert "is worse than random (paired t p=0.003; Wilcoxon p=0.8)" in worse
     assert "1 more left out" in worse
     inconclusive = verdict_sentence({**ROW, "verdict": "inconclusive",
-                                     "reason": "too few seeds for the margin"})
-    assert "random-search vs random is inconclusive (too few seeds for the margin;" in inconclusive
+                                     "reason": "more seeds needed for the margin"})
+    assert "random-search vs random is inconclusive (more seeds needed for the margin;" in inconclusive
     assert "no seed where both" in verdict_sentence({**ROW, "n": 0})
 
 

@@ -1,15 +1,15 @@
 """Networks at chance level, counted per sparsity and method (for the summary's warnings).
 
 A network that trained to chance level -- no better than always answering the most
-frequent test class -- has not learned anything: a collapsed optimizer, a learning
+frequent training class -- has not learned anything: a collapsed optimizer, a learning
 rate that is too high, a sub-network with too few nodes. Its accuracy is a
 number, not a failure, so the paired comparison uses it like any other; a method
 whose networks are all at chance can then look "identical" to a random baseline
 that is also at chance. This table lets the summary and report warn about it.
 
 A finished trial is **at chance** when ``final_test_acc <= chance_acc + tolerance``,
-where ``chance_acc`` is the accuracy of always predicting the most frequent class of
-the test split (``experiments.data_stats`` records it for every run) and
+where ``chance_acc`` is the test accuracy of always predicting the most frequent
+training class (``experiments.data_stats`` records it for every run) and
 ``tolerance`` (default 0.02, i.e. 2 pp) absorbs the few test rows a collapsed
 network gets right by its bias. Diverged trials are counted apart (``n_diverged``),
 never as at chance.
@@ -33,6 +33,8 @@ import pandas as pd
 from sparsebench.analysis.trials import AnalysisInputError, method_order, require_columns, selected_trials
 
 DEFAULT_TOLERANCE = 0.02
+#: Keeps an accuracy of exactly chance + tolerance (e.g. 0.1 + 0.02) at chance despite float rounding.
+ROUNDING = 1e-12
 
 COLUMNS = ["sparsity", "method", "n_trials", "n_diverged", "n_finished", "n_at_chance",
            "at_chance_fraction", "all_at_chance", "mean_test_acc", "chance_acc", "tolerance"]
@@ -63,7 +65,7 @@ def chance_level_flags(trials: pd.DataFrame, chance_acc: float, tolerance: float
     done = chosen["status"] == "done"
     value = pd.to_numeric(chosen[metric], errors="coerce").astype(float)
     chosen = chosen.assign(diverged=chosen["status"] == "diverged", finished=done,
-                           at_chance=done & (value <= chance_acc + tolerance), value=value.where(done))
+                           at_chance=done & (value <= chance_acc + tolerance + ROUNDING), value=value.where(done))
     table = chosen.groupby(["sparsity", "method"], sort=True).agg(
         n_trials=("finished", "size"), n_diverged=("diverged", "sum"), n_finished=("finished", "sum"),
         n_at_chance=("at_chance", "sum"), mean_test_acc=("value", "mean")).reset_index()

@@ -33,7 +33,7 @@ Verdict rule (``alpha`` = 0.05 by default):
    reason says so;
 5. ``p_t_holm < alpha`` -> ``better`` or ``worse`` by the sign of the mean
    difference and the metric's direction (higher accuracy / lower loss is better);
-6. otherwise ``inconclusive`` with the reason: ``too few seeds for the margin``
+6. otherwise ``inconclusive`` with the reason: ``more seeds needed for the margin``
    when even a zero mean difference could not pass TOST at this spread (the
    message estimates how many seeds would), or ``the CI spans the margin``;
    with ``margin=None`` there is no equivalence branch.
@@ -320,7 +320,7 @@ def decide(row: dict, higher_is_better: bool, alpha: float = ALPHA,
     needed = seeds_needed_for_margin(row["sd_diff"], margin, alpha)
     if needed is None or needed > n:
         more = f"about {needed}+ needed at this spread" if needed else "the spread is too large"
-        return "inconclusive", f"too few seeds for the margin {within}: {more}"
+        return "inconclusive", f"more seeds needed for the margin {within}: {more}"
     return "inconclusive", f"no significant difference, and the CI spans the margin {within}"
 
 

@@ -211,7 +211,6 @@ class DatasetSplits:
         return DatasetSplits(name=self.name, n_classes=self.n_classes, fingerprint=self.fingerprint, **moved)
 
 
-@lru_cache(maxsize=8)
 def load_dataset(
     name: str, data_seed: int = 0, val_fraction: float = 0.2, monitor_fraction: float = 0.0, standardize: str | None = None
 ) -> DatasetSplits:
@@ -229,13 +228,11 @@ def load_dataset(
     >>> tuple(d.x_train.shape), tuple(d.x_val.shape), tuple(d.x_monitor.shape)
     ((3500, 40), (250, 40), (250, 40))
     """
-    loader = _loader(name)
-    try:
-        raw = loader(data_seed)
-    except Exception as exc:  # the user's loader: a missing file and the like, said in one line
-        raise ConfigError(f"dataset {name!r}: the loader failed ({describe(exc)})") from None
-    x_tr, y_tr, x_te, y_te = checked_raw_data(name, raw)
-    data_fingerprint = fingerprint((x_tr, y_tr, x_te, y_te))  # of the data as loaded, before any preprocessing
+    # Built-in datasets are generated, so the same arguments give the same arrays: they are
+    # kept. A user's loader is called again every time, so that a changed file is seen
+    # (and its fingerprint refused) also by a second run in the same Python process.
+    builtin = _loader(name).__module__.startswith(__package__ + ".")
+    x_tr, y_tr, x_te, y_te, data_fingerprint = (_cached_raw if builtin else _raw)(name, data_seed)
     order = np.random.default_rng(data_seed).permutation(len(y_tr))
     n_held = max(1, int(round(val_fraction * len(y_tr))))
     held, train_idx = order[:n_held], np.sort(order[n_held:])
@@ -271,6 +268,20 @@ def load_dataset(
         y_monitor=labels(y_tr[monitor_idx]),
         fingerprint=data_fingerprint,
     )
+
+
+def _raw(name: str, data_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """The loader's checked arrays and their fingerprint (of the data as loaded, before any preprocessing)."""
+    loader = _loader(name)
+    try:
+        raw = loader(data_seed)
+    except Exception as exc:  # the user's loader: a missing file and the like, said in one line
+        raise ConfigError(f"dataset {name!r}: the loader failed ({describe(exc)})") from None
+    x_tr, y_tr, x_te, y_te = checked_raw_data(name, raw)
+    return x_tr, y_tr, x_te, y_te, fingerprint((x_tr, y_tr, x_te, y_te))
+
+
+_cached_raw = lru_cache(maxsize=8)(_raw)
 
 
 def _load_builtin() -> None:

@@ -258,8 +258,9 @@ def _convergence_section(trials, curves, metrics, convergence, fraction, thresho
             for r in convergence.itertuples()]
     blocks: list[Block] = [
         Paragraph(_split_statement(split, metrics, thresholds)),
-        FigureBlock("learning_curves", "Validation accuracy per epoch, mean over seeds, per sparsity.",
-                    figures.png_bytes(figures.learning_curves(trials, curves))),
+        FigureBlock("learning_curves", (f"{on.capitalize()} accuracy per epoch, mean over seeds, per sparsity "
+                                        "(a stopped network held at its last value)."),
+                    figures.png_bytes(figures.learning_curves(trials, curves, split))),
         FigureBlock("convergence_auc", (
             f"Area under the {on} accuracy curve divided by the number of epochs (the mean "
             f"{on} accuracy over training), mean and 95% t band over seeds."),
@@ -412,7 +413,7 @@ def _notes(margin: float, alpha: float, fraction: float, has_curves: bool = True
         f"Verdict: 'identical (not tested)' if every paired difference is exactly 0 (the two arms gave "
         f"the same number in every seed; nothing to test); else 'equivalent' if TOST p < {alpha:g}; "
         f"else 'better' or 'worse' if the t test p < {alpha:g}, by the sign of the difference; else "
-        "'inconclusive', with the reason (for example too few seeds for the margin at the observed "
+        "'inconclusive', with the reason (for example more seeds needed for the margin at the observed "
         "spread). With few seeds the Wilcoxon test cannot reach small "
         f"p-values (its minimum two-sided p is {min_wilcoxon_p(3):g} with 3 seeds and "
         f"{min_wilcoxon_p(5):g} with 5), which is why the t test decides. {convergence}"

@@ -32,6 +32,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
+from sparsebench.analysis.convergence import SPLIT_COLUMNS, convergence_split
 from sparsebench.analysis.intervals import mean_ci
 from sparsebench.analysis.predictive import scored_candidates
 from sparsebench.analysis.trials import BASELINE, DENSE, comparable_trials, method_order
@@ -217,19 +218,54 @@ def accuracy_vs_sparsity(trials: pd.DataFrame, metric: str = "final_test_acc") -
     return figure
 
 
-def learning_curves(trials: pd.DataFrame, curves: pd.DataFrame) -> Figure:
-    """Validation accuracy (%) vs epoch, one panel per sparsity, mean over seeds per method;
-    the dense parent's mean curve is drawn dashed in every panel. Diverged trials are left out."""
+#: How a figure names the accuracy of each split.
+SPLIT_LABELS = {"monitor": "monitoring-split accuracy", "validation": "validation accuracy"}
+
+
+def split_label(metrics: pd.DataFrame) -> str:
+    """The accuracy that convergence ``metrics`` were measured on, as figures name it."""
+    return SPLIT_LABELS[metrics.attrs.get("split", "validation")]
+
+
+def frozen_after_stop(points: pd.DataFrame, trials: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Curves of stopped networks continued at their last value up to their configured epochs.
+
+    A stopped network is frozen (its final weights are those of its stop epoch), so
+    a mean curve over seeds must keep counting it rather than average only the
+    networks still training, which would make the mean jump at every stop.
+    """
+    if "stop_epoch" not in trials.columns or trials["stop_epoch"].isna().all():
+        return points
+    stopped = trials.loc[trials["stop_epoch"].notna(), ["trial_id", "stop_epoch", "epochs"]]
+    last = points.sort_values("epoch").groupby("trial_id").tail(1).set_index("trial_id")
+    extra = []
+    for t in stopped.itertuples():
+        if t.trial_id not in last.index:
+            continue
+        row = last.loc[t.trial_id]
+        for epoch in range(int(row["epoch"]) + 1, int(t.epochs) + 1):
+            extra.append({**row.to_dict(), "trial_id": t.trial_id, "epoch": epoch})
+    return pd.concat([points, pd.DataFrame(extra, columns=points.columns)], ignore_index=True) if extra else points
+
+
+def learning_curves(trials: pd.DataFrame, curves: pd.DataFrame, split: str | None = None) -> Figure:
+    """Accuracy (%) vs epoch on the convergence split (the monitoring split when the
+    experiment has one, else validation), one panel per sparsity, mean over seeds per
+    method; the dense parent's mean curve is drawn dashed in every panel. Diverged
+    trials are left out; stopped ones are held at their last value."""
+    split = split or convergence_split(trials, curves)
+    column = SPLIT_COLUMNS[split]
     done = comparable_trials(trials)[["trial_id", "method", "sparsity"]]
     points = curves.drop(columns=[c for c in ("method", "sparsity") if c in curves.columns])
     points = points.merge(done, on="trial_id")
-    points = points[np.isfinite(points["val_acc"].astype(float))]
+    points = points[np.isfinite(points[column].astype(float))]
+    points = frozen_after_stop(points, trials, column)
     sparsities = _sparse_levels(done)
     cols = min(2, max(1, len(sparsities)))
     rows = int(np.ceil(len(sparsities) / cols)) if sparsities else 1
     figure, axes = _new_figure(rows, cols, height=max(HEIGHT, 2.4 * rows + 0.8), sharex=True)
     colours = method_colours(done["method"].unique())
-    mean_curves = points.groupby(["method", "sparsity", "epoch"])["val_acc"].mean().reset_index()
+    mean_curves = points.groupby(["method", "sparsity", "epoch"])[column].mean().reset_index()
     dense = mean_curves[mean_curves["method"] == DENSE]
     with matplotlib.rc_context(STYLE):
         for i, ax in enumerate(axes.flat):
@@ -238,16 +274,16 @@ def learning_curves(trials: pd.DataFrame, curves: pd.DataFrame) -> Figure:
                 continue
             s = sparsities[i]
             if not dense.empty:
-                ax.plot(dense["epoch"], dense["val_acc"] * 100, color=colours[DENSE], linestyle="--",
+                ax.plot(dense["epoch"], dense[column] * 100, color=colours[DENSE], linestyle="--",
                         label="dense parent")
             here = mean_curves[mean_curves["sparsity"] == s]
             for method in method_order(here["method"].unique()):
                 line = here[here["method"] == method]
-                ax.plot(line["epoch"], line["val_acc"] * 100, color=colours[method], label=method)
+                ax.plot(line["epoch"], line[column] * 100, color=colours[method], label=method)
             ax.set_title(f"sparsity {s:g}")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
             if i % cols == 0:
-                ax.set_ylabel("validation accuracy (%)")
+                ax.set_ylabel(f"{SPLIT_LABELS[split]} (%)")
             # Every panel gets its epoch ticks: sharex would hide them above another panel,
             # and a panel read (or cropped) on its own must still say where its epochs are.
             ax.set_xlabel("epoch")
@@ -307,7 +343,7 @@ def paired_differences(comparison: pd.DataFrame, margin: float | None = 0.01,
 
 
 def convergence_auc(metrics: pd.DataFrame) -> Figure:
-    """Mean validation accuracy over training (AUC, %) vs sparsity, per method with a 95% band.
+    """Mean accuracy over training (AUC, %) on the convergence split vs sparsity, per method with a 95% band.
 
     ``metrics`` is :func:`sparsebench.analysis.convergence_metrics` output."""
     chosen = metrics[metrics["role"] == "selected"]
@@ -317,8 +353,8 @@ def convergence_auc(metrics: pd.DataFrame) -> Figure:
     with matplotlib.rc_context(STYLE):
         _band_by_sparsity(ax, chosen, "auc", sparsities, method_colours(chosen["method"].unique()))
         _sparsity_axis(ax, sparsities)
-        ax.set_ylabel("area under val. accuracy curve (%)")
-        ax.set_title("Convergence: mean validation accuracy over all epochs (95% CI)")
+        ax.set_ylabel(f"area under {split_label(metrics)} curve (%)")
+        ax.set_title(f"Convergence: mean {split_label(metrics)} over all epochs (95% CI)")
         ax.legend(loc="best", frameon=False)
     return figure
 
@@ -371,7 +407,7 @@ def epochs_to_threshold(metrics: pd.DataFrame, fraction: float = 0.95) -> Figure
         ax.set_yticks(ticks + [above], [f"{t}" for t in ticks] + [f"> {last}"])
         _sparsity_axis(ax, sparsities)
         ax.set_ylabel("epochs to threshold")
-        ax.set_title(f"Epochs to reach {fraction:.0%} of the dense parent's final val. accuracy\n"
+        ax.set_title(f"Epochs to reach {fraction:.0%} of the dense parent's final {split_label(metrics)}\n"
                      "(dots: trials; bars: median per method)")
         figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2,
                       frameon=False)
