@@ -35,6 +35,8 @@ def test_report_writes_self_contained_html_and_markdown(store, tmp_path, capsys)
     assert html.count('src="data:image/png;base64,') >= 4
     assert "http://" not in html and "https://" not in html
     md = (out / "report.md").read_text()
+    # The setup table names the data the experiment ran on.
+    assert "| data fingerprint (sha256) |" in md and "| data splits (rows) | train " in md and "| chance accuracy |" in md
     for s in ("0.5", "0.9"):
         assert f"At sparsity {s}, random-search" in md
     for name in ("accuracy_vs_sparsity", "learning_curves", "paired_differences"):

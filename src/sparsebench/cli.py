@@ -148,6 +148,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def data_rows(fingerprint: str | None, stats: dict) -> dict[str, str]:
+    """What the report's setup table says of the data an experiment ran on (nothing for old stores)."""
+    rows = {}
+    if fingerprint:
+        rows["data fingerprint (sha256)"] = fingerprint
+    if stats:
+        sizes = ", ".join(f"{split} {stats[f'n_{split}']}" for split in ("train", "val", "monitor", "test") if f"n_{split}" in stats)
+        rows["data splits (rows)"] = sizes
+        if "chance_acc" in stats:
+            rows["chance accuracy"] = f"{100 * stats['chance_acc']:.1f}% (always the most frequent training class)"
+    return rows
+
+
 def chance_accuracy(store: str, experiment: int) -> float | None:
     """The experiment's recorded chance accuracy (None for experiments stored before schema 4)."""
     from .store import Store
@@ -243,7 +256,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     with Store(args.store, create=False) as st:
         config = st.config(experiment)
         software = st.software(experiment)
-    config = {**config, **{f"{name} version": version for name, version in software.items()}}
+        fingerprint, stats = st.data_identity(experiment)
+    config = {**config, **{f"{name} version": version for name, version in software.items()}, **data_rows(fingerprint, stats)}
     trials, curves = load_results(args.store, experiment), load_curves(args.store, experiment)
     if trials.empty:
         raise StoreError(f"experiment {experiment} has no finished trials yet; allowed: resume it with `sparsebench run` first")
