@@ -11,11 +11,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import shlex
 import signal
 import sys
 import threading
+import typing
 import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
@@ -75,32 +77,77 @@ def _number(kind: Callable[[str], Any], name: str, allowed: str) -> Callable[[st
     return parse
 
 
+def config_flag_fields() -> list[dataclasses.Field]:
+    """The config fields that are ``run`` flags: all but those whose metadata says ``flag: False``."""
+    from .config import ExperimentConfig
+
+    return [f for f in dataclasses.fields(ExperimentConfig) if f.metadata.get("flag", True)]
+
+
+def flag_name(field: dataclasses.Field) -> str:
+    """``--batch-size`` for ``batch_size``."""
+    return "--" + field.name.replace("_", "-")
+
+
+#: How each field type reads from the command line: the parser of one item, and what an error says is allowed.
+_ITEM_KINDS: dict[type, tuple[Callable[[str], Any], str]] = {int: (int, "an integer"), float: (float, "a number"), str: (str, "a name")}
+
+
+def _flag_type(field: dataclasses.Field, hint: Any) -> Callable[[str], Any] | None:
+    """The argparse ``type`` of a config field's flag, from its type (or ``flag_type``) and ``allowed``.
+
+    ``tuple[X, ...]`` fields take comma-separated lists; ``X | None`` fields take an ``X``;
+    numbers must be finite; strings are taken as typed (the config checks them).
+    """
+    hint = field.metadata.get("flag_type", hint)
+    name = field.name.replace("_", "-")
+    item = next((a for a in typing.get_args(hint) if a is not type(None) and a is not Ellipsis), hint)
+    kind, allowed = _ITEM_KINDS[item]
+    if typing.get_origin(hint) is tuple:
+        return _list_of(kind, name, field.metadata.get("allowed", f"comma-separated values, each {allowed}"))
+    return None if kind is str else _number(kind, name, field.metadata.get("allowed", allowed))
+
+
+def _flag_help(field: dataclasses.Field) -> str:
+    """The field's help and its default (where it has one of its own; choices show in the metavar)."""
+    text = field.metadata["help"]
+    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
+    if default is not None:
+        if field.metadata.get("flag_type") is int and isinstance(default, tuple):
+            default = len(default)  # a count of seeds
+        shown = ",".join(map(_plain, default)) if isinstance(default, tuple) else _plain(default)
+        text += f" (default: {shown})"
+    return text.replace("%", "%%")  # argparse formats help with %
+
+
+def _plain(value: Any) -> str:
+    """A default as a user would type it: 0 rather than 0.0."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per config field, generated from the field's type and metadata (see ``ExperimentConfig``)."""
+    from .config import ExperimentConfig
+
+    hints = typing.get_type_hints(ExperimentConfig)
+    group = parser.add_argument_group("experiment config (each flag is also a --config key)")
+    for field in config_flag_fields():
+        choices = field.metadata.get("choices")
+        metavar = field.metadata.get("metavar") or ("{" + ",".join(choices) + "}" if choices else field.name.upper())
+        group.add_argument(flag_name(field), dest=field.name, type=_flag_type(field, hints[field.name]), metavar=metavar,
+                           help=_flag_help(field))
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .config import PRESETS
+
     parser = _Parser(prog="sparsebench", description="Random Search baseline for sparse neural network architecture search.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run or resume an experiment", description="Run or resume an experiment. Flags override --config, which overrides --preset.")
-    run.add_argument("--preset", help="quick (default values) or paper")
-    run.add_argument("--config", metavar="FILE", help="TOML file with config keys (see README)")
-    run.add_argument("--dataset", help="mnist1d (default), digits, a plug-in's name, or module:loader")
-    run.add_argument("--seeds", type=_number(int, "seeds", "an integer >= 1 (seeds 0..N-1)"), metavar="N", help="run seeds 0..N-1")
-    run.add_argument("--sparsities", type=_list_of(float, "sparsities", "comma-separated numbers in [0, 1)"), metavar="S1,S2", help="e.g. 0.5,0.9,0.98")
-    run.add_argument("--methods", type=_list_of(str, "methods", "comma-separated method names"), metavar="M1,M2", help="e.g. dense,random,random-search,mypkg.mod:MyMethod")
-    run.add_argument("--candidates", type=_number(int, "candidates", "an integer >= 1"), metavar="K", help="candidates per search")
-    run.add_argument("--score", help="loss (default) or accuracy of the untrained sub-network on validation")
-    run.add_argument("--probe", type=_number(int, "probe", "an integer >= 0"), metavar="N", help="also train N scored random-search candidates")
-    run.add_argument("--epochs", type=_number(int, "epochs", "an integer >= 1"), metavar="E", help="training epochs (the most, with --patience)")
-    run.add_argument("--patience", type=_number(int, "patience", "an integer >= 0"), metavar="P",
-                     help="stop a network once its validation accuracy has not improved for P epochs (0: train every epoch)")
-    run.add_argument("--monitor-fraction", dest="monitor_fraction", type=_number(float, "monitor-fraction", "a number in [0, 1)"), metavar="F",
-                     help="fraction of the held-out rows kept apart for convergence metrics (0: none)")
-    run.add_argument("--standardize", help="none or feature (default: the dataset's)")
-    run.add_argument("--hidden", type=_list_of(int, "hidden", "comma-separated positive integers"), metavar="W1,W2", help="hidden widths of the parent MLP")
-    run.add_argument("--optimizer", help="adam or sgd")
-    run.add_argument("--lr", type=_number(float, "lr", "a number > 0"), help="learning rate (default: adam 1e-3, sgd 0.1)")
-    run.add_argument("--batch-size", dest="batch_size", type=_number(int, "batch-size", "an integer >= 1"))
-    run.add_argument("--engine", help="stacked (default, fast) or reference (plain masked loop)")
-    run.add_argument("--device", help="cpu (default) or cuda")
+    run.add_argument("--preset", metavar="NAME", help=f"{' or '.join(PRESETS)}; quick is the defaults below")
+    run.add_argument("--config", metavar="FILE", help="TOML file with config keys and a [parent] table (see README)")
+    add_config_flags(run)
     run.add_argument("--store", default="sparsebench.db", metavar="PATH", help="SQLite results file (default: sparsebench.db)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -134,9 +181,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .config import ExperimentConfig
     from .runner import run
 
-    keys = ("dataset", "seeds", "sparsities", "methods", "candidates", "score", "probe", "epochs", "patience", "monitor_fraction",
-            "standardize", "hidden", "optimizer", "lr", "batch_size", "engine", "device")
-    overrides = {k: getattr(args, k) for k in keys}
+    overrides = {f.name: getattr(args, f.name) for f in config_flag_fields()}
     if args.store == ":memory:":
         raise invalid("store", args.store, "a file path (an in-memory store keeps nothing; the Python API accepts ':memory:')")
     cfg = ExperimentConfig.from_sources(preset=args.preset, toml_path=args.config, overrides=overrides)
@@ -201,11 +246,12 @@ def report_command(store: str, experiment: int | None) -> str:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     if args.names:
-        from .config import PRESETS
+        from .config import PRESETS, parent_names
         from .data.registry import dataset_names
         from .methods.registry import method_names
 
         print("datasets:", ", ".join(dataset_names()))
+        print("parents: ", ", ".join(parent_names()))
         print("methods: ", ", ".join(method_names()))
         print("presets: ", ", ".join(PRESETS))
         return 0

@@ -33,8 +33,12 @@ STANDARDIZATIONS = ("none", "feature")
 #: reproduce the older behaviour. ``config_hash`` leaves a field out while it has
 #: this value, so an experiment stored before the field existed keeps its hash
 #: (and resumes) when the field is set to it.
-LEGACY_VALUES: dict[str, Any] = {"patience": 0, "monitor_fraction": 0.0, "standardize": "feature"}
+LEGACY_VALUES: dict[str, Any] = {"patience": 0, "monitor_fraction": 0.0, "standardize": "feature", "parent": "mlp"}
 DEVICES = ("cpu", "cuda")
+#: The parent families a config may name (until models/registry.py lists them: see ``parent_names``).
+PARENT_FAMILIES = ("mlp",)
+#: The keys of a ``[parent]`` table and the config fields they set: the family, and its options.
+PARENT_TABLE = {"family": "parent", "hidden": "hidden", "activation": "activation"}
 #: Each optimizer's learning rate when none is given: Adam's usual 1e-3; SGD's (momentum 0.9)
 #: usual 0.1. Measured with the quick preset (2 seeds, dense and random): SGD at 0.1 reaches
 #: 65%/64%/51%/28% on mnist1d at sparsity 0/0.5/0.9/0.98 (Adam 61/55/41/30); at 0.01 it
@@ -48,31 +52,62 @@ MAX_SPARSITY = 0.9999995
 class ExperimentConfig:
     """Everything that determines an experiment's numbers.
 
-    Field metadata holds the help text the CLI and the README show.
+    Each field is also a ``sparsebench run`` flag (``--batch-size`` for ``batch_size``), generated
+    from its metadata: ``help``; optionally ``metavar``, ``choices`` (shown in the help; checked
+    here, in ``_validate``), ``allowed`` (what a flag's parse error says is allowed),
+    ``flag_type`` (the flag's type when it differs from the field's: ``seeds`` takes a count)
+    and ``flag: False`` for a field that is not a flag.
     """
 
-    dataset: str = field(default="mnist1d", metadata={"help": "dataset name (see `sparsebench list --names`)"})
-    hidden: tuple[int, ...] = field(default=(256, 256, 256), metadata={"help": "hidden widths of the parent MLP"})
-    activation: str = field(default="relu", metadata={"help": f"hidden activation: {', '.join(ACTIVATIONS)}"})
-    seeds: tuple[int, ...] = field(default=tuple(range(10)), metadata={"help": "seeds; each gives a parent initialization and a minibatch order"})
-    sparsities: tuple[float, ...] = field(default=(0.5, 0.9, 0.98), metadata={"help": "fractions of hidden nodes removed per layer, each in [0, 1)"})
-    methods: tuple[str, ...] = field(default=("dense", "random", "random-search"), metadata={"help": "mask-choosing methods: registered names or module:Class"})
-    candidates: int = field(default=100, metadata={"help": "K, candidates sampled and scored by a search method"})
-    score: str = field(default="loss", metadata={"help": "how candidates are ranked at initialization: loss (lower is better) or accuracy"})
-    probe: int = field(default=0, metadata={"help": "also train this many scored random-search candidates per (seed, sparsity), to test if the score predicts trained accuracy"})
-    epochs: int = field(default=200, metadata={"help": "training epochs (the most, with a patience)"})
-    patience: int = field(default=30, metadata={"help": "stop a network once its validation accuracy has not improved for this many epochs (0: train every epoch)"})
-    batch_size: int = field(default=100, metadata={"help": "minibatch size"})
-    optimizer: str = field(default="adam", metadata={"help": "adam or sgd (with momentum)"})
-    lr: float | None = field(default=None, metadata={"help": "learning rate (default: the optimizer's own, adam 1e-3, sgd 0.1)"})
-    momentum: float = field(default=0.9, metadata={"help": "SGD momentum (ignored by adam)"})
-    weight_decay: float = field(default=0.0, metadata={"help": "L2 weight decay"})
-    val_fraction: float = field(default=0.125, metadata={"help": "fraction of the training split held out (validation, and monitoring if any)"})
-    monitor_fraction: float = field(default=0.5, metadata={"help": "fraction of the held-out rows kept apart as a monitoring split for convergence metrics, which no method selects on (0: none)"})
-    standardize: str | None = field(default=None, metadata={"help": "none or feature (per-feature, with training statistics); default: the dataset's"})
-    data_seed: int = field(default=0, metadata={"help": "seed of the dataset generation and the validation split"})
-    engine: str = field(default="stacked", metadata={"help": "stacked (fast: compacted, batched) or reference (plain masked loop)"})
-    device: str = field(default="cpu", metadata={"help": "cpu or cuda"})
+    dataset: str = field(default="mnist1d", metadata={
+        "help": "mnist1d, digits, a plug-in's name or module:loader; `sparsebench list --names` lists them", "metavar": "NAME"})
+    parent: str = field(default="mlp", metadata={
+        "help": "the parent network's family; `sparsebench list --names` lists them", "metavar": "NAME"})
+    hidden: tuple[int, ...] = field(default=(256, 256, 256), metadata={
+        "help": "widths of the parent's node layers (the layers whose nodes are removed), for every family",
+        "metavar": "W1,W2,...", "allowed": "comma-separated positive integers"})
+    activation: str = field(default="relu", metadata={"help": "hidden activation", "choices": ACTIVATIONS})
+    seeds: tuple[int, ...] = field(default=tuple(range(10)), metadata={
+        "help": "run seeds 0..N-1 (a --config file may also list them); each gives a parent initialization and a minibatch order",
+        "metavar": "N", "flag_type": int, "allowed": "an integer >= 1 (seeds 0..N-1)"})
+    sparsities: tuple[float, ...] = field(default=(0.5, 0.9, 0.98), metadata={
+        "help": "fractions of hidden nodes removed per layer, each in [0, 1)", "metavar": "S1,S2,...",
+        "allowed": "comma-separated numbers in [0, 1)"})
+    methods: tuple[str, ...] = field(default=("dense", "random", "random-search"), metadata={
+        "help": "mask-choosing methods: registered names or module:Class", "metavar": "M1,M2,...",
+        "allowed": "comma-separated method names"})
+    candidates: int = field(default=100, metadata={
+        "help": "K, candidates sampled and scored by a search method", "metavar": "K", "allowed": "an integer >= 1"})
+    score: str = field(default="loss", metadata={
+        "help": "how candidates are ranked at initialization: loss (lower is better) or accuracy", "choices": SCORES})
+    probe: int = field(default=0, metadata={
+        "help": "also train N scored random-search candidates per (seed, sparsity), to test if the score predicts trained accuracy",
+        "metavar": "N", "allowed": "an integer >= 0"})
+    epochs: int = field(default=200, metadata={
+        "help": "the most training epochs; patience may stop a network earlier", "metavar": "E", "allowed": "an integer >= 1"})
+    patience: int = field(default=30, metadata={
+        "help": "stop a network once its validation accuracy has not improved for P epochs (0: train every epoch)",
+        "metavar": "P", "allowed": "an integer >= 0"})
+    batch_size: int = field(default=100, metadata={"help": "minibatch size", "metavar": "B", "allowed": "an integer >= 1"})
+    optimizer: str = field(default="adam", metadata={"help": "adam, or sgd with momentum", "choices": OPTIMIZERS})
+    lr: float | None = field(default=None, metadata={
+        "help": "learning rate (default: the optimizer's own, adam 1e-3, sgd 0.1)", "metavar": "LR", "allowed": "a number > 0"})
+    momentum: float = field(default=0.9, metadata={
+        "help": "SGD momentum (ignored by adam)", "metavar": "M", "allowed": "a number in [0, 1)"})
+    weight_decay: float = field(default=0.0, metadata={"help": "L2 weight decay", "metavar": "WD", "allowed": "a number >= 0"})
+    val_fraction: float = field(default=0.125, metadata={
+        "help": "fraction of the training split held out (validation, and monitoring if any)", "metavar": "F",
+        "allowed": "a number in (0, 1)"})
+    monitor_fraction: float = field(default=0.5, metadata={
+        "help": "fraction of the held-out rows kept apart as a monitoring split for convergence metrics, which no method selects on (0: none)",
+        "metavar": "F", "allowed": "a number in [0, 1)"})
+    standardize: str | None = field(default=None, metadata={
+        "help": "per-feature standardization with training statistics, or none (default: the dataset's)", "choices": STANDARDIZATIONS})
+    data_seed: int = field(default=0, metadata={
+        "help": "seed of the dataset generation and the validation split", "metavar": "SEED", "allowed": "an integer >= 0"})
+    engine: str = field(default="stacked", metadata={
+        "help": "stacked (fast: compacted, batched) or reference (plain masked loop)", "choices": ENGINES})
+    device: str = field(default="cpu", metadata={"help": "where networks train", "choices": DEVICES})
 
     def __post_init__(self) -> None:
         # The optimizer's default learning rate is resolved before validation and hashing,
@@ -101,7 +136,7 @@ class ExperimentConfig:
     ) -> "ExperimentConfig":
         """Merge defaults, a preset, a TOML file and overrides (highest wins)."""
         values: dict[str, Any] = {}
-        from_file: dict[str, Any] = load_toml(toml_path) if toml_path is not None else {}
+        from_file: dict[str, Any] = flatten_tables(load_toml(toml_path)) if toml_path is not None else {}
         file_keys = {f.name for f in dataclasses.fields(cls)} | {"preset"}
         for key in from_file:
             if key not in file_keys:
@@ -116,7 +151,12 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "ExperimentConfig":
-        """Build from plain values (TOML or JSON types); unknown keys are refused."""
+        """Build from plain values (TOML or JSON types), flat or with a ``parent`` table; unknown keys are refused.
+
+        >>> ExperimentConfig.from_dict({"dataset": "digits", "parent": {"family": "mlp", "hidden": [16]}, "sparsities": [0.5]}).hidden
+        (16,)
+        """
+        values = flatten_tables(values)
         known = {f.name for f in dataclasses.fields(cls)}
         for key in values:
             if key not in known:
@@ -185,10 +225,72 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config: {shown} is not valid TOML ({' '.join(str(exc).split())}); allowed: a TOML file") from None
     except RecursionError:
         raise ConfigError(f"config: {shown} nests too deeply; allowed: a TOML file of config keys") from None
-    # Accept a flat file or one with an [experiment] table.
-    if set(parsed) == {"experiment"} and isinstance(parsed["experiment"], dict):
-        parsed = parsed["experiment"]
     return parsed
+
+
+def flatten_tables(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Config values with their tables merged into the flat keys the dataclass has.
+
+    An ``[experiment]`` table wraps keys (as round-1 files did); a ``[parent]`` table
+    names the family (``family``, the ``parent`` field) and its options (``hidden``,
+    ``activation``). A value given twice (a flat key and a table's, or inside and
+    outside ``[experiment]``) is refused, even if both are equal: one of them would
+    silently lose. ``methods`` is a list; ``[methods.LABEL]`` tables come later.
+
+    >>> flatten_tables({"seeds": 2, "parent": {"family": "mlp", "hidden": [16, 16]}})
+    {'seeds': 2, 'parent': 'mlp', 'hidden': [16, 16]}
+    >>> flatten_tables({"hidden": [8], "parent": {"hidden": [8]}})
+    Traceback (most recent call last):
+    ...
+    sparsebench.errors.ConfigError: config: hidden is given twice, as top-level hidden and as [parent] hidden; allowed: one of the two
+    """
+    flat: dict[str, Any] = {}
+    places: dict[str, str] = {}
+
+    def put(key: str, value: Any, place: str) -> None:
+        if key in flat:
+            raise ConfigError(f"config: {_key_name(key)} is given twice, "
+                              f"as {places[key]} and as {place}; allowed: one of the two")
+        flat[key], places[key] = value, place
+
+    outer = dict(values)
+    wrapped = outer.pop("experiment") if isinstance(outer.get("experiment"), dict) else {}
+    for table, prefix in ((outer, ""), (wrapped, "experiment.")):
+        for key, value in table.items():
+            if key == "parent" and isinstance(value, dict):
+                for option, option_value in value.items():
+                    if option not in PARENT_TABLE:
+                        raise invalid(f"[{prefix}parent] key", option, "one of " + ", ".join(sorted(PARENT_TABLE)))
+                    put(PARENT_TABLE[option], option_value, f"[{prefix}parent] {option}")
+            elif key == "methods" and isinstance(value, dict):
+                raise ConfigError(f"methods: got a [{prefix}methods] table; allowed: a list of method names, "
+                                  f"e.g. methods = [\"dense\", \"random\"] ([methods.LABEL] tables come with a later version)")
+            else:
+                put(key, value, f"[experiment] {_key_name(key)}" if prefix else f"top-level {_key_name(key)}")
+    return flat
+
+
+def _key_name(key: Any) -> str:
+    """A config key as written when it is a plain name, else quoted (so an odd key cannot break the line)."""
+    plain = isinstance(key, str) and key.isidentifier() and len(key) <= 40
+    return key if plain else show(key)
+
+
+def parent_names() -> list[str]:
+    """The parent families a config may name."""
+    return list(PARENT_FAMILIES)
+
+
+def validate_parent_name(name: Any) -> None:
+    """Refuse a parent family that is not known, in one line listing the known ones.
+
+    >>> validate_parent_name("cnn")
+    Traceback (most recent call last):
+    ...
+    sparsebench.errors.ConfigError: parent: got 'cnn'; allowed: one of mlp
+    """
+    if not isinstance(name, str) or name not in parent_names():
+        raise invalid("parent", name, "one of " + ", ".join(parent_names()))
 
 
 # -- validation ---------------------------------------------------------------
@@ -268,6 +370,7 @@ def _validate(cfg: ExperimentConfig) -> None:
     from .methods.registry import validate_method_name
 
     validate_dataset_name(cfg.dataset)
+    validate_parent_name(cfg.parent)
     if not isinstance(cfg.hidden, tuple) or not cfg.hidden or not all(_is_int(w) and 1 <= w <= MAX_WIDTH for w in cfg.hidden):
         raise invalid("hidden", cfg.hidden, f"a non-empty list of widths in [1, {MAX_WIDTH}]")
     _check_choice("activation", cfg.activation, ACTIVATIONS)
