@@ -165,6 +165,12 @@ def test_every_config_field_is_a_run_flag_with_its_metadata_help():
         s for a in actions.values() for s in a.option_strings}
 
 
+def test_a_field_marked_flag_false_is_not_a_flag():
+    cls = dataclasses.make_dataclass("Config", [("shown", int, dataclasses.field(default=1, metadata={"help": "x"})),
+                                                ("hidden_away", int, dataclasses.field(default=2, metadata={"help": "y", "flag": False}))])
+    assert [f.name for f in config_flag_fields(cls)] == ["shown"]
+
+
 def test_generated_flags_parse_to_the_field_types():
     args = build_parser().parse_args(["run", "--hidden", "16, 8", "--sparsities", "0.5,0.9", "--methods", "dense,random",
                                       "--seeds", "3", "--lr", "0.01", "--momentum", "0.5", "--data-seed", "4",

@@ -77,11 +77,11 @@ def _number(kind: Callable[[str], Any], name: str, allowed: str) -> Callable[[st
     return parse
 
 
-def config_flag_fields() -> list[dataclasses.Field]:
+def config_flag_fields(config_class: type | None = None) -> list[dataclasses.Field]:
     """The config fields that are ``run`` flags: all but those whose metadata says ``flag: False``."""
     from .config import ExperimentConfig
 
-    return [f for f in dataclasses.fields(ExperimentConfig) if f.metadata.get("flag", True)]
+    return [f for f in dataclasses.fields(config_class or ExperimentConfig) if f.metadata.get("flag", True)]
 
 
 def flag_name(field: dataclasses.Field) -> str:
