@@ -563,6 +563,7 @@ def run_group(
     """Select, train and evaluate every network of one work group of ``family``'s parents."""
     settings = TrainSettings.from_config(cfg)
     engine: FamilyEngine = engine_for(family)
+    data = engine.prepare(data)
     parents = {seed: engine.to_device(family.init(seed), device) for seed in group.seeds}
     networks: list[Network] = []
     candidates: list[CandidateRecord] = []

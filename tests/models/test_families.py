@@ -120,3 +120,33 @@ def test_a_family_without_an_engine_is_refused_before_training(family_plugin):
     with pytest.raises(ConfigError) as exc:
         parent_family({"parent": "images-only", "hidden": [8]}, data)
     assert "no engine" in one_line(exc) and "'images-only'" in str(exc.value)
+
+
+def test_a_refused_shape_stops_a_run_before_its_store_is_created(family_plugin, monkeypatch, tmp_path, tiny_config):
+    import sparsebench
+    from sparsebench.models import registry
+
+    # The config has no family field yet: name the family where the registry reads it.
+    monkeypatch.setattr(registry, "family_name", lambda config: "images-only")
+    with pytest.raises(ConfigError) as exc:
+        sparsebench.run(tiny_config, store=tmp_path / "s.db", progress=False)
+    assert one_line(exc).startswith("parent 'images-only': got data of shape (N, 64), tabular (N, F)")
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_the_mlp_trains_images_flattened_to_the_same_numbers_as_rows(tiny_config):
+    import dataclasses
+
+    from sparsebench import runner
+    from sparsebench.data import load_dataset
+    from sparsebench.data.registry import SPLIT_TENSORS
+
+    rows = load_dataset(tiny_config.dataset, tiny_config.data_seed, tiny_config.val_fraction)
+    images = dataclasses.replace(rows, **{k: getattr(rows, k).view(-1, 1, 8, 8) for k in SPLIT_TENSORS if k.startswith("x_")})
+    family = runner.parent_family(tiny_config, images)
+    assert family == runner.parent_family(tiny_config, rows) == MLP(64, (24, 24), 10)
+    group = runner.plan(tiny_config)[-1]
+    got, _ = runner.run_group(tiny_config, group, images, family, torch.device("cpu"))
+    want, _ = runner.run_group(tiny_config, group, rows, family, torch.device("cpu"))
+    strip = lambda t: dataclasses.replace(t, train_seconds=0.0)  # noqa: E731
+    assert [strip(t) for t in got] == [strip(t) for t in want]

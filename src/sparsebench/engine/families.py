@@ -7,20 +7,20 @@ behind it are in ``backprop``, ``stacked``, ``scoring`` and ``reference``.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from typing import Callable
 
 import torch
 
-from ..data.registry import DatasetSplits
+from ..data.registry import SPLIT_TENSORS, DatasetSplits
 from ..errors import ConfigError
 from ..models.base import ParentFamily, Weights
 from ..models.mask import NodeMask
 from ..models.mlp import MLP, Layer, gather_stacked
+from . import reference as reference_loop
+from . import scoring, stacked
 from .common import TrainResult, TrainSettings
-from .reference import score_reference, train_reference
-from .scoring import score_masks
-from .stacked import evaluate_stacked, train_stacked
 
 
 class FamilyEngine(ABC):
@@ -28,6 +28,10 @@ class FamilyEngine(ABC):
 
     def __init__(self, family: ParentFamily):
         self.family = family
+
+    def prepare(self, data: DatasetSplits) -> DatasetSplits:
+        """The data as this family's networks read it (the splits unchanged, unless the family says otherwise)."""
+        return data
 
     @abstractmethod
     def to_device(self, weights: Weights, device: torch.device) -> Weights:
@@ -60,6 +64,16 @@ class FamilyEngine(ABC):
 class MLPEngine(FamilyEngine):
     family: MLP
 
+    def prepare(self, data: DatasetSplits) -> DatasetSplits:
+        """Each example flattened into a row of features: the MLP takes data of any shape.
+
+        Tabular data (N, F) is returned as it is, the very tensors, so its numbers cannot change.
+        """
+        if data.x_train.dim() == 2:
+            return data
+        flat = {k: getattr(data, k).flatten(1) for k in SPLIT_TENSORS if k.startswith("x_")}
+        return dataclasses.replace(data, **flat)
+
     def to_device(self, weights: list[Layer], device: torch.device) -> list[Layer]:
         return [Layer(w.to(device), b.to(device)) for w, b in weights]
 
@@ -70,18 +84,20 @@ class MLPEngine(FamilyEngine):
             for i in range(len(per_net[0]))
         ]
 
-    def evaluate(self, stacked, x, y):
-        return evaluate_stacked(stacked, x, y, self.family.activation)
+    # The engine modules' functions are looked up when called, not bound at import: a test
+    # (or a profiler) that replaces one, e.g. ``scoring.score_masks``, replaces it here too.
+    def evaluate(self, weights, x, y):
+        return stacked.evaluate_stacked(weights, x, y, self.family.activation)
 
-    def train(self, stacked, seeds, data, settings, on_epoch=None):
-        return train_stacked(stacked, seeds, data, settings, on_epoch=on_epoch)
+    def train(self, weights, seeds, data, settings, on_epoch=None):
+        return stacked.train_stacked(weights, seeds, data, settings, on_epoch=on_epoch)
 
     def score(self, weights, masks, x, y, score, reference=False):
-        scorer = score_reference if reference else score_masks
+        scorer = reference_loop.score_reference if reference else scoring.score_masks
         return scorer(weights, masks, x, y, score, self.family.activation)
 
     def train_reference(self, weights, mask, seed, data, settings):
-        return train_reference(weights, mask, seed, data, settings)[0]
+        return reference_loop.train_reference(weights, mask, seed, data, settings)[0]
 
 
 #: Each family's engine, by family name.
