@@ -152,6 +152,41 @@ def test_user_method_in_a_temporary_module_runs_through_the_cli(tmp_path, cli):
     assert mask.kept == ((0, 1, 2, 3, 4, 5, 6, 7), (0, 1, 2, 3, 4, 5, 6, 7))
 
 
+def test_a_method_written_against_the_family_interface_runs_through_the_cli(tmp_path):
+    # The README's plugin example: incoming weights per node, node space widths; no MLP in sight.
+    (tmp_path / "norm_method.py").write_text(
+        textwrap.dedent(
+            """
+            from sparsebench import Method, Selection
+            from sparsebench.models import NodeMask
+
+            class LargestIncomingNorm(Method):
+                def select(self, ctx):
+                    keep = [w.norm(dim=1).topk(k).indices.tolist()
+                            for w, k in zip(ctx.parent.incoming_weights(), ctx.node_space.kept(ctx.sparsity))]
+                    return Selection(NodeMask.from_indices(keep, ctx.node_space.widths))
+            """
+        )
+    )
+    db = tmp_path / "n.db"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "sparsebench.cli", "run", *FAST, "--methods", "random,norm_method:LargestIncomingNorm", "--store", str(db)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    import sparsebench
+    from sparsebench.models import MLP
+
+    trials = sparsebench.load_results(db)
+    mine = trials[trials.method == "norm_method:LargestIncomingNorm"]
+    mask = sparsebench.load_mask(db, int(mine.trial_id.item()))
+    parent = MLP(64, (16, 16), 10).init(int(mine.seed.item()))  # digits: 64 features, 10 classes
+    expected = tuple(tuple(sorted(layer.weight.norm(dim=1).topk(8).indices.tolist())) for layer in parent[:2])
+    assert mask.kept == expected
+    assert mask.kept != ((0, 1, 2, 3, 4, 5, 6, 7),) * 2  # not the first nodes by accident
+
+
 def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "sparsebench.cli", "run", "--sparsities", "1.5", "--store", str(tmp_path / "s.db")],
@@ -169,7 +204,7 @@ USER_METHODS = textwrap.dedent(
     class Vandal(Method):
         '''Zeroes the parent it is given, then picks the first nodes.'''
         def select(self, ctx):
-            for layer in ctx.parent:
+            for layer in ctx.parent.weights:
                 layer.weight.mul_(0)
             ctx.x_train.mul_(0)
             keep = [list(range(kept_count(w, ctx.sparsity))) for w in ctx.spec.hidden]

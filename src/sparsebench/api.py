@@ -52,8 +52,16 @@ def load_mask(store: PathLike, trial_id: int) -> NodeMask | None:
         if data is None:
             return None
         experiment = int(st.con.execute("SELECT experiment_id FROM trials WHERE id = ?", (trial_id,)).fetchone()[0])
-        hidden = tuple(st.config(experiment)["hidden"])
-    return NodeMask.from_bytes(data, hidden)
+        config = st.config(experiment)
+    return NodeMask.from_bytes(data, node_widths(config))
+
+
+def node_widths(config: dict) -> tuple[int, ...]:
+    """The node space widths of a stored config: what its masks' bits are laid out by.
+
+    The config's ``hidden`` are the widths of the node layers, for every family.
+    """
+    return tuple(config["hidden"])
 
 
 EXPORT_COLUMNS = [
@@ -96,16 +104,15 @@ def export_table(
     return table[columns]
 
 
-def load_subnetwork(store: PathLike, trial_id: int) -> "torch.nn.Sequential":
-    """A trial's sub-network as a plain compact ``nn.Sequential``, with the initial
+def load_subnetwork(store: PathLike, trial_id: int) -> "torch.nn.Module":
+    """A trial's sub-network as a plain compact ``nn.Module`` (for the MLP an ``nn.Sequential``), with the initial
     weights it inherited from its seed's parent (weights are not stored after
     training: retrain it, or rerun the trial, to get them).
 
     >>> # net = sparsebench.load_subnetwork("runs.db", trial_id=5); net(x)
     """
     from .data.registry import load_dataset
-    from .models.compaction import compact, to_module
-    from .models.mlp import MLPSpec, init_parent
+    from .models.registry import family_for
 
     with Store(store, create=False) as st:
         row = st.con.execute("SELECT experiment_id, seed FROM trials WHERE id = ?", (trial_id,)).fetchone()
@@ -115,12 +122,10 @@ def load_subnetwork(store: PathLike, trial_id: int) -> "torch.nn.Sequential":
             raise StoreError(f"trial: got {trial_id!r}; allowed: a stored trial id")
         config = st.config(row[0])
         mask_bytes = st.mask_bytes(trial_id)
-    hidden = tuple(config["hidden"])
-    mask = None if mask_bytes is None else NodeMask.from_bytes(mask_bytes, hidden)
+    mask = None if mask_bytes is None else NodeMask.from_bytes(mask_bytes, node_widths(config))
     data = load_dataset(config["dataset"], config["data_seed"], config["val_fraction"])
-    spec = MLPSpec(data.n_features, hidden, data.n_classes, config["activation"])
-    parent = init_parent(spec, row[1])
-    return to_module(parent if mask is None else compact(parent, mask), config["activation"])
+    family = family_for(config, tuple(data.x_train.shape[1:]), data.n_classes)
+    return family.to_module(family.init(row[1]), mask)
 
 
 #: ``list_experiments``'s status of an unfinished experiment that no live run is training.

@@ -14,7 +14,12 @@ from typing import Any, Mapping, Sequence
 
 from .config import ExperimentConfig
 
+#: The methods the plan treats apart, named here once: the dense parent (its own
+#: work group, trained once per seed), the control every method is compared to,
+#: and the baseline search (whose other candidates may be trained as probes).
 DENSE = "dense"
+RANDOM = "random"
+RANDOM_SEARCH = "random-search"
 
 
 @dataclass(frozen=True)
@@ -28,16 +33,16 @@ class WorkGroup:
 
     @property
     def label(self) -> str:
-        return "dense" if self.sparsity is None else f"s={self.sparsity:g}"
+        return DENSE if self.sparsity is None else f"s={self.sparsity:g}"
 
     @property
     def key(self) -> str:
         """The group's name in the store's claims: exact (``repr`` of the sparsity), unlike ``label``."""
-        return "dense" if self.sparsity is None else f"sparsity={self.sparsity!r}"
+        return DENSE if self.sparsity is None else f"sparsity={self.sparsity!r}"
 
     @property
     def n_trials(self) -> int:
-        per_seed = len(self.methods) + (self.probes if "random-search" in self.methods else 0)
+        per_seed = len(self.methods) + (self.probes if RANDOM_SEARCH in self.methods else 0)
         return per_seed * len(self.seeds)
 
 

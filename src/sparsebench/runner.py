@@ -14,6 +14,7 @@ and resumed, and several runs of one config can share a store at once.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -34,15 +35,14 @@ from .data.fingerprint import data_stats, short
 from .data.registry import DatasetSplits, load_dataset
 from .engine.allocator import keep_freed_memory
 from .engine.common import TrainResult, TrainSettings
-from .engine.reference import train_reference
-from .engine.stacked import evaluate_stacked, train_stacked
+from .engine.families import FamilyEngine, engine_for
 from .errors import ConfigError, PluginError, ResourceError, SparsebenchError, SparsebenchWarning, describe, invalid, show
 from .methods.base import Selection, SelectionContext
 from .methods.registry import get_method
-from .models.compaction import gather_stacked
-from .models.mask import NodeMask, kept_count
-from .models.mlp import Layer, MLPSpec, count_params, init_parent
-from .plan import WorkGroup, plan, planned_trial_count
+from .models.base import NodeSpace, ParentFamily, Weights
+from .models.mask import NodeMask
+from .models.registry import family_for
+from .plan import DENSE, RANDOM_SEARCH, WorkGroup, plan, planned_trial_count
 from .seeding import generator
 from .store import (
     CandidateRecord, Store, TrialRecord, check_store_file, connect_for_lease, renew_claim, store_errors, worker_id,
@@ -116,6 +116,7 @@ def run(
     # dataset leaves no file behind, and its fingerprint is what a resumed experiment is checked against.
     store_exists(path)  # a path that cannot be a store is refused first, before the data is loaded
     data = load_checked_data(cfg, device)
+    family = parent_family(cfg, data)  # a shape the family cannot take is refused before the store is opened too
     stats = dataset_stats(data)
     with store_errors(path), Store(path) as st:
         experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict(), create=False)
@@ -126,8 +127,16 @@ def run(
             warn_if_resumed_with_other_software(cfg, st, experiment_id)
         # Also after creating it: a concurrent run may have created it first, from other data.
         check_data_identity(cfg, st, experiment_id, path, data.fingerprint, stats)
-        execute(cfg, st, experiment_id, device, lease, progress, data)
+        execute(cfg, st, experiment_id, device, lease, progress, data, family)
         return st.trials(experiment_id)
+
+
+def parent_family(cfg: ExperimentConfig, data: DatasetSplits) -> ParentFamily:
+    """The config's parent for this data (refused in one line if its family cannot take the data's shape),
+    with an engine to train it."""
+    family = family_for(cfg, tuple(data.x_train.shape[1:]), data.n_classes)
+    engine_for(family)  # a family the engine cannot train is refused now, not after the store is opened
+    return family
 
 
 def store_exists(path: str) -> bool:
@@ -277,31 +286,30 @@ def execute(
     lease: float,
     progress: bool,
     data: DatasetSplits,
+    family: ParentFamily,
 ) -> None:
     """Claim, train and store work groups until every group of the experiment is stored.
 
-    ``data`` is what ``run`` loaded and checked (and whose fingerprint it matched).
+    ``data`` is what ``run`` loaded and checked (and whose fingerprint it matched); ``family`` the parent built for it.
     """
     keep_freed_memory()
     groups = {g.key: g for g in plan(cfg)}
     owner = worker_id()
     poll = max(0.01, min(POLL_SECONDS, lease / 4))
     bar: tqdm | None = None
-    spec: MLPSpec | None = None
     outstanding: set[str] = set()  # groups on the progress bar, not yet counted as done
     try:
         while True:
             claim = st.claim_next(experiment_id, owner, lease, lambda: [g.key for g in pending_groups(cfg, st, experiment_id)])
             if not claim.pending:
                 if bar is not None:
-                    bar.update(sum(work_units(cfg, groups[k], spec) for k in outstanding))
+                    bar.update(sum(work_units(cfg, groups[k], family) for k in outstanding))
                 return
             if bar is None:
-                spec = MLPSpec(data.n_features, cfg.hidden, data.n_classes, cfg.activation)
                 outstanding = set(claim.pending)
-                bar = progress_bar(sum(work_units(cfg, groups[k], spec) for k in outstanding), progress)
+                bar = progress_bar(sum(work_units(cfg, groups[k], family) for k in outstanding), progress)
             finished_elsewhere = outstanding - set(claim.pending)
-            bar.update(sum(work_units(cfg, groups[k], spec) for k in finished_elsewhere))
+            bar.update(sum(work_units(cfg, groups[k], family) for k in finished_elsewhere))
             outstanding -= finished_elsewhere
             if claim.key is None:
                 # Every remaining group is being trained by another live run: wait for
@@ -312,9 +320,9 @@ def execute(
                 continue
             group = groups[claim.key]
             bar.set_postfix_str(group.label)
-            per_network_epoch = work_units(cfg, group, spec) / (group.n_trials * cfg.epochs)
+            per_network_epoch = work_units(cfg, group, family) / (group.n_trials * cfg.epochs)
             with LeaseKeeper(st.path, experiment_id, group.key, owner, lease), _out_of_memory_as_error(cfg, group):
-                trials, candidates = run_group(cfg, group, data, spec, device, lambda n: bar.update(n * per_network_epoch))
+                trials, candidates = run_group(cfg, group, data, family, device, lambda n: bar.update(n * per_network_epoch))
             st.save_group(experiment_id, trials, candidates, claim=(group.key, owner))
             outstanding.discard(group.key)
     finally:
@@ -333,7 +341,7 @@ def execute(
 GROUP_OVERHEAD_PARAMS = 40_000
 
 
-def work_units(cfg: ExperimentConfig, group: WorkGroup, spec: MLPSpec) -> float:
+def work_units(cfg: ExperimentConfig, group: WorkGroup, family: ParentFamily) -> float:
     """An estimate of the cost of training ``group``, in the progress bar's units.
 
     Each epoch costs every network its compacted parameter count, and the group a
@@ -342,8 +350,8 @@ def work_units(cfg: ExperimentConfig, group: WorkGroup, spec: MLPSpec) -> float:
     the quick preset a sparse network-epoch takes a tenth to a half of a dense one,
     and the bar's time left after the dense group was 4.7 times the truth (now 0.6).
     """
-    kept = spec.hidden if group.sparsity is None else tuple(kept_count(w, group.sparsity) for w in spec.hidden)
-    params = count_params((spec.n_inputs, *kept, spec.n_classes))
+    kept = None if group.sparsity is None else family.node_space.kept(group.sparsity)
+    params = family.count_params(kept)
     return float(cfg.epochs * (group.n_trials * params + GROUP_OVERHEAD_PARAMS))
 
 
@@ -437,7 +445,7 @@ def pending_groups(cfg: ExperimentConfig, st: Store, experiment_id: int) -> list
     """The work groups of ``cfg`` not yet stored whole."""
     stored: dict[tuple[bool, float], int] = {}
     for method, _role, _cand, sparsity, _seed in st.finished_keys(experiment_id):
-        key = (method == "dense", sparsity)
+        key = (method == DENSE, sparsity)
         stored[key] = stored.get(key, 0) + 1
     pending = []
     for g in plan(cfg):
@@ -448,18 +456,17 @@ def pending_groups(cfg: ExperimentConfig, st: Store, experiment_id: int) -> list
 
 
 def select_networks(
-    cfg: ExperimentConfig, group: WorkGroup, parent: list[Layer], seed: int, data: DatasetSplits, spec: MLPSpec
+    cfg: ExperimentConfig, group: WorkGroup, parent: Weights, seed: int, data: DatasetSplits, family: ParentFamily
 ) -> tuple[list[Network], list[CandidateRecord]]:
-    """Ask each method of the group for its mask at this seed; add random-search's probes."""
+    """Ask each method of the group for its mask at this seed (``parent``: the seed's initial weights); add random-search's probes."""
     if group.sparsity is None:
-        return [Network("dense", "selected", -1, seed, NodeMask.full(spec.hidden))], []
+        return [Network(DENSE, "selected", -1, seed, family.node_space.full_mask())], []
     networks, candidates = [], []
     for name in group.methods:
         # Copies: a method that changed the parent or the data in place would
         # silently change what every other method of this seed trains on.
         ctx = SelectionContext(
-            parent=[Layer(w.clone(), b.clone()) for w, b in parent],
-            spec=spec,
+            parent=family.bind(copy.deepcopy(parent), seed),
             sparsity=group.sparsity,
             seed=seed,
             candidates=cfg.candidates,
@@ -472,13 +479,13 @@ def select_networks(
             engine=cfg.engine,
         )
         selection = _select(name, ctx)
-        check_selected_mask(name, selection.mask, spec, group.sparsity)
+        check_selected_mask(name, selection.mask, family.node_space, group.sparsity)
         networks.append(Network(name, "selected", selection.chosen, seed, selection.mask))
         candidates += [
             CandidateRecord(name, group.sparsity, seed, i, score, i == selection.chosen, m.to_bytes())
             for i, (m, score) in enumerate(zip(selection.candidates, selection.scores))
         ]
-        if name == "random-search" and group.probes:
+        if name == RANDOM_SEARCH and group.probes:
             others = [i for i in range(len(selection.candidates)) if i != selection.chosen]
             order = torch.randperm(len(others), generator=generator(seed, "probe", group.sparsity)).tolist()
             for i in sorted(others[j] for j in order[: group.probes]):
@@ -531,17 +538,17 @@ def check_selection_scores(name: str, selection: Selection, ctx: SelectionContex
                               "allowed: finite numbers")
 
 
-def check_selected_mask(method: str, mask: object, spec: MLPSpec, sparsity: float) -> None:
+def check_selected_mask(method: str, mask: object, space: NodeSpace, sparsity: float) -> None:
     """A method's mask must be a valid NodeMask of the parent keeping exactly the nodes the sparsity allows."""
-    expected = tuple(kept_count(w, sparsity) for w in spec.hidden)
-    allowed = f"a NodeMask over hidden widths {list(spec.hidden)} keeping {list(expected)} nodes"
+    expected = space.kept(sparsity)
+    allowed = f"a NodeMask over node widths {list(space.widths)} keeping {list(expected)} nodes"
     if not isinstance(mask, NodeMask):
         raise invalid(f"method {method!r} mask at sparsity {sparsity:g}", type(mask).__name__, allowed)
     try:
         mask.check()
     except ValueError as exc:
         raise invalid(f"method {method!r} mask at sparsity {sparsity:g}", str(exc), allowed) from None
-    if mask.widths != tuple(spec.hidden) or mask.kept_per_layer != expected:
+    if mask.widths != space.widths or mask.kept_per_layer != expected:
         raise invalid(f"method {method!r} mask at sparsity {sparsity:g}", f"{list(mask.kept_per_layer)} nodes kept", allowed)
 
 
@@ -549,21 +556,24 @@ def run_group(
     cfg: ExperimentConfig,
     group: WorkGroup,
     data: DatasetSplits,
-    spec: MLPSpec,
+    family: ParentFamily,
     device: torch.device,
     on_progress: Callable[[int], None] = lambda n: None,
 ) -> tuple[list[TrialRecord], list[CandidateRecord]]:
-    """Select, train and evaluate every network of one work group."""
+    """Select, train and evaluate every network of one work group of ``family``'s parents."""
     settings = TrainSettings.from_config(cfg)
-    parents = {seed: [Layer(w.to(device), b.to(device)) for w, b in init_parent(spec, seed)] for seed in group.seeds}
+    engine: FamilyEngine = engine_for(family)
+    data = engine.prepare(data)
+    parents = {seed: engine.to_device(family.init(seed), device) for seed in group.seeds}
     networks: list[Network] = []
     candidates: list[CandidateRecord] = []
     for seed in group.seeds:
-        nets, cands = select_networks(cfg, group, parents[seed], seed, data, spec)
+        nets, cands = select_networks(cfg, group, parents[seed], seed, data, family)
         networks += nets
         candidates += cands
-    stacked = _stack(parents, networks)
-    init_loss, init_acc = evaluate_stacked(stacked, data.x_val, data.y_val, cfg.activation)
+    # Compacted initial weights of all networks, stacked (each from its own seed's parent).
+    stacked = engine.stack([(parents[n.seed], n.mask) for n in networks])
+    init_loss, init_acc = engine.evaluate(stacked, data.x_val, data.y_val)
     init_scores = (init_loss if cfg.score == "loss" else init_acc).tolist()
 
     reported = 0
@@ -574,27 +584,17 @@ def run_group(
         on_progress(count)
 
     if cfg.engine == "stacked":
-        results = train_stacked(stacked, [n.seed for n in networks], data, settings, on_epoch=report)
+        results = engine.train(stacked, [n.seed for n in networks], data, settings, on_epoch=report)
     else:
         results = []
         for net in networks:
             # The dense parent is trained as a plain module, not multiplied by all-ones masks.
-            mask = None if net.method == "dense" else net.mask
-            result, _ = train_reference(parents[net.seed], mask, net.seed, data, settings)
-            results.append(result)
+            mask = None if net.method == DENSE else net.mask
+            results.append(engine.train_reference(parents[net.seed], mask, net.seed, data, settings))
             report(cfg.epochs)
     on_progress(len(networks) * cfg.epochs - reported)  # epochs the stopping rule saved
-    trials = [_record(cfg, group, spec, net, res, score) for net, res, score in zip(networks, results, init_scores)]
+    trials = [_record(cfg, group, family, net, res, score) for net, res, score in zip(networks, results, init_scores)]
     return trials, candidates
-
-
-def _stack(parents: dict[int, list[Layer]], networks: list[Network]) -> list[Layer]:
-    """Compacted initial weights of all networks, stacked (each from its own seed's parent)."""
-    per_net = [gather_stacked(parents[n.seed], [n.mask]) for n in networks]
-    return [
-        Layer(torch.cat([p[i].weight for p in per_net]), torch.cat([p[i].bias for p in per_net]))
-        for i in range(len(per_net[0]))
-    ]
 
 
 def _monitor(values: list[float], epoch_index: int) -> float | None:
@@ -606,7 +606,7 @@ def _finite_or_none(x: float) -> float | None:
     return x if x == x and abs(x) != float("inf") else None
 
 
-def _record(cfg: ExperimentConfig, group: WorkGroup, spec: MLPSpec, net: Network, res: TrainResult, init_score: float) -> TrialRecord:
+def _record(cfg: ExperimentConfig, group: WorkGroup, family: ParentFamily, net: Network, res: TrainResult, init_score: float) -> TrialRecord:
     dense = group.sparsity is None
     kept = net.mask.kept_per_layer
     return TrialRecord(
@@ -615,9 +615,9 @@ def _record(cfg: ExperimentConfig, group: WorkGroup, spec: MLPSpec, net: Network
         candidate=net.candidate,
         sparsity=0.0 if dense else group.sparsity,
         seed=net.seed,
-        weight_sparsity=net.mask.weight_sparsity(spec.n_inputs, spec.n_classes),
+        weight_sparsity=family.weight_sparsity(net.mask),
         kept_nodes=json.dumps(list(kept)),
-        n_params=count_params((spec.n_inputs, *kept, spec.n_classes)),
+        n_params=family.count_params(net.mask),
         mask=None if dense else net.mask.to_bytes(),
         init_score=_finite_or_none(init_score),
         status="diverged" if res.diverged else "done",

@@ -2,8 +2,7 @@ import pytest
 import torch
 
 from sparsebench.engine.reference import MaskedMLP
-from sparsebench.engine.stacked import forward_stacked
-from sparsebench.models import MLPSpec, NodeMask, compact, expand, gather_stacked, init_parent, random_masks
+from sparsebench.models import MLPSpec, NodeMask, compact, expand, gather_stacked, init_parent, random_masks, to_module
 
 SPEC = MLPSpec(12, (16, 10), 5)
 
@@ -18,7 +17,7 @@ def test_subnetwork_outputs_equal_masked_parent_outputs():
     x = torch.randn(7, 12, generator=torch.Generator().manual_seed(1))
     masked = MaskedMLP(parent, mask)(x)
     sub = compact(parent, mask)
-    compacted = forward_stacked([type(l)(l.weight[None], l.bias[None]) for l in sub], x)[0]
+    compacted = to_module(sub)(x)
     torch.testing.assert_close(compacted, masked, rtol=1e-5, atol=1e-6)
 
 
@@ -29,13 +28,14 @@ def test_subnetwork_gradients_equal_masked_parent_gradients_on_kept_weights():
     y = torch.randint(0, 5, (9,), generator=torch.Generator().manual_seed(6))
     model = MaskedMLP(parent, mask)
     torch.nn.functional.cross_entropy(model(x), y).backward()
-    sub = [type(l)(l.weight[None].clone().requires_grad_(), l.bias[None].clone().requires_grad_()) for l in compact(parent, mask)]
-    torch.nn.functional.cross_entropy(forward_stacked(sub, x)[0], y).backward()
-    full_grads = [type(l)(lin.weight.grad * getattr(model, f"weight_mask_{i}"), lin.bias.grad) for i, (l, lin) in enumerate(zip(sub, model.linears))]
+    sub = to_module(compact(parent, mask))
+    torch.nn.functional.cross_entropy(sub(x), y).backward()
+    layers = compact(parent, mask)
+    full_grads = [type(l)(lin.weight.grad * getattr(model, f"weight_mask_{i}"), lin.bias.grad) for i, (l, lin) in enumerate(zip(layers, model.linears))]
     compact_grads = compact(full_grads, mask)
-    for got, want in zip(sub, compact_grads):
-        torch.testing.assert_close(got.weight.grad[0], want.weight, rtol=1e-5, atol=1e-7)
-        torch.testing.assert_close(got.bias.grad[0], want.bias, rtol=1e-5, atol=1e-7)
+    for got, want in zip([m for m in sub if isinstance(m, torch.nn.Linear)], compact_grads):
+        torch.testing.assert_close(got.weight.grad, want.weight, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(got.bias.grad, want.bias, rtol=1e-5, atol=1e-7)
 
 
 def test_subnetwork_inherits_parent_weights_without_reinitialization():

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sparsebench.models import NodeMask, count_params, kept_count, random_masks
+from sparsebench.models import NodeMask, kept_count, random_masks
 
 
 @pytest.mark.parametrize(
@@ -10,15 +10,6 @@ from sparsebench.models import NodeMask, count_params, kept_count, random_masks
 )
 def test_kept_count_is_max_one_round(width, sparsity, kept):
     assert kept_count(width, sparsity) == kept
-
-
-def test_weight_sparsity_counts_weights_and_biases():
-    mask = NodeMask.from_indices([[0, 1], [3]], (4, 4))
-    full = count_params((5, 4, 4, 3))  # 24 + 20 + 15
-    kept = count_params((5, 2, 1, 3))  # 12 + 3 + 6
-    assert full == 59 and kept == 21
-    assert mask.weight_sparsity(5, 3) == pytest.approx(1 - 21 / 59)
-    assert NodeMask.full((4, 4)).weight_sparsity(5, 3) == 0.0
 
 
 def test_random_masks_have_the_exact_size_and_are_uniform_subsets():

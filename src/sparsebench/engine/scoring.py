@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..models.compaction import gather_indexed
+from ..models.mlp import gather_indexed
 from ..models.mask import NodeMask, stacked_indices
 from ..models.mlp import Layer
 from .backprop import bias_and_activation

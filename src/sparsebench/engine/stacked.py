@@ -26,12 +26,6 @@ EVAL_CHUNK_BYTES = 4 << 20
 GATHER_BYTES = 16 << 20
 
 
-def forward_stacked(layers: list[Layer], x: torch.Tensor, activation: str = "relu") -> torch.Tensor:
-    """Logits ``(N, B, C)`` of N stacked networks on ``x`` of shape ``(N, B, in)`` or shared ``(B, in)``."""
-    x = x if x.dim() == 3 else x.unsqueeze(0).expand(len(layers[0].weight), -1, -1)
-    return forward([w.transpose(1, 2) for w, _ in layers], [b for _, b in layers], x, activation)[0].transpose(1, 2)
-
-
 @torch.no_grad()
 def evaluate_stacked(layers: list[Layer], x: torch.Tensor, y: torch.Tensor, activation: str = "relu") -> tuple[torch.Tensor, torch.Tensor]:
     """Mean loss and accuracy ``(N,)`` of each stacked network on a shared split, chunked by rows."""

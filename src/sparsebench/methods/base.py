@@ -1,23 +1,31 @@
-"""The method interface: given a parent and a sparsity, return a mask."""
+"""The method interface: given a parent and a sparsity, return a mask.
+
+A method sees the parent through its family's interface (``ctx.parent``: node
+space, incoming weights per node, compaction), never a particular family's
+weights, so one method class works on every family.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import torch
 
-from ..models.mask import NodeMask, random_masks
-from ..models.mlp import Layer, MLPSpec
+from ..models.base import NodeSpace, Parent, ParentFamily
+from ..models.mask import NodeMask
 
 
 @dataclass
 class SelectionContext:
-    """Everything a method may use to choose a mask. The test split is not here, by design."""
+    """Everything a method may use to choose a mask. The test split is not here, by design.
 
-    parent: list[Layer]
-    spec: MLPSpec
+    ``parent`` is this seed's parent (a copy of its initial weights, bound to
+    its family); ``node_space`` its maskable layers and their widths;
+    ``generator`` the method's own random stream.
+    """
+
+    parent: Parent
     sparsity: float
     seed: int
     candidates: int
@@ -30,17 +38,33 @@ class SelectionContext:
     #: "stacked" scores candidates in batches; "reference" one masked network at a time.
     engine: str = "stacked"
 
+    @property
+    def node_space(self) -> NodeSpace:
+        return self.parent.node_space
+
+    @property
+    def family(self) -> ParentFamily:
+        return self.parent.family
+
+    @property
+    def spec(self) -> ParentFamily:
+        """The parent's family (the name methods written for the MLP alone used: ``ctx.spec.hidden``)."""
+        return self.parent.family
+
+    def kept(self) -> tuple[int, ...]:
+        """Nodes each node layer keeps at this sparsity."""
+        return self.node_space.kept(self.sparsity)
+
     def sample(self, count: int) -> list[NodeMask]:
         """``count`` masks drawn uniformly at this sparsity, from this method's own stream."""
-        return random_masks(self.spec.hidden, self.sparsity, count, self.generator)
+        return self.node_space.random_masks(self.sparsity, count, self.generator)
 
     def score(self, masks: list[NodeMask]) -> torch.Tensor:
         """The configured score of each untrained sub-network on the validation split."""
-        from ..engine.reference import score_reference
-        from ..engine.scoring import score_masks
+        from ..engine.families import engine_for
 
-        scorer = score_reference if self.engine == "reference" else score_masks
-        return scorer(self.parent, masks, self.x_val, self.y_val, self.score_name, self.spec.activation)
+        return engine_for(self.family).score(self.parent.weights, masks, self.x_val, self.y_val, self.score_name,
+                                             reference=self.engine == "reference")
 
     def better(self, a: float, b: float) -> bool:
         """Whether score ``a`` ranks above ``b`` (loss: lower; accuracy: higher)."""
@@ -60,15 +84,13 @@ class Selection:
 class Method(ABC):
     """A way to choose a sub-network. Subclass, implement ``select``, register.
 
-    >>> class FirstNodes(Method):
+    >>> class LargestIncomingNorm(Method):
+    ...     '''Keeps the nodes whose incoming weights have the largest norm, in every family.'''
     ...     def select(self, ctx):
-    ...         from sparsebench.models import NodeMask, kept_count
-    ...         keep = [list(range(kept_count(w, ctx.sparsity))) for w in ctx.spec.hidden]
-    ...         return Selection(NodeMask.from_indices(keep, ctx.spec.hidden))
+    ...         keep = [w.norm(dim=1).topk(k).indices.tolist()
+    ...                 for w, k in zip(ctx.parent.incoming_weights(), ctx.kept())]
+    ...         return Selection(NodeMask.from_indices(keep, ctx.node_space.widths))
     """
-
-    #: Search methods sample and score candidates; their scores are stored.
-    searches: ClassVar[bool] = False
 
     @abstractmethod
     def select(self, ctx: SelectionContext) -> Selection:

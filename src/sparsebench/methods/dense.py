@@ -1,10 +1,12 @@
-"""``dense``: the parent itself, nothing removed; trained once per seed."""
+"""``dense``: the parent itself, nothing removed; trained once per seed.
 
-from .base import Method, Selection, SelectionContext
-from .registry import register_method
+It selects nothing: the plan gives the dense parent its own work group and the
+runner trains the whole parent, without asking this class for a mask. It is a
+name in the registry, so that configs and ``list --names`` know it.
+"""
+
+from .base import Method
 
 
-@register_method("dense")
 class Dense(Method):
-    def select(self, ctx: SelectionContext) -> Selection:
-        return Selection(mask=None)
+    """The dense parent (no ``select``: never asked for a mask)."""

@@ -1,10 +1,8 @@
 """``random``: one mask drawn uniformly at the sparsity — the control every method is compared to."""
 
 from .base import Method, Selection, SelectionContext
-from .registry import register_method
 
 
-@register_method("random")
 class RandomMask(Method):
     def select(self, ctx: SelectionContext) -> Selection:
         (mask,) = ctx.sample(1)

@@ -6,13 +6,9 @@ returned so the store keeps them, not only the winner's.
 """
 
 from .base import Method, Selection, SelectionContext
-from .registry import register_method
 
 
-@register_method("random-search")
 class RandomSearch(Method):
-    searches = True
-
     def select(self, ctx: SelectionContext) -> Selection:
         candidates = ctx.sample(ctx.candidates)
         scores = [float(s) for s in ctx.score(candidates)]

@@ -1,4 +1,8 @@
-"""Method names to classes: built-ins, entry points, and ``module:Class`` specs."""
+"""Method names to classes: built-ins, entry points, and ``module:Class`` specs.
+
+The built-in methods are listed here; they never import the registry (no
+import circle). ``register_method`` adds a user's class in this process.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,16 @@ from importlib.metadata import entry_points
 from typing import Callable
 
 from ..errors import ConfigError, describe, invalid
+from ..plan import DENSE, RANDOM, RANDOM_SEARCH
 from .base import Method
+from .dense import Dense
+from .random import RandomMask
+from .random_search import RandomSearch
 
 ENTRY_POINT_GROUP = "sparsebench.methods"
-_METHODS: dict[str, type[Method]] = {}
+#: The methods that come with sparsebench.
+BUILTIN: dict[str, type[Method]] = {DENSE: Dense, RANDOM: RandomMask, RANDOM_SEARCH: RandomSearch}
+_METHODS: dict[str, type[Method]] = dict(BUILTIN)
 
 
 def register_method(name: str) -> Callable[[type[Method]], type[Method]]:
@@ -24,17 +34,12 @@ def register_method(name: str) -> Callable[[type[Method]], type[Method]]:
     return decorate
 
 
-def _load_builtin() -> None:
-    from . import dense, random, random_search  # noqa: F401
-
-
 def _entry_points() -> dict[str, object]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def method_names() -> list[str]:
     """Registered and entry-point method names."""
-    _load_builtin()
     return sorted(set(_METHODS) | set(_entry_points()))
 
 
@@ -44,7 +49,6 @@ def _allowed() -> str:
 
 def get_method(name: str) -> type[Method]:
     """The class behind a method name or a ``module:Class`` spec."""
-    _load_builtin()
     if name in _METHODS:
         return _METHODS[name]
     eps = _entry_points()

@@ -1,6 +1,9 @@
-"""``NodeMask``: which hidden nodes a sub-network keeps, per hidden layer.
+"""``NodeMask``: which nodes a sub-network keeps, per node layer of its parent's node space.
 
-The output layer is never masked; the input is never masked.
+Family-agnostic: a mask knows layer widths and kept indices, nothing of what
+the nodes are (neurons, channels) or how many weights they carry; the family
+counts those (``ParentFamily.weight_sparsity``). The output layer is never
+masked; the input is never masked.
 """
 
 from __future__ import annotations
@@ -66,14 +69,6 @@ class NodeMask:
             m[list(k)] = 1.0
             out.append(m)
         return out
-
-    def weight_sparsity(self, n_inputs: int, n_classes: int) -> float:
-        """Fraction of the parent's weights and biases the sub-network drops."""
-        from .mlp import count_params
-
-        full = count_params((n_inputs, *self.widths, n_classes))
-        kept = count_params((n_inputs, *self.kept_per_layer, n_classes))
-        return 1.0 - kept / full
 
     # -- storage: one bit per node, packed ---------------------------------
     def to_bytes(self) -> bytes:
