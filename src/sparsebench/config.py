@@ -35,8 +35,6 @@ STANDARDIZATIONS = ("none", "feature")
 #: (and resumes) when the field is set to it.
 LEGACY_VALUES: dict[str, Any] = {"patience": 0, "monitor_fraction": 0.0, "standardize": "feature", "parent": "mlp"}
 DEVICES = ("cpu", "cuda")
-#: The parent families a config may name (until models/registry.py lists them: see ``parent_names``).
-PARENT_FAMILIES = ("mlp",)
 #: The keys of a ``[parent]`` table and the config fields they set: the family, and its options.
 PARENT_TABLE = {"family": "parent", "hidden": "hidden", "activation": "activation"}
 #: Each optimizer's learning rate when none is given: Adam's usual 1e-3; SGD's (momentum 0.9)
@@ -178,10 +176,6 @@ class ExperimentConfig:
         text = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    @property
-    def search_methods(self) -> tuple[str, ...]:
-        return tuple(m for m in self.methods if m != "dense")
-
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Defaults of the dataclass: the whole protocol in about a minute, with the
@@ -277,8 +271,10 @@ def _key_name(key: Any) -> str:
 
 
 def parent_names() -> list[str]:
-    """The parent families a config may name."""
-    return list(PARENT_FAMILIES)
+    """The parent families a config may name: built-in and installed (``sparsebench.parents``)."""
+    from .models.registry import family_names
+
+    return family_names()
 
 
 def validate_parent_name(name: Any) -> None:
