@@ -3,6 +3,7 @@
 import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import sparsebench
@@ -180,3 +181,36 @@ def test_standardized_features_that_are_not_finite_are_refused():
     with pytest.raises(ConfigError, match="^dataset 'digits': standardized val features are not all finite in float32"):
         check_training_split(cfg, dataclasses.replace(data, x_val=x_val))
     assert torch.isfinite(data.x_val).all()  # the cached splits are untouched
+
+
+# -- example shapes (issue 13, item 5) -----------------------------------------------------------
+def _digits_as(shape):
+    from sparsebench.data.digits import load_digits
+
+    def load(data_seed):
+        x_tr, y_tr, x_te, y_te = load_digits(data_seed)
+        return x_tr.reshape(-1, *shape), y_tr, x_te.reshape(-1, *shape), y_te
+
+    return load
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (8, 8)])
+def test_images_and_sequences_train_an_mlp_flattened_to_the_numbers_of_rows(shape, tmp_path, monkeypatch):
+    from sparsebench.data import registry
+
+    monkeypatch.setitem(registry._LOADERS, f"digits-{len(shape)}d", _digits_as(shape))  # registered for this test only
+    base = {"hidden": [16, 16], "seeds": 2, "sparsities": [0.5], "epochs": 2, "candidates": 3}
+    rows = sparsebench.run({**base, "dataset": "digits"}, store=":memory:", progress=False)
+    shaped = sparsebench.run({**base, "dataset": f"digits-{len(shape)}d"}, store=tmp_path / "s.db", progress=False)
+    numbers = ["method", "sparsity", "seed", "final_test_acc", "best_test_acc", "init_score", "weight_sparsity"]
+    pd.testing.assert_frame_equal(rows[numbers], shaped[numbers])
+    assert load_dataset(f"digits-{len(shape)}d", 0, 0.2).example_shape == shape
+
+
+@pytest.mark.parametrize("train, test", [((1, 8, 8), (64,)), ((1, 1, 1, 8, 8), (1, 1, 1, 8, 8)), ((8, 8), (1, 8, 8))])
+def test_feature_arrays_of_other_or_different_example_shapes_are_refused(train, test):
+    from sparsebench.data.digits import load_digits
+
+    x_tr, y_tr, x_te, y_te = load_digits(0)
+    with pytest.raises(ConfigError, match=r"feature shapes .*; a loader returns .*\(N, C, H, W\) images"):
+        checked_raw_data("shaped", (x_tr.reshape(-1, *train), y_tr, x_te.reshape(-1, *test), y_te))

@@ -113,7 +113,8 @@ def checked_raw_data(name: str, raw: object) -> RawData:
 
     def wrong(what: str) -> ConfigError:
         return ConfigError(f"dataset {name!r}: {what}; a loader returns (x_train, y_train, x_test, y_test): "
-                           "2-D float features with the same columns, 1-D integer labels 0..C-1 of matching lengths")
+                           "float features of one example shape in both (N, F) tabular, (N, C, L) sequences or "
+                           "(N, C, H, W) images, 1-D integer labels 0..C-1 of matching lengths")
 
     if not (isinstance(raw, (tuple, list)) and len(raw) == 4):
         raise wrong(f"the loader returned {type(raw).__name__}, not 4 arrays")
@@ -121,7 +122,8 @@ def checked_raw_data(name: str, raw: object) -> RawData:
         x_tr, y_tr, x_te, y_te = (np.asarray(a) for a in raw)
     except (ValueError, TypeError) as exc:  # ragged nested lists and the like
         raise wrong(f"arrays that numpy cannot read ({describe(exc)})") from None
-    if x_tr.ndim != 2 or x_te.ndim != 2 or x_tr.shape[1] != x_te.shape[1] or x_tr.shape[1] == 0:
+    # The example shape says what the data is (EXAMPLE_KINDS); each family says which kinds it takes.
+    if x_tr.ndim not in EXAMPLE_KINDS or x_te.shape[1:] != x_tr.shape[1:] or 0 in x_tr.shape[1:]:
         raise wrong(f"feature shapes {x_tr.shape} and {x_te.shape}")
     if y_tr.shape != (len(x_tr),) or y_te.shape != (len(x_te),):
         raise wrong(f"label shapes {y_tr.shape} and {y_te.shape} for {len(x_tr)} and {len(x_te)} rows")
@@ -142,6 +144,9 @@ def checked_raw_data(name: str, raw: object) -> RawData:
     _check_classes(wrong, y_tr, y_te)
     return x_tr, y_tr, x_te, y_te
 
+
+#: What a feature array of each number of dimensions holds: (N, F), (N, C, L) or (N, C, H, W).
+EXAMPLE_KINDS = {2: "tabular", 3: "sequences", 4: "images"}
 
 SPLIT_TENSORS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "x_monitor", "y_monitor")
 
@@ -200,7 +205,13 @@ class DatasetSplits:
 
     @property
     def n_features(self) -> int:
-        return self.x_train.shape[1]
+        """Numbers per example (an MLP's inputs)."""
+        return int(np.prod(self.x_train.shape[1:]))
+
+    @property
+    def example_shape(self) -> tuple[int, ...]:
+        """The shape of one example: ``(F,)``, ``(C, L)`` or ``(C, H, W)``."""
+        return tuple(self.x_train.shape[1:])
 
     @property
     def has_monitor(self) -> bool:
