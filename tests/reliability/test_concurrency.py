@@ -125,7 +125,7 @@ def test_a_run_takes_the_free_groups_first(tmp_path, tiny_config, monkeypatch):
         eid = st.experiment_id(tiny_config.config_hash(), tiny_config.to_dict())
         # Long enough to outlast training the other groups on a loaded machine, so
         # that the run takes them first; then it expires and the run takes this one.
-        st.claim_next(eid, "another-host:1:x", 4.0, lambda: [groups[0].key])
+        st.claim_next(eid, "another-host:1:x", 8.0, lambda: [groups[0].key])
     sparsebench.run(tiny_config, store=db, progress=False)
     assert trained == [g.key for g in groups[1:]] + [groups[0].key]
 
