@@ -10,7 +10,7 @@ import pytest
 
 import sparsebench
 from sparsebench import runner
-from sparsebench.errors import ConfigError
+from sparsebench.errors import ConfigError, SparsebenchWarning
 from sparsebench.store import Store, owner_is_gone
 
 from .helpers import GROUP_KEYS, assert_consistent, assert_same_numbers, finish, start
@@ -106,7 +106,9 @@ def test_a_run_waits_for_live_claims_then_takes_over_when_their_lease_expires(tm
         for key in keys:
             st.claim_next(eid, "another-host:4242:x", 0.8, lambda: [key])
     started = time.monotonic()
-    trials = sparsebench.run(tiny_config, store=db, progress=False)
+    # The experiment was created here without its data's fingerprint: the run records it, and says so.
+    with pytest.warns(SparsebenchWarning, match="before data fingerprints were recorded"):
+        trials = sparsebench.run(tiny_config, store=db, progress=False)
     waited = time.monotonic() - started
     assert len(trials) == sum(g.n_trials for g in runner.plan(tiny_config))
     assert waited >= 0.7, "took over live claims before they expired"
@@ -126,7 +128,8 @@ def test_a_run_takes_the_free_groups_first(tmp_path, tiny_config, monkeypatch):
         # Long enough to outlast training the other groups on a loaded machine, so
         # that the run takes them first; then it expires and the run takes this one.
         st.claim_next(eid, "another-host:1:x", 8.0, lambda: [groups[0].key])
-    sparsebench.run(tiny_config, store=db, progress=False)
+    with pytest.warns(SparsebenchWarning, match="before data fingerprints were recorded"):
+        sparsebench.run(tiny_config, store=db, progress=False)
     assert trained == [g.key for g in groups[1:]] + [groups[0].key]
 
 

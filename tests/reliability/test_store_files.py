@@ -12,6 +12,7 @@ import pytest
 
 import sparsebench
 from sparsebench import store as store_module
+from sparsebench.errors import SparsebenchWarning
 from sparsebench.store import SCHEMA_VERSION, Store
 
 FAST = ["--dataset", "digits", "--hidden", "8", "--seeds", "1", "--sparsities", "0.5", "--candidates", "2", "--epochs", "1", "--no-progress"]
@@ -191,7 +192,8 @@ def test_a_version_1_store_is_upgraded_in_place_and_resumes(tmp_path, cli, tiny_
     make_version_1(db)
     assert "claims" not in tables(db)
     store_module.check_store_file(db)  # older is fine
-    resumed = sparsebench.run(tiny_config, store=db, progress=False)
+    with pytest.warns(SparsebenchWarning, match="before data fingerprints were recorded"):  # a pre-schema-4 experiment
+        resumed = sparsebench.run(tiny_config, store=db, progress=False)
     with Store(db) as st:
         assert st.schema_version == SCHEMA_VERSION and st.claims().empty
         assert st.software(1) == {}  # not recorded before schema 3
