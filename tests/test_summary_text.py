@@ -80,8 +80,8 @@ def test_chance_level_is_warned_only_when_the_chance_accuracy_is_known():
     assert failure_warnings(trials, chance_acc=None) == []
     warnings = failure_warnings(trials, chance_acc=0.1)
     assert warnings == [
-        "random at sparsity 0.9: 3 of its 3 trials are at chance level (test accuracy at most 12.0%; always "
-        "predicting the most frequent training class scores 10.0%).",
+        "random at sparsity 0.9: 3 of its 3 trials are at chance level (test accuracy at most 12.0%; a "
+        "constant prediction scores at most 10.0%).",
         "random-search at sparsity 0.9: 3 of its 3 trials are at chance level."]
     table = network_failures(trials, chance_acc=0.1)
     assert table.loc[table["flagged"], "sparsity"].tolist() == [0.9, 0.9]
@@ -103,7 +103,7 @@ def test_mixed_failures_are_counted_together():
     trials.loc[(trials["method"] == "random") & (trials["seed"] == 1), "final_test_acc"] = 0.1
     assert failure_warnings(trials, chance_acc=0.1) == [
         "random at sparsity 0.9: 2 of its 4 trials failed: 1 diverged and 1 is at chance level "
-        "(test accuracy at most 12.0%; always predicting the most frequent training class scores 10.0%)."]
+        "(test accuracy at most 12.0%; a constant prediction scores at most 10.0%)."]
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "0.1"])

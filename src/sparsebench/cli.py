@@ -202,7 +202,7 @@ def data_rows(fingerprint: str | None, stats: dict) -> dict[str, str]:
         sizes = ", ".join(f"{split} {stats[f'n_{split}']}" for split in ("train", "val", "monitor", "test") if f"n_{split}" in stats)
         rows["data splits (rows)"] = sizes
         if "chance_acc" in stats:
-            rows["chance accuracy"] = f"{100 * stats['chance_acc']:.1f}% (always the most frequent training class)"
+            rows["chance accuracy"] = f"{100 * stats['chance_acc']:.1f}% (the best constant prediction)"
     return rows
 
 

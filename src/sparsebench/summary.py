@@ -26,7 +26,7 @@ from .errors import invalid
 from .plan import plan_groups
 
 #: A network is "at chance level" when its final test accuracy is at most this far (2 pp)
-#: above the chance accuracy: what always predicting the most frequent training class scores.
+#: above the chance accuracy: what a network that always gives one answer scores at most.
 CHANCE_TOLERANCE = 0.02
 #: A method is warned about at a sparsity when at least this share of its trials there failed.
 FAILED_SHARE = 0.5
@@ -40,7 +40,7 @@ def format_summary(trials: pd.DataFrame, margin: float = 0.01, chance_acc: float
     chance level (see :func:`failure_warnings`).
 
     ``trials`` holds one experiment's trials; ``chance_acc`` is the accuracy of always
-    predicting the most frequent training class (the store's data statistics), or None
+    the best test accuracy of a constant prediction (the store's data statistics), or None
     when unknown (older stores): then only divergence is checked.
     """
     table = summary_table(trials, margin=margin)
@@ -145,7 +145,7 @@ def failure_warnings(trials: pd.DataFrame, chance_acc: float | None = None,
     >>> trials = pd.DataFrame({"method": "random", "role": "selected", "sparsity": 0.9,
     ...     "seed": [0, 1], "status": "done", "final_test_acc": [0.10, 0.11]})
     >>> failure_warnings(trials, chance_acc=0.1)
-    ['random at sparsity 0.9: 2 of its 2 trials are at chance level (test accuracy at most 12.0%; always predicting the most frequent training class scores 10.0%).']
+    ['random at sparsity 0.9: 2 of its 2 trials are at chance level (test accuracy at most 12.0%; a constant prediction scores at most 10.0%).']
     """
     table = network_failures(trials, chance_acc, tolerance)
     flagged = table[table["flagged"]]
@@ -155,8 +155,8 @@ def failure_warnings(trials: pd.DataFrame, chance_acc: float | None = None,
     for row in flagged.itertuples():
         text = f"{_which(row.method, row.sparsity)}: {_failure_counts(row)}"
         if row.n_chance and not explained:
-            text += (f" (test accuracy at most {100 * min(1.0, chance_acc + tolerance):.1f}%; always predicting "
-                     f"the most frequent training class scores {100 * chance_acc:.1f}%)")
+            text += (f" (test accuracy at most {100 * min(1.0, chance_acc + tolerance):.1f}%; a constant prediction "
+                     f"scores at most {100 * chance_acc:.1f}%)")
             explained = True
         warnings.append(text + ".")
     return warnings

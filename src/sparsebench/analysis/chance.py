@@ -1,15 +1,15 @@
 """Networks at chance level, counted per sparsity and method (for the summary's warnings).
 
-A network that trained to chance level -- no better than always answering the most
-frequent training class -- has not learned anything: a collapsed optimizer, a learning
+A network that trained to chance level -- no better than always giving one answer --
+has not learned anything: a collapsed optimizer, a learning
 rate that is too high, a sub-network with too few nodes. Its accuracy is a
 number, not a failure, so the paired comparison uses it like any other; a method
 whose networks are all at chance can then look "identical" to a random baseline
 that is also at chance. This table lets the summary and report warn about it.
 
 A finished trial is **at chance** when ``final_test_acc <= chance_acc + tolerance``,
-where ``chance_acc`` is the test accuracy of always predicting the most frequent
-training class (``experiments.data_stats`` records it for every run) and
+where ``chance_acc`` is the best test accuracy of a constant prediction
+(``experiments.data_stats`` records it for every run) and
 ``tolerance`` (default 0.02, i.e. 2 pp) absorbs the few test rows a collapsed
 network gets right by its bias. Diverged trials are counted apart (``n_diverged``),
 never as at chance.

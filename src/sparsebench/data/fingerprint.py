@@ -48,15 +48,14 @@ def short(fingerprint_text: str) -> str:
 def data_stats(y_train: np.ndarray, y_val: np.ndarray, y_test: np.ndarray, n_classes: int, n_monitor: int = 0) -> dict:
     """Split sizes, class count and the chance level of the loaded data.
 
-    ``chance_acc`` is the test accuracy of always predicting the most frequent
-    training class (the lowest such class on a tie): what a network that learned
-    nothing but the class balance scores.
+    ``chance_acc`` is the best test accuracy of a constant prediction (the test
+    frequency of the most frequent test class): what a network that collapsed to
+    one answer scores at most, whichever class it answers.
 
     >>> data_stats(np.array([0, 1, 1]), np.array([0]), np.array([1, 1, 0, 2]), 3)
     {'n_train': 3, 'n_val': 1, 'n_monitor': 0, 'n_test': 4, 'n_classes': 3, 'chance_acc': 0.5}
     """
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
-    majority = int(np.bincount(y_train, minlength=n_classes).argmax()) if len(y_train) else 0
-    chance = float(np.mean(y_test == majority)) if len(y_test) else float("nan")
+    chance = float(np.bincount(y_test, minlength=n_classes).max() / len(y_test)) if len(y_test) else float("nan")
     return {"n_train": int(len(y_train)), "n_val": int(len(y_val)), "n_monitor": int(n_monitor), "n_test": int(len(y_test)),
             "n_classes": int(n_classes), "chance_acc": chance}

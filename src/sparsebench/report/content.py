@@ -82,7 +82,7 @@ def build_report(
     """The whole report for one experiment as a :class:`~sparsebench.report.blocks.Report`.
 
     ``notice``, when given, opens the report (e.g. that the experiment is incomplete).
-    ``chance_acc``: the accuracy of always predicting the most frequent training class
+    ``chance_acc``: the best test accuracy of a constant prediction
     (None when unknown); a method whose networks sit at it, or diverged, is warned about.
     """
     require_single_experiment(trials)

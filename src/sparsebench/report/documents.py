@@ -46,7 +46,7 @@ def write_report(
     (0.01 = 1 pp), ``alpha`` the level of every test, ``fraction`` the convergence
     threshold as a fraction of the dense parent's final validation accuracy, ``notice``
     an optional paragraph that opens the report (e.g. that the experiment is incomplete),
-    ``chance_acc`` the accuracy of always predicting the most frequent training class
+    ``chance_acc`` the best test accuracy of a constant prediction
     (from the store's data statistics; None when unknown), used to warn about networks
     that learned nothing.
     Returns the paths: ``html``, ``markdown``, ``figures`` (the folder), and per figure
