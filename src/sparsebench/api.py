@@ -8,8 +8,12 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    import torch
 
 from .models.mask import NodeMask
 from .plan import planned_trial_count

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError, invalid, show
+from .names import DENSE, RANDOM, RANDOM_SEARCH
 
 ACTIVATIONS = ("relu", "tanh", "gelu")
 OPTIMIZERS = ("adam", "sgd")
@@ -71,7 +72,7 @@ class ExperimentConfig:
     sparsities: tuple[float, ...] = field(default=(0.5, 0.9, 0.98), metadata={
         "help": "fractions of hidden nodes removed per layer, each in [0, 1)", "metavar": "S1,S2,...",
         "allowed": "comma-separated numbers in [0, 1)"})
-    methods: tuple[str, ...] = field(default=("dense", "random", "random-search"), metadata={
+    methods: tuple[str, ...] = field(default=(DENSE, RANDOM, RANDOM_SEARCH), metadata={
         "help": "mask-choosing methods: registered names or module:Class", "metavar": "M1,M2,...",
         "allowed": "comma-separated method names"})
     candidates: int = field(default=100, metadata={
@@ -395,7 +396,7 @@ def _validate(cfg: ExperimentConfig) -> None:
     _check_int("probe", cfg.probe, 0, 1 << 12)
     if cfg.probe > cfg.candidates - 1 and cfg.probe > 0:
         raise invalid("probe", cfg.probe, f"at most candidates - 1 = {cfg.candidates - 1}")
-    if cfg.probe > 0 and "random-search" not in cfg.methods:
+    if cfg.probe > 0 and RANDOM_SEARCH not in cfg.methods:
         raise invalid("probe", cfg.probe, "0 unless methods include random-search (probes are its scored candidates)")
     _check_int("epochs", cfg.epochs, 1, 100_000)
     _check_int("patience", cfg.patience, 0, 100_000)

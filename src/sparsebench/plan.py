@@ -14,12 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from .config import ExperimentConfig
 
-#: The methods the plan treats apart, named here once: the dense parent (its own
-#: work group, trained once per seed), the control every method is compared to,
-#: and the baseline search (whose other candidates may be trained as probes).
-DENSE = "dense"
-RANDOM = "random"
-RANDOM_SEARCH = "random-search"
+from .names import DENSE, RANDOM_SEARCH
 
 
 @dataclass(frozen=True)

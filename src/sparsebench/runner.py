@@ -42,7 +42,8 @@ from .methods.registry import get_method
 from .models.base import NodeSpace, ParentFamily, Weights
 from .models.mask import NodeMask
 from .models.registry import family_for
-from .plan import DENSE, RANDOM_SEARCH, WorkGroup, plan, planned_trial_count
+from .names import DENSE, RANDOM_SEARCH
+from .plan import WorkGroup, plan, planned_trial_count
 from .seeding import generator
 from .store import (
     CandidateRecord, Store, TrialRecord, check_store_file, connect_for_lease, renew_claim, store_errors, worker_id,

@@ -12,17 +12,17 @@ sparsity   weights  method                   test acc % (mean ± sd)    n  verdi
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
 import pandas as pd
 
 from .analysis import summary_table
-from .analysis.paired import MIN_SEEDS
 from .analysis.chance import chance_level_flags
 from .analysis.divergence import divergence_counts
+from .analysis.paired import MIN_SEEDS
 from .analysis.trials import DENSE, method_order, selected_trials
 from .errors import invalid
+from .names import RANDOM_SEARCH
 from .plan import plan_groups
 
 #: A network is "at chance level" when its final test accuracy is at most this far (2 pp)
@@ -178,7 +178,7 @@ def pending_work(config: Mapping[str, Any], trials: pd.DataFrame) -> pd.DataFram
     planned: dict[tuple[float, str], int] = {}
     for group in plan_groups(config["seeds"], config["sparsities"], config["methods"], config.get("probe", 0)):
         for method in group.methods:
-            per_seed = 1 + (group.probes if method == "random-search" else 0)
+            per_seed = 1 + (group.probes if method == RANDOM_SEARCH else 0)
             key = (0.0 if group.sparsity is None else float(group.sparsity), method)
             planned[key] = per_seed * len(group.seeds)
     stored = trials.groupby([trials["sparsity"].astype(float), "method"]).size().to_dict() if len(trials) else {}

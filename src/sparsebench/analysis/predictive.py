@@ -65,8 +65,9 @@ from scipy import stats
 from sparsebench.analysis.intervals import NAN, is_constant
 from sparsebench.analysis.paired import difference_statistics
 from sparsebench.analysis.trials import require_columns, require_single_experiment
+from sparsebench.names import RANDOM_SEARCH
 
-SEARCH_METHOD = "random-search"
+SEARCH_METHOD = RANDOM_SEARCH
 # Fieller, Hartley & Pearson (1957): variance of atanh(Spearman rho) is about 1.06/(n-3).
 SPEARMAN_Z_VARIANCE = 1.06
 # atanh(+-1) is infinite; a perfect rank correlation of a few points is clipped to this

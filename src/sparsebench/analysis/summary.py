@@ -15,7 +15,7 @@ import pandas as pd
 
 from sparsebench.analysis.divergence import divergence_counts
 from sparsebench.analysis.paired import ALPHA, DEFAULT_MARGIN, MIN_SEEDS, paired_comparison
-from sparsebench.analysis.trials import comparable_trials, method_order
+from sparsebench.analysis.trials import BASELINE, DENSE, comparable_trials, method_order
 
 COLUMNS = ["sparsity", "method", "n", "mean_test_acc", "sd_test_acc", "n_diverged", "verdict"]
 
@@ -43,7 +43,7 @@ def summary_table(trials: pd.DataFrame, margin: float = DEFAULT_MARGIN,
     verdicts = comparison[["sparsity", "method", "verdict"]]
     table = table.merge(verdicts, on=["sparsity", "method"], how="left")
     # Without a random trial at that sparsity there is nothing to compare with.
-    compared = ~table["method"].isin(["random", "dense"])
+    compared = ~table["method"].isin([BASELINE, DENSE])
     table["verdict"] = table["verdict"].where(table["verdict"].notna(),
                                               compared.map({True: "n/a (no random)", False: ""}))
     order = {m: i for i, m in enumerate(method_order(table["method"]))}

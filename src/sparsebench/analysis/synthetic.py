@@ -21,13 +21,15 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from sparsebench.names import DENSE, RANDOM, RANDOM_SEARCH
+
 NAN = float("nan")
 
 
 def synthetic_results(
     seeds: int = 5,
     sparsities: Iterable[float] = (0.5, 0.8, 0.9),
-    methods: Iterable[str] = ("dense", "random", "random-search"),
+    methods: Iterable[str] = (DENSE, RANDOM, RANDOM_SEARCH),
     epochs: int = 10,
     effects: Mapping[str, float] | None = None,
     noise: float = 0.004,
@@ -54,7 +56,7 @@ def synthetic_results(
     for seed in range(seeds):
         parent = rng.normal(0.0, parent_sd)
         for method in methods:
-            levels = [0.0] if method == "dense" else [float(s) for s in sparsities]
+            levels = [0.0] if method == DENSE else [float(s) for s in sparsities]
             for s in levels:
                 for role, candidate, score, shift in _candidates(method, s, candidates, probes,
                                                                  score_coupling, rng):
@@ -63,7 +65,7 @@ def synthetic_results(
                     trial_id = len(trials) + 1
                     is_diverged = role == "selected" and (method, s, seed) in diverged
                     trials.append(_trial_row(trial_id, method, role, candidate, s, seed, epochs,
-                                             candidates if method == "random-search" else 0,
+                                             candidates if method == RANDOM_SEARCH else 0,
                                              score, accuracy, is_diverged, rng))
                     curves += _curve_rows(trial_id, method, role, s, seed, epochs, accuracy,
                                           trials[-1]["diverged_epoch"], rng)
@@ -72,7 +74,7 @@ def synthetic_results(
 
 def _candidates(method, sparsity, k, probes, coupling, rng):
     """(role, candidate index, init score, accuracy shift) of each trained network."""
-    if method != "random-search":
+    if method != RANDOM_SEARCH:
         return [("selected", -1, NAN, 0.0)]
     scores = rng.normal(2.3 + sparsity, 0.05, size=k)
     winner = int(np.argmin(scores))

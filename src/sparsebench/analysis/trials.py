@@ -27,8 +27,7 @@ import pandas as pd
 
 from sparsebench.errors import SparsebenchError
 
-BASELINE = "random"
-DENSE = "dense"
+from sparsebench.names import BASELINE, DENSE, RANDOM_SEARCH  # noqa: F401  (re-exported for the analysis modules)
 
 
 class AnalysisInputError(SparsebenchError, ValueError):
@@ -126,6 +125,6 @@ def method_order(methods: Iterable[str]) -> list[str]:
     >>> method_order(["mine", "random-search", "dense", "random"])
     ['dense', 'random', 'random-search', 'mine']
     """
-    fixed = [DENSE, BASELINE, "random-search"]
+    fixed = [DENSE, BASELINE, RANDOM_SEARCH]
     present = list(dict.fromkeys(methods))
     return [m for m in fixed if m in present] + sorted(m for m in present if m not in fixed)

@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 from typing import Callable
 
 from ..errors import ConfigError, describe, invalid
-from ..plan import DENSE, RANDOM, RANDOM_SEARCH
+from ..names import DENSE, RANDOM, RANDOM_SEARCH
 from .base import Method
 from .dense import Dense
 from .random import RandomMask

@@ -36,6 +36,7 @@ from sparsebench.analysis.convergence import SPLIT_COLUMNS, convergence_split
 from sparsebench.analysis.intervals import mean_ci
 from sparsebench.analysis.predictive import scored_candidates
 from sparsebench.analysis.trials import BASELINE, DENSE, comparable_trials, method_order
+from sparsebench.names import RANDOM_SEARCH
 
 WIDTH = 6.4  # inches: one column of a two-column page scaled, or a full slide
 HEIGHT = 4.0
@@ -45,7 +46,7 @@ STYLE = {
     "xtick.labelsize": 9, "ytick.labelsize": 9, "axes.grid": True, "grid.alpha": 0.3,
     "axes.spines.top": False, "axes.spines.right": False, "lines.linewidth": 1.6,
 }
-_FIXED_COLOURS = {DENSE: "#000000", BASELINE: "#7f7f7f", "random-search": "#1f77b4"}
+_FIXED_COLOURS = {DENSE: "#000000", BASELINE: "#7f7f7f", RANDOM_SEARCH: "#1f77b4"}
 # tab10 without the blue and grey already taken, so user methods never look like a baseline.
 _OTHER_COLOURS = ["#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
 
@@ -428,7 +429,7 @@ def _epoch_ticks(last: int) -> tuple[list[int], int]:
     return ticks, step
 
 
-def score_vs_accuracy(trials: pd.DataFrame, method: str = "random-search") -> Figure | None:
+def score_vs_accuracy(trials: pd.DataFrame, method: str = RANDOM_SEARCH) -> Figure | None:
     """Initial score vs trained test accuracy (%) of random search's scored-and-trained
     candidates, one panel per sparsity, the selected winner marked; None without probes."""
     points = scored_candidates(trials, method)

@@ -13,7 +13,7 @@ import math
 
 import pandas as pd
 
-from sparsebench.analysis.paired import ALPHA, IDENTICAL, MIN_SEEDS, TOO_FEW_SEEDS
+from sparsebench.analysis.paired import ALPHA, IDENTICAL, TOO_FEW_SEEDS
 from sparsebench.report.formatting import _finite, ci_pp, fixed, pp, pvalue, sparsity
 
 
