@@ -150,16 +150,23 @@ def store_exists(path: str) -> bool:
 
 
 def load_checked_data(cfg: ExperimentConfig, device: torch.device) -> DatasetSplits:
-    """The dataset's splits, refused in one line if standardizing them overflows or leaves too little to train on."""
+    """The dataset's splits on ``device``, refused in one line if the held-out splits leave
+    no training example, standardizing overflows, or too little is left to train on."""
+    torch.set_num_threads(compute_threads())
     with warnings.catch_warnings():
+        # numpy's complaints about standardizing an empty training split: refused below, in one line.
+        warnings.filterwarnings("ignore", "Mean of empty slice|invalid value encountered|Degrees of freedom", RuntimeWarning)
         # Features so large that their standardization overflows (in the loader's float32, say) would
         # otherwise print numpy's warning and train on features that became all zero or infinite.
         warnings.filterwarnings("error", "overflow encountered", RuntimeWarning)
         try:
-            data = load_data(cfg, device)
+            data = load_dataset(cfg.dataset, cfg.data_seed, cfg.val_fraction, cfg.monitor_fraction, cfg.standardize).to(device)
         except RuntimeWarning as exc:
             raise ConfigError(f"dataset {cfg.dataset!r}: standardizing its features overflows ({describe(exc)}); "
                               "allowed: features small enough to standardize in their dtype and in float32 (rescale them, or return float64)") from None
+    if len(data.y_train) == 0:
+        n = len(data.y_val)
+        raise invalid("val_fraction", cfg.val_fraction, f"a fraction that leaves training examples ({cfg.dataset} has {n} to split)")
     check_training_split(cfg, data)
     return data
 
@@ -254,19 +261,6 @@ def lease_seconds() -> float:
     if not (math.isfinite(value) and value > 0):
         raise invalid(LEASE_ENV, text, "a number of seconds > 0")
     return value
-
-
-def load_data(cfg: ExperimentConfig, device: torch.device) -> DatasetSplits:
-    """The dataset's splits on ``device``; refused if the validation split leaves no training example."""
-    torch.set_num_threads(compute_threads())
-    with warnings.catch_warnings():
-        # numpy's complaints about standardizing an empty training split: refused below, in one line.
-        warnings.filterwarnings("ignore", "Mean of empty slice|invalid value encountered|Degrees of freedom", RuntimeWarning)
-        data = load_dataset(cfg.dataset, cfg.data_seed, cfg.val_fraction, cfg.monitor_fraction, cfg.standardize).to(device)
-    if len(data.y_train) == 0:
-        n = len(data.y_val)
-        raise invalid("val_fraction", cfg.val_fraction, f"a fraction that leaves training examples ({cfg.dataset} has {n} to split)")
-    return data
 
 
 def compute_threads() -> int:

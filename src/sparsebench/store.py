@@ -410,12 +410,6 @@ def _copy_in_memory(con: sqlite3.Connection) -> sqlite3.Connection:
     return copy
 
 
-def _upgraded_in_memory(con: sqlite3.Connection) -> sqlite3.Connection:
-    """A copy in memory of a store of an older schema (or an empty file), for reading it
-    as the current schema without upgrading the file: closes ``con``."""
-    return _copy_in_memory(con)
-
-
 def store_file_paths(path: str | os.PathLike) -> list[str]:
     """The files SQLite keeps a store in: the store and its ``-wal``, ``-shm`` and
     ``-journal`` siblings, as absolute paths with every symbolic link resolved (SQLite
@@ -491,7 +485,8 @@ class Store:
                 self.con = _open_read_only(p)
                 try:
                     if self._stored_version() != SCHEMA_VERSION:
-                        self.con = _upgraded_in_memory(self.con)
+                        # An older schema (or an empty file) is upgraded in a copy, never in the file.
+                        self.con = _copy_in_memory(self.con)
                         self._initialize()
                 except BaseException:
                     self.con.close()
