@@ -80,10 +80,12 @@ def test_method_colours_are_stable():
 def test_a_stopped_network_is_held_at_its_last_value_in_the_mean_learning_curve():
     import pandas as pd
 
+    from sparsebench.analysis.convergence import held_after_stop
+
     trials = pd.DataFrame({"trial_id": [1, 2], "stop_epoch": [2.0, None], "epochs": [4, 4]})
     curves = pd.DataFrame({"trial_id": [1, 1, 2, 2, 2, 2], "epoch": [1, 2, 1, 2, 3, 4],
                            "monitor_acc": [0.2, 0.5, 0.1, 0.2, 0.3, 0.4]})
-    held = figures.frozen_after_stop(curves, trials, "monitor_acc")
+    held = held_after_stop(curves, trials)
     first = held[held["trial_id"] == 1].sort_values("epoch")
     assert first["epoch"].tolist() == [1, 2, 3, 4] and first["monitor_acc"].tolist() == [0.2, 0.5, 0.5, 0.5]
     # The mean at epochs 3-4 still counts the stopped network, so it does not jump to the other's value.

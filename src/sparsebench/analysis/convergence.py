@@ -159,6 +159,31 @@ def _curve_summary(points: pd.DataFrame) -> pd.DataFrame:
         n_points=("acc", "size")).reset_index()
 
 
+def held_after_stop(points: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """Curve rows of stopped trials continued at their last row up to their configured epochs.
+
+    The rule :func:`convergence_metrics` applies to the area under the curve, as rows:
+    a stopped network is frozen (its final weights are those of its stop epoch), so a
+    mean curve over seeds keeps counting it instead of averaging only the networks
+    still training, which would make the mean jump at every stop.
+
+    >>> trials = pd.DataFrame({"trial_id": [1, 2], "stop_epoch": [2.0, None], "epochs": [4, 4]})
+    >>> curves = pd.DataFrame({"trial_id": [1, 1, 2], "epoch": [1, 2, 1], "acc": [0.2, 0.5, 0.1]})
+    >>> held_after_stop(curves, trials).query("trial_id == 1")["acc"].tolist()
+    [0.2, 0.5, 0.5, 0.5]
+    """
+    if "stop_epoch" not in trials.columns or trials["stop_epoch"].isna().all():
+        return points
+    configured = trials.loc[trials["stop_epoch"].notna(), ["trial_id", "epochs"]].rename(columns={"epochs": "_until"})
+    last = points.sort_values("epoch").groupby("trial_id").tail(1).merge(configured, on="trial_id")
+    missing = (last["_until"] - last["epoch"]).clip(lower=0).astype(int).to_numpy()
+    if not missing.sum():
+        return points
+    tail = last.loc[last.index.repeat(missing)].drop(columns="_until")
+    tail["epoch"] += tail.groupby(level=0).cumcount() + 1
+    return pd.concat([points, tail], ignore_index=True)
+
+
 def convergence_metrics(trials: pd.DataFrame, curves: pd.DataFrame,
                         fraction: float = DEFAULT_FRACTION, split: str | None = None) -> pd.DataFrame:
     """Per finished trial: threshold, reached, epochs_to_threshold (E if censored), auc, split.

@@ -32,7 +32,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
-from sparsebench.analysis.convergence import SPLIT_COLUMNS, convergence_split
+from sparsebench.analysis.convergence import SPLIT_COLUMNS, convergence_split, held_after_stop
 from sparsebench.analysis.intervals import mean_ci
 from sparsebench.analysis.predictive import scored_candidates
 from sparsebench.analysis.trials import BASELINE, DENSE, comparable_trials, method_order
@@ -228,27 +228,6 @@ def split_label(metrics: pd.DataFrame) -> str:
     return SPLIT_LABELS[metrics.attrs.get("split", "validation")]
 
 
-def frozen_after_stop(points: pd.DataFrame, trials: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Curves of stopped networks continued at their last value up to their configured epochs.
-
-    A stopped network is frozen (its final weights are those of its stop epoch), so
-    a mean curve over seeds must keep counting it rather than average only the
-    networks still training, which would make the mean jump at every stop.
-    """
-    if "stop_epoch" not in trials.columns or trials["stop_epoch"].isna().all():
-        return points
-    stopped = trials.loc[trials["stop_epoch"].notna(), ["trial_id", "stop_epoch", "epochs"]]
-    last = points.sort_values("epoch").groupby("trial_id").tail(1).set_index("trial_id")
-    extra = []
-    for t in stopped.itertuples():
-        if t.trial_id not in last.index:
-            continue
-        row = last.loc[t.trial_id]
-        for epoch in range(int(row["epoch"]) + 1, int(t.epochs) + 1):
-            extra.append({**row.to_dict(), "trial_id": t.trial_id, "epoch": epoch})
-    return pd.concat([points, pd.DataFrame(extra, columns=points.columns)], ignore_index=True) if extra else points
-
-
 def learning_curves(trials: pd.DataFrame, curves: pd.DataFrame, split: str | None = None) -> Figure:
     """Accuracy (%) vs epoch on the convergence split (the monitoring split when the
     experiment has one, else validation), one panel per sparsity, mean over seeds per
@@ -260,7 +239,7 @@ def learning_curves(trials: pd.DataFrame, curves: pd.DataFrame, split: str | Non
     points = curves.drop(columns=[c for c in ("method", "sparsity") if c in curves.columns])
     points = points.merge(done, on="trial_id")
     points = points[np.isfinite(points[column].astype(float))]
-    points = frozen_after_stop(points, trials, column)
+    points = held_after_stop(points, trials)
     sparsities = _sparse_levels(done)
     cols = min(2, max(1, len(sparsities)))
     rows = int(np.ceil(len(sparsities) / cols)) if sparsities else 1
