@@ -15,10 +15,10 @@ from .helpers import assert_consistent, assert_same_numbers, finish, resume_in_p
 RESUME_HINT = "Resume with the same command"
 
 
-def interrupt(proc) -> tuple[int, str, float]:
-    """SIGINT, as Ctrl-C sends it; the exit code, stderr and how long the process took to stop."""
+def interrupt(proc, sig: int = signal.SIGINT) -> tuple[int, str, float]:
+    """``sig`` (SIGINT, as Ctrl-C sends it, by default); the exit code, stderr and how long the process took to stop."""
     sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     code, _, err = finish(proc, timeout=60)
     return code, err, time.monotonic() - sent
 
@@ -193,13 +193,6 @@ def test_waiting_for_the_write_lock_still_feels_ctrl_c(tmp_path, monkeypatch):
 
 
 # -- SIGTERM (timeout, Slurm pre-emption, docker stop): as Ctrl-C, exit 143 ---------------------
-def terminate(proc) -> tuple[int, str, float]:
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    code, _, err = finish(proc, timeout=60)
-    return code, err, time.monotonic() - sent
-
-
 def assert_clean_termination(code: int, err: str, seconds: float) -> None:
     assert code == 143, err
     assert seconds < 3.0, f"took {seconds:.1f} s to stop"
@@ -213,7 +206,7 @@ def test_sigterm_while_training_and_while_writing_rolls_back_and_says_how_to_res
     db = tmp_path / "t.db"
     proc = start(db)
     wait_for(lambda: stored_trial_count(db) > 0, proc=proc)
-    assert_clean_termination(*terminate(proc))
+    assert_clean_termination(*interrupt(proc, signal.SIGTERM))
     stored = assert_consistent(db)
     with Store(db) as st:
         assert st.claims().empty
@@ -224,7 +217,7 @@ def test_sigterm_while_training_and_while_writing_rolls_back_and_says_how_to_res
     proc = start(db, hooks={"SB_PAUSE_IN_SAVE": 1, "SB_MARKER": marker})
     wait_for(marker.exists, proc=proc)
     assert "in_transaction=True" in marker.read_text()
-    assert_clean_termination(*terminate(proc))
+    assert_clean_termination(*interrupt(proc, signal.SIGTERM))
     assert stored_trial_count(db) == before and assert_consistent(db) == stored
 
     code, out, err = resume_in_process(db, capsys, monkeypatch)
