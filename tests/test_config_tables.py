@@ -39,18 +39,18 @@ def test_the_parent_family_is_a_config_field_that_leaves_old_hashes_alone():
     assert ExperimentConfig().to_dict()["parent"] == "mlp"  # recorded with the experiment, though not hashed at its legacy value
 
 
-@pytest.mark.parametrize("name", ["cnn", "MLP", "", 3, None])
+@pytest.mark.parametrize("name", ["resnet", "MLP", "", 3, None])
 def test_an_unknown_parent_family_is_refused_listing_the_known_ones(name):
-    with pytest.raises(ConfigError, match=r"^parent: got .*; allowed: one of mlp$"):
+    with pytest.raises(ConfigError, match=r"^parent: got .*; allowed: one of cnn, cnn1d, mlp$"):
         validate_parent_name(name)
     with pytest.raises(ConfigError, match="^parent: "):
         ExperimentConfig(parent=name)
 
 
-def test_parent_flag_runs_mlp_and_refuses_another_family_in_one_line(tmp_path, cli):
+def test_parent_flag_runs_mlp_and_refuses_an_unknown_family_in_one_line(tmp_path, cli):
     db = tmp_path / "p.db"
-    code, _, err = cli("run", *TINY_FLAGS, "--parent", "cnn", "--store", str(db))
-    assert code == 2 and err.strip().splitlines() == ["sparsebench: error: parent: got 'cnn'; allowed: one of mlp"]
+    code, _, err = cli("run", *TINY_FLAGS, "--parent", "resnet", "--store", str(db))
+    assert code == 2 and err.strip().splitlines() == ["sparsebench: error: parent: got 'resnet'; allowed: one of cnn, cnn1d, mlp"]
     assert not db.exists()
     code, out, err = cli("run", *TINY_FLAGS, "--parent", "mlp", "--store", str(db))
     assert code == 0, err
@@ -66,7 +66,7 @@ def test_list_names_lists_the_parent_families(cli):
     code, out, _ = cli("list", "--names")
     assert code == 0
     lines = out.splitlines()
-    assert "parents:  mlp" in lines and lines[0].startswith("datasets:") and lines[-1].startswith("presets:")
+    assert "parents:  cnn, cnn1d, mlp" in lines and lines[0].startswith("datasets:") and lines[-1].startswith("presets:")
 
 
 # -- the nested TOML config ------------------------------------------------------------------------
@@ -116,9 +116,12 @@ def test_a_value_given_twice_exits_2_in_one_line_and_stores_nothing(tmp_path, cl
 
 
 @pytest.mark.parametrize("text,words", [
-    ('[parent]\nfamily = "mlp"\nwidth = 16\n', "[parent] key: got 'width'; allowed: one of activation, family, hidden"),
-    ('[parent]\nparent = "mlp"\n', "[parent] key: got 'parent'; allowed: one of activation, family, hidden"),
-    ('[parent]\nfamily = "cnn"\n', "parent: got 'cnn'; allowed: one of mlp"),
+    ('[parent]\nfamily = "mlp"\nwidth = 16\n', "[parent] key: got 'width'; allowed: one of activation, batchnorm, family, fc, hidden"),
+    ('[parent]\nparent = "mlp"\n', "[parent] key: got 'parent'; allowed: one of activation, batchnorm, family, fc, hidden"),
+    ('[parent]\nfamily = "resnet"\n', "parent: got 'resnet'; allowed: one of cnn, cnn1d, mlp"),
+    ('[parent]\nfamily = "mlp"\nfc = [8]\n', "fc: got (8,); allowed: [] for parent 'mlp' (the option is for cnn, cnn1d)"),
+    ('[parent]\nbatchnorm = true\n', "batchnorm: got True; allowed: false for parent 'mlp' (the option is for cnn, cnn1d)"),
+    ('[parent]\nfamily = "cnn1d"\nbatchnorm = "yes"\n', "batchnorm: got 'yes'; allowed: true or false"),
     ('[parent]\nhidden = []\n', "hidden: got ()"),
     ('[methods.rs]\nname = "random-search"\n', "methods: got a [methods] table; allowed: a list of method names"),
     ('[experiment]\nepochs = 1\n[experiment.methods]\nx = 1\n', "[methods.LABEL] tables come with a later version"),
@@ -156,7 +159,8 @@ def test_every_config_field_is_a_run_flag_with_its_metadata_help():
     assert [f.name for f in config_flag_fields()] == [f.name for f in fields]  # every field is a flag, in field order
     for f in fields:
         action = actions[f.name]
-        assert action.option_strings == [flag_name(f)] == ["--" + f.name.replace("_", "-")]
+        negated = ["--no-" + f.name] if f.type in (bool, "bool") else []  # --batchnorm / --no-batchnorm
+        assert action.option_strings == [flag_name(f), *negated] and flag_name(f) == "--" + f.name.replace("_", "-")
         assert action.help.startswith(f.metadata["help"].replace("%", "%%")), f.name
         assert action.default is None  # an unset flag leaves the preset's or the file's value
         if "choices" in f.metadata:
@@ -202,4 +206,4 @@ def test_run_help_lists_the_config_flags_with_their_defaults(cli):
     assert code == 0
     out = " ".join(out.split())  # as argparse wraps it to the terminal's width
     assert "--parent NAME" in out and "--hidden W1,W2,..." in out and "--optimizer {adam,sgd}" in out
-    assert "(default: 256,256,256)" in out and "(default: 10)" in out  # seeds shown as the count N
+    assert "mlp 256,256,256; cnn1d 128,128,128" in out and "(default: 10)" in out  # seeds shown as the count N

@@ -15,6 +15,7 @@ import pandas as pd
 if TYPE_CHECKING:
     import torch
 
+from .config import node_widths
 from .models.mask import NodeMask
 from .plan import planned_trial_count
 from .store import Store
@@ -58,14 +59,6 @@ def load_mask(store: PathLike, trial_id: int) -> NodeMask | None:
         experiment = int(st.con.execute("SELECT experiment_id FROM trials WHERE id = ?", (trial_id,)).fetchone()[0])
         config = st.config(experiment)
     return NodeMask.from_bytes(data, node_widths(config))
-
-
-def node_widths(config: dict) -> tuple[int, ...]:
-    """The node space widths of a stored config: what its masks' bits are laid out by.
-
-    The config's ``hidden`` are the widths of the node layers, for every family.
-    """
-    return tuple(config["hidden"])
 
 
 EXPORT_COLUMNS = [

@@ -101,7 +101,9 @@ def _flag_type(field: dataclasses.Field, hint: Any) -> Callable[[str], Any] | No
     """
     hint = field.metadata.get("flag_type", hint)
     name = field.name.replace("_", "-")
-    item = next((a for a in typing.get_args(hint) if a is not type(None) and a is not Ellipsis), hint)
+    if type(None) in typing.get_args(hint):  # X | None: the flag takes an X
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    item = next((a for a in typing.get_args(hint) if a is not Ellipsis), hint)
     kind, allowed = _ITEM_KINDS[item]
     if typing.get_origin(hint) is tuple:
         return _list_of(kind, name, field.metadata.get("allowed", f"comma-separated values, each {allowed}"))
@@ -134,6 +136,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     for field in config_flag_fields():
         choices = field.metadata.get("choices")
         metavar = field.metadata.get("metavar") or ("{" + ",".join(choices) + "}" if choices else field.name.upper())
+        if hints[field.name] is bool:  # --batchnorm / --no-batchnorm
+            group.add_argument(flag_name(field), dest=field.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=_flag_help(field))
+            continue
         group.add_argument(flag_name(field), dest=field.name, type=_flag_type(field, hints[field.name]), metavar=metavar,
                            help=_flag_help(field))
 

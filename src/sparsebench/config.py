@@ -34,10 +34,11 @@ STANDARDIZATIONS = ("none", "feature")
 #: reproduce the older behaviour. ``config_hash`` leaves a field out while it has
 #: this value, so an experiment stored before the field existed keeps its hash
 #: (and resumes) when the field is set to it.
-LEGACY_VALUES: dict[str, Any] = {"patience": 0, "monitor_fraction": 0.0, "standardize": "feature", "parent": "mlp"}
+LEGACY_VALUES: dict[str, Any] = {"patience": 0, "monitor_fraction": 0.0, "standardize": "feature", "parent": "mlp",
+                                  "fc": [], "batchnorm": False}
 DEVICES = ("cpu", "cuda")
 #: The keys of a ``[parent]`` table and the config fields they set: the family, and its options.
-PARENT_TABLE = {"family": "parent", "hidden": "hidden", "activation": "activation"}
+PARENT_TABLE = {"family": "parent", "hidden": "hidden", "activation": "activation", "fc": "fc", "batchnorm": "batchnorm"}
 #: Each optimizer's learning rate when none is given: Adam's usual 1e-3; SGD's (momentum 0.9)
 #: usual 0.1. Measured with the quick preset (2 seeds, dense and random): SGD at 0.1 reaches
 #: 65%/64%/51%/28% on mnist1d at sparsity 0/0.5/0.9/0.98 (Adam 61/55/41/30); at 0.01 it
@@ -62,9 +63,14 @@ class ExperimentConfig:
         "help": "mnist1d, digits, a plug-in's name or module:loader; `sparsebench list --names` lists them", "metavar": "NAME"})
     parent: str = field(default="mlp", metadata={
         "help": "the parent network's family; `sparsebench list --names` lists them", "metavar": "NAME"})
-    hidden: tuple[int, ...] = field(default=(256, 256, 256), metadata={
-        "help": "widths of the parent's node layers (the layers whose nodes are removed), for every family",
+    hidden: tuple[int, ...] | None = field(default=None, metadata={
+        "help": "widths of the parent's node layers (the MLP's hidden layers, a CNN's conv channels) "
+                "(default: the family's: mlp 256,256,256; cnn1d 128,128,128; cnn 64,64,128,128)",
         "metavar": "W1,W2,...", "allowed": "comma-separated positive integers"})
+    fc: tuple[int, ...] | None = field(default=None, metadata={
+        "help": "widths of a CNN's hidden fully connected layers, also node layers (default: cnn 256,256; cnn1d none)",
+        "metavar": "W1,W2,...", "allowed": "comma-separated positive integers"})
+    batchnorm: bool = field(default=False, metadata={"help": "BatchNorm after each convolution of a CNN parent"})
     activation: str = field(default="relu", metadata={"help": "hidden activation", "choices": ACTIVATIONS})
     seeds: tuple[int, ...] = field(default=tuple(range(10)), metadata={
         "help": "run seeds 0..N-1 (a --config file may also list them); each gives a parent initialization and a minibatch order",
@@ -113,6 +119,7 @@ class ExperimentConfig:
         # so the hash records the number used (and an adam config hashes as before lr had a default of None).
         if self.lr is None and isinstance(self.optimizer, str) and self.optimizer in DEFAULT_LR:
             object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
+        _resolve_family_defaults(self)
         _validate(self)
         # Normalize so that equal experiments hash equally: 0, 0.0 and -0.0, any order.
         object.__setattr__(self, "seeds", tuple(sorted(self.seeds)))
@@ -271,6 +278,45 @@ def _key_name(key: Any) -> str:
     return key if plain else show(key)
 
 
+def node_widths(values: Mapping[str, Any]) -> tuple[int, ...]:
+    """The node layers' widths of a config's plain values (as stored): ``hidden``, then ``fc`` (a CNN's hidden FC layers).
+
+    What a stored mask's bits are laid out by; configs stored before ``fc`` existed have none.
+    """
+    return (*values["hidden"], *(values.get("fc") or ()))
+
+
+def _resolve_family_defaults(cfg: "ExperimentConfig") -> None:
+    """Fill ``hidden`` and ``fc`` left unset with the parent family's defaults, before validation and hashing
+    (so the hash records the widths used, and an MLP config hashes as before they had family defaults)."""
+    from .models.registry import BUILTIN, get_family
+
+    if not isinstance(cfg.parent, str) or cfg.parent not in parent_names():
+        return  # refused by validation
+    family = BUILTIN.get(cfg.parent) or get_family(cfg.parent)
+    if cfg.hidden is None:
+        object.__setattr__(cfg, "hidden", tuple(family.default_hidden))
+    if cfg.fc is None:
+        object.__setattr__(cfg, "fc", tuple(getattr(family, "default_fc", ())))
+
+
+def _check_family_options(cfg: "ExperimentConfig") -> None:
+    """Refuse, in one line, a family option (``fc``, ``batchnorm``) set for a family that has no such option."""
+    from .models.registry import get_family
+
+    family = get_family(cfg.parent)
+    for option, unset in (("fc", ()), ("batchnorm", False)):
+        if option not in family.options and getattr(cfg, option) != unset:
+            takes = [name for name in parent_names() if option in get_family(name).options]
+            raise invalid(option, getattr(cfg, option), f"{_plain(unset)} for parent {cfg.parent!r} "
+                          f"(the option is for {', '.join(takes) or 'no installed family'})")
+
+
+def _plain(value: Any) -> str:
+    """A value as a TOML file writes it: ``[]``, ``false``."""
+    return json.dumps(list(value) if isinstance(value, tuple) else value)
+
+
 def parent_names() -> list[str]:
     """The parent families a config may name: built-in and installed (``sparsebench.parents``)."""
     from .models.registry import family_names
@@ -370,6 +416,11 @@ def _validate(cfg: ExperimentConfig) -> None:
     validate_parent_name(cfg.parent)
     if not isinstance(cfg.hidden, tuple) or not cfg.hidden or not all(_is_int(w) and 1 <= w <= MAX_WIDTH for w in cfg.hidden):
         raise invalid("hidden", cfg.hidden, f"a non-empty list of widths in [1, {MAX_WIDTH}]")
+    if not isinstance(cfg.fc, tuple) or not all(_is_int(w) and 1 <= w <= MAX_WIDTH for w in cfg.fc):
+        raise invalid("fc", cfg.fc, f"a list of widths in [1, {MAX_WIDTH}] (may be empty)")
+    if not isinstance(cfg.batchnorm, bool):
+        raise invalid("batchnorm", cfg.batchnorm, "true or false")
+    _check_family_options(cfg)
     _check_choice("activation", cfg.activation, ACTIVATIONS)
     if not isinstance(cfg.seeds, tuple) or not cfg.seeds or not all(_is_int(s) and 0 <= s < 2**31 for s in cfg.seeds):
         raise invalid("seeds", cfg.seeds, "a count >= 1 or a non-empty list of integers in [0, 2^31)")
@@ -384,7 +435,7 @@ def _validate(cfg: ExperimentConfig) -> None:
             raise invalid("sparsity", s, f"a number in [0, {MAX_SPARSITY:.7g}) (reports show 6 significant digits: it would read as 1)")
     if len(set(cfg.sparsities)) != len(cfg.sparsities):
         raise invalid("sparsities", cfg.sparsities, "distinct values")
-    _check_realizable(cfg.hidden, cfg.sparsities)
+    _check_realizable((*cfg.hidden, *cfg.fc), cfg.sparsities)
     if not isinstance(cfg.methods, tuple) or not cfg.methods or not all(isinstance(m, str) for m in cfg.methods):
         raise invalid("methods", cfg.methods, "a non-empty list of method names")
     if len(set(cfg.methods)) != len(cfg.methods):

@@ -89,9 +89,25 @@ def score_reference(
 
 
 @torch.no_grad()
-def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    logits = model(x)
-    return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int | None = None) -> tuple[float, float]:
+    """Mean loss and accuracy, in evaluation mode (BatchNorm's running statistics); the model is left in training mode.
+
+    ``chunk`` rows at a time (convolutions' activations can be large), or all at once (None: the MLP's numbers as ever).
+    """
+    model.eval()
+    try:
+        if chunk is None or len(y) <= chunk:
+            logits = model(x)
+            return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
+        loss_sum, correct = 0.0, 0
+        for start in range(0, len(y), chunk):
+            logits = model(x[start : start + chunk])
+            yb = y[start : start + chunk]
+            loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
+            correct += int((logits.argmax(1) == yb).sum())
+        return loss_sum / len(y), correct / len(y)
+    finally:
+        model.train()
 
 
 def train_reference(
@@ -104,6 +120,21 @@ def train_reference(
     """Train one masked full-width network; returns its result and the trained model."""
     start = time.perf_counter()
     model = MaskedMLP(parent, mask, settings.activation)
+    return train_module(model, seed, data, settings, start=start), model
+
+
+def train_module(
+    model: nn.Module,
+    seed: int,
+    data: DatasetSplits,
+    settings: TrainSettings,
+    eval_chunk: int | None = None,
+    start: float | None = None,
+) -> TrainResult:
+    """Train ``model`` (any ``nn.Module`` of the data's examples) the plain way: ``torch.optim``, the seed's
+    minibatch order, evaluation after every epoch, the stopping rule; it ends holding its final weights."""
+    start = time.perf_counter() if start is None else start
+    model.train()
     optimizer = make_optimizer(list(model.parameters()), settings)
     result = TrainResult()
     best_state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -120,13 +151,13 @@ def train_reference(
             optimizer.step()
             loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == data.y_train[idx]).sum())
-        val_loss, val_acc = _evaluate(model, data.x_val, data.y_val)
+        val_loss, val_acc = _evaluate(model, data.x_val, data.y_val, eval_chunk)
         result.train_loss.append(loss_sum / n_train)
         result.train_acc.append(correct / n_train)
         result.val_loss.append(val_loss)
         result.val_acc.append(val_acc)
         if data.has_monitor:
-            monitor_loss, monitor_acc = _evaluate(model, data.x_monitor, data.y_monitor)
+            monitor_loss, monitor_acc = _evaluate(model, data.x_monitor, data.y_monitor, eval_chunk)
             result.monitor_loss.append(monitor_loss)
             result.monitor_acc.append(monitor_acc)
         if not (math.isfinite(result.train_loss[-1]) and math.isfinite(val_loss)):
@@ -139,11 +170,11 @@ def train_reference(
             result.stop_epoch = epoch
             break
     if not result.diverged:
-        result.final_test_loss, result.final_test_acc = _evaluate(model, data.x_test, data.y_test)
+        result.final_test_loss, result.final_test_acc = _evaluate(model, data.x_test, data.y_test, eval_chunk)
         final_state = model.state_dict()
         final_state = {k: v.clone() for k, v in final_state.items()}
         model.load_state_dict(best_state)
-        result.best_test_loss, result.best_test_acc = _evaluate(model, data.x_test, data.y_test)
+        result.best_test_loss, result.best_test_acc = _evaluate(model, data.x_test, data.y_test, eval_chunk)
         model.load_state_dict(final_state)
     result.seconds = time.perf_counter() - start
-    return result, model
+    return result

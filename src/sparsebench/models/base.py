@@ -79,6 +79,10 @@ class ParentFamily(ABC):
     name: ClassVar[str]
     #: Data arrays the family accepts, by number of dimensions (see ``SHAPE_KINDS``); None: any.
     accepted_dims: ClassVar[tuple[int, ...] | None] = None
+    #: The node layers' widths when a config gives none (``hidden``).
+    default_hidden: ClassVar[tuple[int, ...]] = (256, 256, 256)
+    #: The ``[parent]`` options the family reads (config fields); a config setting another is refused.
+    options: ClassVar[tuple[str, ...]] = ("hidden", "activation")
 
     @classmethod
     @abstractmethod

@@ -16,12 +16,14 @@ from typing import Any, Mapping
 
 from ..errors import ConfigError, describe, invalid
 from .base import ParentFamily
+from .cnn import CNN
+from .cnn1d import CNN1d
 from .mlp import MLP
 
 ENTRY_POINT_GROUP = "sparsebench.parents"
 DEFAULT_FAMILY = MLP.name
 #: The families that come with sparsebench.
-BUILTIN: dict[str, type[ParentFamily]] = {MLP.name: MLP}
+BUILTIN: dict[str, type[ParentFamily]] = {MLP.name: MLP, CNN1d.name: CNN1d, CNN.name: CNN}
 
 
 def family_name(config: Any) -> str:
