@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from ..data.registry import SPLIT_TENSORS, DatasetSplits
-from ..models.conv import ConvLayer, ConvNet, mask_multipliers
+from ..models.conv import ConvLayer, ConvNet, layers_of, mask_multipliers
 from ..models.mask import NodeMask
 from .common import TrainResult, TrainSettings
 from .base import FamilyEngine
@@ -84,11 +84,9 @@ class ConvEngine(FamilyEngine):
         for weights, seed in zip(stacked, seeds):
             start = time.perf_counter()
             model = self._compact_module(weights)
-            result = train_module(model, seed, data, settings, EVAL_CHUNK, start=start)
-            result.final_weights = [p.detach().clone() for p in model.state_dict().values()]
+            result = train_module(model, seed, data, settings, EVAL_CHUNK, start=start, on_epoch=on_epoch)
+            result.final_weights = layers_of(model, lambda p: p.detach().clone())
             results.append(result)
-            if on_epoch is not None:
-                on_epoch(settings.epochs)
         return results
 
     def score(self, weights, masks, x, y, score, reference=False):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -130,6 +131,7 @@ def train_module(
     settings: TrainSettings,
     eval_chunk: int | None = None,
     start: float | None = None,
+    on_epoch: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` (any ``nn.Module`` of the data's examples) the plain way: ``torch.optim``, the seed's
     minibatch order, evaluation after every epoch, the stopping rule; it ends holding its final weights."""
@@ -160,6 +162,8 @@ def train_module(
             monitor_loss, monitor_acc = _evaluate(model, data.x_monitor, data.y_monitor, eval_chunk)
             result.monitor_loss.append(monitor_loss)
             result.monitor_acc.append(monitor_acc)
+        if on_epoch is not None:
+            on_epoch(1)
         if not (math.isfinite(result.train_loss[-1]) and math.isfinite(val_loss)):
             result.diverged_epoch = epoch
             break

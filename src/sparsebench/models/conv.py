@@ -292,3 +292,18 @@ def mask_multipliers(family: ConvNet, mask: NodeMask) -> list[ConvLayer]:
     ones = [ConvLayer(*(torch.ones(p.shape) if p is not None else None for p in _positions(shape, bn)))
             for shape, bn in family.layer_shapes()]
     return family.expand(family.compact(ones, mask), mask)
+
+
+def layers_of(model: nn.Sequential, read=lambda p: p) -> list[ConvLayer]:
+    """A ``to_module`` network's parameters (pruned ones: their unmasked originals) as ``ConvLayer``s;
+    ``read`` maps each parameter first (``lambda p: p.grad`` gives the gradients)."""
+    def get(module: nn.Module, name: str) -> torch.Tensor:
+        return read(getattr(module, name + "_orig", None) if hasattr(module, name + "_orig") else getattr(module, name))
+
+    layers: list[ConvLayer] = []
+    for module in model:
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            layers.append(ConvLayer(get(module, "weight"), get(module, "bias")))
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            layers[-1] = layers[-1]._replace(bn_weight=get(module, "weight"), bn_bias=get(module, "bias"))
+    return layers
