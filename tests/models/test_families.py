@@ -52,12 +52,12 @@ def test_the_mlp_family_compacts_exports_and_gives_incoming_weights():
     assert parent.node_space.widths == (8, 5) and torch.equal(parent.compact(mask)[0].weight, compact(weights, mask)[0].weight)
 
 
-def test_the_registry_lists_mlp_and_refuses_an_unknown_family_in_one_line():
-    assert "mlp" in family_names()
+def test_the_registry_lists_its_families_and_refuses_an_unknown_family_in_one_line():
+    assert {"mlp", "cnn1d", "cnn"} <= set(family_names())
     assert get_family("mlp") is MLP
     with pytest.raises(ConfigError) as exc:
         get_family("resnet")
-    assert one_line(exc) == "parent: got 'resnet'; allowed: one of mlp"
+    assert one_line(exc) == "parent: got 'resnet'; allowed: one of cnn, cnn1d, mlp"
     with pytest.raises(ConfigError) as exc:
         family_for({"parent": "resnet", "hidden": [8]}, (40,), 10)
     assert "'resnet'" in one_line(exc)
