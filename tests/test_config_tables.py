@@ -207,3 +207,16 @@ def test_run_help_lists_the_config_flags_with_their_defaults(cli):
     out = " ".join(out.split())  # as argparse wraps it to the terminal's width
     assert "--parent NAME" in out and "--hidden W1,W2,..." in out and "--optimizer {adam,sgd}" in out
     assert "mlp 256,256,256; cnn1d 128,128,128" in out and "(default: 10)" in out  # seeds shown as the count N
+
+
+def test_a_parent_table_sets_a_convolutional_familys_options_and_its_defaults_fill_the_rest():
+    cfg = ExperimentConfig.from_dict({"seeds": 2, "parent": {"family": "cnn", "fc": [32], "batchnorm": True}})
+    assert (cfg.parent, cfg.hidden, cfg.fc, cfg.batchnorm) == ("cnn", (64, 64, 128, 128), (32,), True)
+    assert ExperimentConfig(parent="cnn1d").hidden == (128, 128, 128) and ExperimentConfig(parent="cnn1d").fc == ()
+    assert ExperimentConfig(parent="cnn").fc == (256, 256)
+    # Family defaults are resolved before hashing: naming them is the same experiment.
+    assert ExperimentConfig(parent="cnn1d").config_hash() == ExperimentConfig(parent="cnn1d", hidden=(128,) * 3, fc=()).config_hash()
+    assert ExperimentConfig(parent="cnn1d").config_hash() != ExperimentConfig(parent="cnn1d", batchnorm=True).config_hash()
+    # The FC layers are node layers too: a sparsity must be realizable on them.
+    with pytest.raises(ConfigError, match="sparsity: got 0.1"):
+        ExperimentConfig(parent="cnn", hidden=(2,), fc=(4,), sparsities=(0.1,))
