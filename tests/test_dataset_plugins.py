@@ -175,11 +175,11 @@ def test_standardized_features_that_are_not_finite_are_refused():
 
     cfg = ExperimentConfig(dataset="digits", hidden=(8,), sparsities=(0.5,))
     data = load_dataset("digits", 0, 0.2)
-    check_training_split(cfg, data)  # the built-in data passes
+    check_training_split(cfg.data, cfg.batch_size, data)  # the built-in data passes
     x_val = data.x_val.clone()
     x_val[3, 5] = float("inf")
     with pytest.raises(ConfigError, match="^dataset 'digits': standardized val features are not all finite in float32"):
-        check_training_split(cfg, dataclasses.replace(data, x_val=x_val))
+        check_training_split(cfg.data, cfg.batch_size, dataclasses.replace(data, x_val=x_val))
     assert torch.isfinite(data.x_val).all()  # the cached splits are untouched
 
 

@@ -108,6 +108,7 @@ def load_subnetwork(store: PathLike, trial_id: int) -> "torch.nn.Module":
 
     >>> # net = sparsebench.load_subnetwork("runs.db", trial_id=5); net(x)
     """
+    from .config import DataSection, ParentSection
     from .data.registry import load_dataset
     from .models.registry import family_for
 
@@ -120,8 +121,11 @@ def load_subnetwork(store: PathLike, trial_id: int) -> "torch.nn.Module":
         config = st.config(row[0])
         mask_bytes = st.mask_bytes(trial_id)
     mask = None if mask_bytes is None else NodeMask.from_bytes(mask_bytes, node_widths(config))
-    data = load_dataset(config["dataset"], config["data_seed"], config["val_fraction"])
-    family = family_for(config, tuple(data.x_train.shape[1:]), data.n_classes)
+    # Only the examples' shape and the classes matter here: the monitoring split and standardization
+    # change neither, so the splits are loaded as plainly as possible.
+    source = DataSection.from_stored(config)
+    data = load_dataset(source.dataset, source.data_seed, source.val_fraction)
+    family = family_for(ParentSection.from_stored(config), tuple(data.x_train.shape[1:]), data.n_classes)
     return family.to_module(family.init(row[1]), mask)
 
 

@@ -19,10 +19,13 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from .errors import ConfigError, invalid, show
 from .names import DENSE, RANDOM, RANDOM_SEARCH
+
+if TYPE_CHECKING:
+    from .engine.common import TrainSettings
 
 ACTIVATIONS = ("relu", "tanh", "gelu")
 OPTIMIZERS = ("adam", "sgd")
@@ -183,6 +186,120 @@ class ExperimentConfig:
         values = {k: v for k, v in self.to_dict().items() if not (k in LEGACY_VALUES and v == LEGACY_VALUES[k])}
         text = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    # -- sections: the part of the config each stage receives (see SECTION_FIELDS) --------
+    @property
+    def data(self) -> "DataSection":
+        """Which dataset, and how it is split and standardized."""
+        return DataSection.of(self)
+
+    @property
+    def model(self) -> "ParentSection":
+        """The parent network: its family (``parent``) and the family's options (the ``[parent]`` table)."""
+        return ParentSection.of(self)
+
+    @property
+    def design(self) -> "DesignSection":
+        """Which trials the experiment holds: every method at every sparsity for every seed, and the probes."""
+        return DesignSection.of(self)
+
+    @property
+    def search(self) -> "SearchSection":
+        """How a search method samples and ranks its candidates."""
+        return SearchSection.of(self)
+
+    @property
+    def training(self) -> "TrainSettings":
+        """How every network is trained: the engine's ``TrainSettings``, with the parent's activation it runs."""
+        from .engine.common import TrainSettings
+
+        return TrainSettings(**{name: getattr(self, name) for name in SECTION_FIELDS["training"]}, activation=self.activation)
+
+    @property
+    def execution(self) -> "ExecutionSection":
+        """Where and how the work is computed."""
+        return ExecutionSection.of(self)
+
+
+# -- sections -----------------------------------------------------------------------------------
+#: The config's sections: which fields each stage of the pipeline receives (``cfg.data``,
+#: ``cfg.model``, ...), instead of the whole config. The one place that says which field belongs
+#: where: every field belongs to exactly one section (a test checks it), so a new field must be
+#: placed here. A section is a frozen dataclass holding its fields under their own names; the
+#: config's hash and its TOML and CLI forms stay flat and are not affected.
+SECTION_FIELDS: dict[str, tuple[str, ...]] = {
+    # data/: what is loaded, and how it is split and standardized.
+    "data": ("dataset", "data_seed", "val_fraction", "monitor_fraction", "standardize"),
+    # models/: the parent's family and its options; the keys of a [parent] table, whatever they are.
+    "model": tuple(PARENT_TABLE.values()),
+    # plan.py: the trials (seeds x sparsities x methods, and the probes).
+    "design": ("seeds", "sparsities", "methods", "probe"),
+    # methods/: how a search method samples and ranks candidates.
+    "search": ("candidates", "score"),
+    # engine/: how each network trains (``cfg.training`` is a TrainSettings, which also carries the
+    # parent's activation: the engine's forward pass runs it).
+    "training": ("epochs", "patience", "batch_size", "optimizer", "lr", "momentum", "weight_decay"),
+    # Where and how the numbers are computed (they agree across engines and devices to float tolerance).
+    "execution": ("engine", "device"),
+}
+
+
+class Section:
+    """A section of the config: some of its fields, under their own names (a frozen dataclass)."""
+
+    section: ClassVar[str]
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return SECTION_FIELDS[cls.section]
+
+    @classmethod
+    def of(cls, cfg: ExperimentConfig) -> Any:
+        """This section of a validated config."""
+        return cls(**{name: getattr(cfg, name) for name in cls.field_names()})
+
+    @classmethod
+    def from_stored(cls, values: Mapping[str, Any]) -> Any:
+        """This section of a stored config's plain values (lists become tuples; not validated).
+
+        A field that an older store's config lacks has its ``LEGACY_VALUES`` value
+        (the behaviour before the field existed), else its default.
+
+        >>> ParentSection.from_stored({"hidden": [16, 8], "activation": "tanh"})
+        ParentSection(parent='mlp', hidden=(16, 8), activation='tanh')
+        """
+        defaults = {f.name: f.default for f in dataclasses.fields(ExperimentConfig)}
+        picked = {name: values[name] if name in values else LEGACY_VALUES.get(name, defaults[name]) for name in cls.field_names()}
+        return cls(**{name: tuple(v) if isinstance(v, list) else v for name, v in picked.items()})
+
+    def values(self) -> dict[str, Any]:
+        """The section's fields as plain config values (field name to value).
+
+        >>> ExperimentConfig(hidden=(16,), sparsities=(0.5,)).model.values()
+        {'parent': 'mlp', 'hidden': (16,), 'activation': 'relu'}
+        """
+        return {name: getattr(self, name) for name in self.field_names()}
+
+
+def _section_class(class_name: str, section: str, doc: str) -> type:
+    """A frozen dataclass holding ``SECTION_FIELDS[section]``, typed as in ``ExperimentConfig``."""
+    types = {f.name: f.type for f in dataclasses.fields(ExperimentConfig)}
+    cls = dataclasses.make_dataclass(class_name, [(name, types[name]) for name in SECTION_FIELDS[section]],
+                                     bases=(Section,), namespace={"section": section}, frozen=True)
+    cls.__module__, cls.__doc__ = __name__, doc  # picklable, and documented, as a class written here would be
+    return cls
+
+
+DataSection = _section_class("DataSection", "data", "Which dataset, and how it is split and standardized (``cfg.data``).")
+ParentSection = _section_class(
+    "ParentSection", "model",
+    "The parent network (``cfg.model``): ``parent``, its family's name, and the family's options (``hidden``, "
+    "``activation``, ...), the keys of a ``[parent]`` table (``PARENT_TABLE``).")
+DesignSection = _section_class(
+    "DesignSection", "design", "Which trials the experiment holds (``cfg.design``): seeds, sparsities, methods and probes.")
+SearchSection = _section_class(
+    "SearchSection", "search", "How a search method samples and ranks its candidates (``cfg.search``).")
+ExecutionSection = _section_class("ExecutionSection", "execution", "Where and how the work is computed (``cfg.execution``).")
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -10,10 +10,9 @@ unit that concurrent runs of one experiment claim from each other.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-from .config import ExperimentConfig
-
+from .config import DesignSection
 from .names import DENSE, RANDOM_SEARCH
 
 
@@ -41,26 +40,26 @@ class WorkGroup:
         return per_seed * len(self.seeds)
 
 
-def plan(cfg: ExperimentConfig) -> list[WorkGroup]:
-    """All work groups of ``cfg``, dense first, then by increasing sparsity."""
-    return plan_groups(cfg.seeds, cfg.sparsities, cfg.methods, cfg.probe)
+def plan(design: DesignSection) -> list[WorkGroup]:
+    """All work groups of ``design`` (``cfg.design``), dense first, then by increasing sparsity.
 
+    Plain values, not validated: also used on stored configs (``DesignSection.from_stored``).
 
-def plan_groups(seeds: Sequence[int], sparsities: Sequence[float], methods: Sequence[str], probe: int) -> list[WorkGroup]:
-    """The work groups of these plain values (no validation: also used on stored configs)."""
-    seeds = tuple(seeds)
+    >>> [g.label for g in plan(DesignSection(seeds=(0, 1), sparsities=(0.5, 0.9), methods=("dense", "random"), probe=0))]
+    ['dense', 's=0.5', 's=0.9']
+    """
+    seeds, methods = tuple(design.seeds), design.methods
     groups = []
     if DENSE in methods:
         groups.append(WorkGroup(None, seeds, (DENSE,), 0))
     sparse_methods = tuple(m for m in methods if m != DENSE)
     if sparse_methods:
-        for s in sparsities:
-            groups.append(WorkGroup(float(s), seeds, sparse_methods, probe))
+        for s in design.sparsities:
+            groups.append(WorkGroup(float(s), seeds, sparse_methods, design.probe))
     return groups
 
 
 def planned_trial_count(config: Mapping[str, Any]) -> int:
     """Trials a stored config (plain values) plans for. Names are not resolved, so
     nothing a store names is imported."""
-    groups = plan_groups(config["seeds"], config["sparsities"], config["methods"], config.get("probe", 0))
-    return sum(g.n_trials for g in groups)
+    return sum(g.n_trials for g in plan(DesignSection.from_stored(config)))

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .config import ExperimentConfig
+from .config import DataSection, DesignSection, ExperimentConfig, ParentSection, SearchSection
 from .data.fingerprint import data_stats, short
 from .data.registry import DatasetSplits, load_dataset
 from .engine.allocator import keep_freed_memory
@@ -43,7 +43,7 @@ from .models.base import NodeSpace, ParentFamily, Weights
 from .models.mask import NodeMask
 from .models.registry import family_for
 from .names import DENSE, RANDOM_SEARCH
-from .plan import WorkGroup, plan, planned_trial_count
+from .plan import WorkGroup, plan
 from .seeding import generator
 from .store import (
     CandidateRecord, Store, TrialRecord, check_store_file, connect_for_lease, renew_claim, store_errors, worker_id,
@@ -110,14 +110,14 @@ def run(
     3
     """
     cfg = as_config(config)
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.execution.device)
     lease = lease_seconds()
     path = os.fsdecode(os.fspath(store))
     # The data is loaded and checked on every run, before the store is opened: a refused
     # dataset leaves no file behind, and its fingerprint is what a resumed experiment is checked against.
     store_exists(path)  # a path that cannot be a store is refused first, before the data is loaded
-    data = load_checked_data(cfg, device)
-    family = parent_family(cfg, data)  # a shape the family cannot take is refused before the store is opened too
+    data = load_checked_data(cfg.data, cfg.training.batch_size, device)
+    family = parent_family(cfg.model, data)  # a shape the family cannot take is refused before the store is opened too
     stats = dataset_stats(data)
     with store_errors(path), Store(path) as st:
         experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict(), create=False)
@@ -125,17 +125,17 @@ def run(
             experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict(), software=software_versions(),
                                              data_fingerprint=data.fingerprint, data_stats=stats)
         else:
-            warn_if_resumed_with_other_software(cfg, st, experiment_id)
+            warn_if_resumed_with_other_software(cfg.design, st, experiment_id)
         # Also after creating it: a concurrent run may have created it first, from other data.
-        check_data_identity(cfg, st, experiment_id, path, data.fingerprint, stats)
+        check_data_identity(cfg.data, st, experiment_id, path, data.fingerprint, stats)
         execute(cfg, st, experiment_id, device, lease, progress, data, family)
         return st.trials(experiment_id)
 
 
-def parent_family(cfg: ExperimentConfig, data: DatasetSplits) -> ParentFamily:
-    """The config's parent for this data (refused in one line if its family cannot take the data's shape),
-    with an engine to train it."""
-    family = family_for(cfg, tuple(data.x_train.shape[1:]), data.n_classes)
+def parent_family(parent: ParentSection | Mapping[str, Any], data: DatasetSplits) -> ParentFamily:
+    """The parent ``parent`` (``cfg.model``) describes, for this data (refused in one line if its family
+    cannot take the data's shape), with an engine to train it."""
+    family = family_for(parent, tuple(data.x_train.shape[1:]), data.n_classes)
     engine_for(family)  # a family the engine cannot train is refused now, not after the store is opened
     return family
 
@@ -149,9 +149,10 @@ def store_exists(path: str) -> bool:
         return check_store_file(path)
 
 
-def load_checked_data(cfg: ExperimentConfig, device: torch.device) -> DatasetSplits:
-    """The dataset's splits on ``device``, refused in one line if the held-out splits leave
-    no training example, standardizing overflows, or too little is left to train on."""
+def load_checked_data(source: DataSection, batch_size: int, device: torch.device) -> DatasetSplits:
+    """The splits of the dataset ``source`` (``cfg.data``) describes, on ``device``, refused in one line if the
+    held-out splits leave no training example, standardizing overflows, or too little is left to train on
+    in minibatches of ``batch_size``."""
     torch.set_num_threads(compute_threads())
     with warnings.catch_warnings():
         # numpy's complaints about standardizing an empty training split: refused below, in one line.
@@ -160,14 +161,15 @@ def load_checked_data(cfg: ExperimentConfig, device: torch.device) -> DatasetSpl
         # otherwise print numpy's warning and train on features that became all zero or infinite.
         warnings.filterwarnings("error", "overflow encountered", RuntimeWarning)
         try:
-            data = load_dataset(cfg.dataset, cfg.data_seed, cfg.val_fraction, cfg.monitor_fraction, cfg.standardize).to(device)
+            data = load_dataset(source.dataset, source.data_seed, source.val_fraction, source.monitor_fraction,
+                                source.standardize).to(device)
         except RuntimeWarning as exc:
-            raise ConfigError(f"dataset {cfg.dataset!r}: standardizing its features overflows ({describe(exc)}); "
+            raise ConfigError(f"dataset {source.dataset!r}: standardizing its features overflows ({describe(exc)}); "
                               "allowed: features small enough to standardize in their dtype and in float32 (rescale them, or return float64)") from None
     if len(data.y_train) == 0:
         n = len(data.y_val)
-        raise invalid("val_fraction", cfg.val_fraction, f"a fraction that leaves training examples ({cfg.dataset} has {n} to split)")
-    check_training_split(cfg, data)
+        raise invalid("val_fraction", source.val_fraction, f"a fraction that leaves training examples ({source.dataset} has {n} to split)")
+    check_training_split(source, batch_size, data)
     return data
 
 
@@ -177,7 +179,7 @@ def dataset_stats(data: DatasetSplits) -> dict:
                       len(data.y_monitor))
 
 
-def check_data_identity(cfg: ExperimentConfig, st: Store, experiment_id: int, path: str, fingerprint: str, stats: dict) -> None:
+def check_data_identity(source: DataSection, st: Store, experiment_id: int, path: str, fingerprint: str, stats: dict) -> None:
     """Refuse to resume an experiment on other data than it was stored from; an experiment
     stored before fingerprints were recorded adopts the current one (with a warning)."""
     recorded, _ = st.data_identity(experiment_id)
@@ -185,7 +187,7 @@ def check_data_identity(cfg: ExperimentConfig, st: Store, experiment_id: int, pa
         if st.adopt_data_identity(experiment_id, fingerprint, stats):
             warnings.warn(
                 f"experiment {experiment_id} was stored before data fingerprints were recorded; it now records the "
-                f"fingerprint {short(fingerprint)} of the {cfg.dataset!r} data loaded today, which cannot be checked "
+                f"fingerprint {short(fingerprint)} of the {source.dataset!r} data loaded today, which cannot be checked "
                 "against the data its stored trials were trained on",
                 SparsebenchWarning,
                 stacklevel=3,
@@ -194,33 +196,34 @@ def check_data_identity(cfg: ExperimentConfig, st: Store, experiment_id: int, pa
         recorded, _ = st.data_identity(experiment_id)  # another run recorded one just now
     if recorded != fingerprint:
         raise ConfigError(
-            f"dataset {cfg.dataset!r}: the data loaded now (fingerprint {short(fingerprint)}) differs from the data "
+            f"dataset {source.dataset!r}: the data loaded now (fingerprint {short(fingerprint)}) differs from the data "
             f"experiment {experiment_id} in {show(path)} was run on ({short(recorded)}); nothing was changed; allowed: "
             "restore the data it was run on, or run the changed data into a new store (--store)"
         )
 
 
-def check_training_split(cfg: ExperimentConfig, data: DatasetSplits) -> None:
+def check_training_split(source: DataSection, batch_size: int, data: DatasetSplits) -> None:
     """Refuse, in one line, a training split too small to train on or standardized features that are not finite.
 
     At least ``MIN_TRAIN_ROWS`` rows and ``MIN_ROWS_PER_CLASS`` of every class must
-    remain after the validation split, and a minibatch cannot be larger than the split.
+    remain after the validation split (``data`` as ``source``, ``cfg.data``, split it),
+    and a minibatch (``batch_size``) cannot be larger than the split.
     """
     n_train = len(data.y_train)
     counts = torch.bincount(data.y_train.cpu(), minlength=data.n_classes)
-    where = f"holding out val_fraction {cfg.val_fraction:g} for validation" + (" and monitoring" if cfg.monitor_fraction else "")
+    where = f"holding out val_fraction {source.val_fraction:g} for validation" + (" and monitoring" if source.monitor_fraction else "")
     if n_train < MIN_TRAIN_ROWS or int(counts.min()) < MIN_ROWS_PER_CLASS:
         rarest = int(counts.argmin())
         raise ConfigError(
-            f"dataset {cfg.dataset!r}: the training split has {n_train} rows ({int(counts[rarest])} of class {rarest}) after "
+            f"dataset {source.dataset!r}: the training split has {n_train} rows ({int(counts[rarest])} of class {rarest}) after "
             f"{where}; allowed: at least {MIN_TRAIN_ROWS} training rows and {MIN_ROWS_PER_CLASS} of every class "
             "(more data or a smaller val_fraction)"
         )
-    if cfg.batch_size > n_train:
-        raise invalid("batch_size", cfg.batch_size, f"at most the {n_train} rows of the training split ({cfg.dataset!r} after {where})")
+    if batch_size > n_train:
+        raise invalid("batch_size", batch_size, f"at most the {n_train} rows of the training split ({source.dataset!r} after {where})")
     for split in ("x_train", "x_val", "x_monitor", "x_test"):
         if not bool(torch.isfinite(getattr(data, split)).all()):
-            raise ConfigError(f"dataset {cfg.dataset!r}: standardized {split[2:]} features are not all finite in float32; "
+            raise ConfigError(f"dataset {source.dataset!r}: standardized {split[2:]} features are not all finite in float32; "
                               "allowed: features whose standardized values fit float32 (rescale the data)")
 
 
@@ -233,12 +236,12 @@ def software_versions() -> dict[str, str]:
     return {"sparsebench": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
-def warn_if_resumed_with_other_software(cfg: ExperimentConfig, st: Store, experiment_id: int) -> None:
+def warn_if_resumed_with_other_software(design: DesignSection, st: Store, experiment_id: int) -> None:
     """Bit-identical numbers need the same software: say so when an unfinished experiment
-    is resumed with other versions than it was started with."""
+    (of the trials ``design``, ``cfg.design``, plans) is resumed with other versions than it was started with."""
     recorded = st.software(experiment_id)
     current = software_versions()
-    if not recorded or recorded == current or len(st.finished_keys(experiment_id)) >= planned_trial_count(cfg.to_dict()):
+    if not recorded or recorded == current or len(st.finished_keys(experiment_id)) >= sum(g.n_trials for g in plan(design)):
         return
     differences = ", ".join(f"{k} {recorded.get(k, '?')} -> {v}" for k, v in current.items() if recorded.get(k) != v)
     warnings.warn(
@@ -286,25 +289,27 @@ def execute(
     """Claim, train and store work groups until every group of the experiment is stored.
 
     ``data`` is what ``run`` loaded and checked (and whose fingerprint it matched); ``family`` the parent built for it.
+    This loop hands each stage its section of ``cfg``: the plan its design, training its settings, selection its search.
     """
     keep_freed_memory()
-    groups = {g.key: g for g in plan(cfg)}
+    design, training, search, engine = cfg.design, cfg.training, cfg.search, cfg.execution.engine
+    groups = {g.key: g for g in plan(design)}
     owner = worker_id()
     poll = max(0.01, min(POLL_SECONDS, lease / 4))
     bar: tqdm | None = None
     outstanding: set[str] = set()  # groups on the progress bar, not yet counted as done
     try:
         while True:
-            claim = st.claim_next(experiment_id, owner, lease, lambda: [g.key for g in pending_groups(cfg, st, experiment_id)])
+            claim = st.claim_next(experiment_id, owner, lease, lambda: [g.key for g in pending_groups(design, st, experiment_id)])
             if not claim.pending:
                 if bar is not None:
-                    bar.update(sum(work_units(cfg, groups[k], family) for k in outstanding))
+                    bar.update(sum(work_units(training, groups[k], family) for k in outstanding))
                 return
             if bar is None:
                 outstanding = set(claim.pending)
-                bar = progress_bar(sum(work_units(cfg, groups[k], family) for k in outstanding), progress)
+                bar = progress_bar(sum(work_units(training, groups[k], family) for k in outstanding), progress)
             finished_elsewhere = outstanding - set(claim.pending)
-            bar.update(sum(work_units(cfg, groups[k], family) for k in finished_elsewhere))
+            bar.update(sum(work_units(training, groups[k], family) for k in finished_elsewhere))
             outstanding -= finished_elsewhere
             if claim.key is None:
                 # Every remaining group is being trained by another live run: wait for
@@ -315,9 +320,10 @@ def execute(
                 continue
             group = groups[claim.key]
             bar.set_postfix_str(group.label)
-            per_network_epoch = work_units(cfg, group, family) / (group.n_trials * cfg.epochs)
-            with LeaseKeeper(st.path, experiment_id, group.key, owner, lease), _out_of_memory_as_error(cfg, group):
-                trials, candidates = run_group(cfg, group, data, family, device, lambda n: bar.update(n * per_network_epoch))
+            per_network_epoch = work_units(training, group, family) / (group.n_trials * training.epochs)
+            with LeaseKeeper(st.path, experiment_id, group.key, owner, lease), _out_of_memory_as_error(family, group):
+                trials, candidates = run_group(training, group, data, family, device, lambda n: bar.update(n * per_network_epoch),
+                                               search=search, engine=engine)
             st.save_group(experiment_id, trials, candidates, claim=(group.key, owner))
             outstanding.discard(group.key)
     finally:
@@ -336,8 +342,8 @@ def execute(
 GROUP_OVERHEAD_PARAMS = 40_000
 
 
-def work_units(cfg: ExperimentConfig, group: WorkGroup, family: ParentFamily) -> float:
-    """An estimate of the cost of training ``group``, in the progress bar's units.
+def work_units(training: TrainSettings, group: WorkGroup, family: ParentFamily) -> float:
+    """An estimate of the cost of training ``group`` (for ``training.epochs``), in the progress bar's units.
 
     Each epoch costs every network its compacted parameter count, and the group a
     fixed overhead. Counting network-epochs instead would make the dense parent,
@@ -347,7 +353,7 @@ def work_units(cfg: ExperimentConfig, group: WorkGroup, family: ParentFamily) ->
     """
     kept = None if group.sparsity is None else family.node_space.kept(group.sparsity)
     params = family.count_params(kept)
-    return float(cfg.epochs * (group.n_trials * params + GROUP_OVERHEAD_PARAMS))
+    return float(training.epochs * (group.n_trials * params + GROUP_OVERHEAD_PARAMS))
 
 
 def progress_bar(total: float, enabled: bool) -> tqdm:
@@ -411,7 +417,7 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 
 @contextmanager
-def _out_of_memory_as_error(cfg: ExperimentConfig, group: WorkGroup):
+def _out_of_memory_as_error(family: ParentFamily, group: WorkGroup):
     """An allocation that fails because the config is too large becomes a one-line ``ResourceError``."""
     try:
         yield
@@ -419,7 +425,7 @@ def _out_of_memory_as_error(cfg: ExperimentConfig, group: WorkGroup):
         if not _is_out_of_memory(exc):
             raise
         raise ResourceError(
-            f"memory: training {group.label} ({group.n_trials} networks, hidden {list(cfg.hidden)}) needs more memory "
+            f"memory: training {group.label} ({group.n_trials} networks, hidden {list(family.node_space.widths)}) needs more memory "
             f"than is free ({shorten(str(exc), 160)}); allowed: smaller hidden widths, fewer seeds or candidates, or a smaller batch size"
         ) from None
 
@@ -436,14 +442,14 @@ def shorten(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:.") + "..."
 
 
-def pending_groups(cfg: ExperimentConfig, st: Store, experiment_id: int) -> list[WorkGroup]:
-    """The work groups of ``cfg`` not yet stored whole."""
+def pending_groups(design: DesignSection, st: Store, experiment_id: int) -> list[WorkGroup]:
+    """The work groups of ``design`` (``cfg.design``) not yet stored whole."""
     stored: dict[tuple[bool, float], int] = {}
     for method, _role, _cand, sparsity, _seed in st.finished_keys(experiment_id):
         key = (method == DENSE, sparsity)
         stored[key] = stored.get(key, 0) + 1
     pending = []
-    for g in plan(cfg):
+    for g in plan(design):
         key = (True, 0.0) if g.sparsity is None else (False, g.sparsity)
         if stored.get(key, 0) < g.n_trials:
             pending.append(g)
@@ -451,9 +457,10 @@ def pending_groups(cfg: ExperimentConfig, st: Store, experiment_id: int) -> list
 
 
 def select_networks(
-    cfg: ExperimentConfig, group: WorkGroup, parent: Weights, seed: int, data: DatasetSplits, family: ParentFamily
+    search: SearchSection, group: WorkGroup, parent: Weights, seed: int, data: DatasetSplits, family: ParentFamily, engine: str
 ) -> tuple[list[Network], list[CandidateRecord]]:
-    """Ask each method of the group for its mask at this seed (``parent``: the seed's initial weights); add random-search's probes."""
+    """Ask each method of the group for its mask at this seed (``parent``: the seed's initial weights; ``search``:
+    ``cfg.search``; ``engine``: the one that scores); add random-search's probes."""
     if group.sparsity is None:
         return [Network(DENSE, "selected", -1, seed, family.node_space.full_mask())], []
     networks, candidates = [], []
@@ -464,14 +471,14 @@ def select_networks(
             parent=family.bind(copy.deepcopy(parent), seed),
             sparsity=group.sparsity,
             seed=seed,
-            candidates=cfg.candidates,
-            score_name=cfg.score,
+            candidates=search.candidates,
+            score_name=search.score,
             x_train=data.x_train.clone(),
             y_train=data.y_train.clone(),
             x_val=data.x_val.clone(),
             y_val=data.y_val.clone(),
             generator=generator(seed, "method", name, group.sparsity),
-            engine=cfg.engine,
+            engine=engine,
         )
         selection = _select(name, ctx)
         check_selected_mask(name, selection.mask, family.node_space, group.sparsity)
@@ -548,28 +555,31 @@ def check_selected_mask(method: str, mask: object, space: NodeSpace, sparsity: f
 
 
 def run_group(
-    cfg: ExperimentConfig,
+    settings: TrainSettings,
     group: WorkGroup,
     data: DatasetSplits,
     family: ParentFamily,
     device: torch.device,
     on_progress: Callable[[int], None] = lambda n: None,
+    *,
+    search: SearchSection,
+    engine: str,
 ) -> tuple[list[TrialRecord], list[CandidateRecord]]:
-    """Select, train and evaluate every network of one work group of ``family``'s parents."""
-    settings = TrainSettings.from_config(cfg)
-    engine: FamilyEngine = engine_for(family)
-    data = engine.prepare(data)
-    parents = {seed: engine.to_device(family.init(seed), device) for seed in group.seeds}
+    """Select (``search``: ``cfg.search``), train (``settings``: ``cfg.training``, with ``engine``, "stacked" or
+    "reference") and evaluate every network of one work group of ``family``'s parents."""
+    family_engine: FamilyEngine = engine_for(family)
+    data = family_engine.prepare(data)
+    parents = {seed: family_engine.to_device(family.init(seed), device) for seed in group.seeds}
     networks: list[Network] = []
     candidates: list[CandidateRecord] = []
     for seed in group.seeds:
-        nets, cands = select_networks(cfg, group, parents[seed], seed, data, family)
+        nets, cands = select_networks(search, group, parents[seed], seed, data, family, engine)
         networks += nets
         candidates += cands
     # Compacted initial weights of all networks, stacked (each from its own seed's parent).
-    stacked = engine.stack([(parents[n.seed], n.mask) for n in networks])
-    init_loss, init_acc = engine.evaluate(stacked, data.x_val, data.y_val)
-    init_scores = (init_loss if cfg.score == "loss" else init_acc).tolist()
+    stacked = family_engine.stack([(parents[n.seed], n.mask) for n in networks])
+    init_loss, init_acc = family_engine.evaluate(stacked, data.x_val, data.y_val)
+    init_scores = (init_loss if search.score == "loss" else init_acc).tolist()
 
     reported = 0
 
@@ -578,17 +588,17 @@ def run_group(
         reported += count
         on_progress(count)
 
-    if cfg.engine == "stacked":
-        results = engine.train(stacked, [n.seed for n in networks], data, settings, on_epoch=report)
+    if engine == "stacked":
+        results = family_engine.train(stacked, [n.seed for n in networks], data, settings, on_epoch=report)
     else:
         results = []
         for net in networks:
             # The dense parent is trained as a plain module, not multiplied by all-ones masks.
             mask = None if net.method == DENSE else net.mask
-            results.append(engine.train_reference(parents[net.seed], mask, net.seed, data, settings))
-            report(cfg.epochs)
-    on_progress(len(networks) * cfg.epochs - reported)  # epochs the stopping rule saved
-    trials = [_record(cfg, group, family, net, res, score) for net, res, score in zip(networks, results, init_scores)]
+            results.append(family_engine.train_reference(parents[net.seed], mask, net.seed, data, settings))
+            report(settings.epochs)
+    on_progress(len(networks) * settings.epochs - reported)  # epochs the stopping rule saved
+    trials = [_record(settings, group, family, net, res, score) for net, res, score in zip(networks, results, init_scores)]
     return trials, candidates
 
 

@@ -21,9 +21,10 @@ from .analysis.chance import chance_level_flags
 from .analysis.divergence import divergence_counts
 from .analysis.paired import MIN_SEEDS
 from .analysis.trials import DENSE, method_order, selected_trials
+from .config import DesignSection
 from .errors import invalid
 from .names import RANDOM_SEARCH
-from .plan import plan_groups
+from .plan import plan, planned_trial_count
 
 #: A network is "at chance level" when its final test accuracy is at most this far (2 pp)
 #: above the chance accuracy: what a network that always gives one answer scores at most.
@@ -176,7 +177,7 @@ def pending_work(config: Mapping[str, Any], trials: pd.DataFrame) -> pd.DataFram
     [{'sparsity': 0.5, 'method': 'random', 'planned': 2, 'stored': 0}, {'sparsity': 0.9, 'method': 'random', 'planned': 2, 'stored': 0}]
     """
     planned: dict[tuple[float, str], int] = {}
-    for group in plan_groups(config["seeds"], config["sparsities"], config["methods"], config.get("probe", 0)):
+    for group in plan(DesignSection.from_stored(config)):
         for method in group.methods:
             per_seed = 1 + (group.probes if method == RANDOM_SEARCH else 0)
             key = (0.0 if group.sparsity is None else float(group.sparsity), method)
@@ -198,8 +199,7 @@ def incomplete_notice(config: Mapping[str, Any], trials: pd.DataFrame) -> str:
     Incomplete experiment: 3/15 planned trials are stored. Pending: sparsity 0.5 (random, random-search: 6 trials missing); sparsity 0.9 (random, random-search: 6 trials missing). Results for them are missing below; resume the run (`sparsebench run` with the same settings and store) to complete it.
     """
     pending = pending_work(config, trials)
-    planned_total = sum(
-        g.n_trials for g in plan_groups(config["seeds"], config["sparsities"], config["methods"], config.get("probe", 0)))
+    planned_total = planned_trial_count(config)
     parts = []
     for s, group in pending.groupby("sparsity", sort=True):
         methods = method_order(group["method"])

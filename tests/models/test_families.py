@@ -143,10 +143,11 @@ def test_the_mlp_trains_images_flattened_to_the_same_numbers_as_rows(tiny_config
 
     rows = load_dataset(tiny_config.dataset, tiny_config.data_seed, tiny_config.val_fraction)
     images = dataclasses.replace(rows, **{k: getattr(rows, k).view(-1, 1, 8, 8) for k in SPLIT_TENSORS if k.startswith("x_")})
-    family = runner.parent_family(tiny_config, images)
-    assert family == runner.parent_family(tiny_config, rows) == MLP(64, (24, 24), 10)
+    family = runner.parent_family(tiny_config.model, images)
+    assert family == runner.parent_family(tiny_config.model, rows) == MLP(64, (24, 24), 10)
     group = runner.plan(tiny_config)[-1]
-    got, _ = runner.run_group(tiny_config, group, images, family, torch.device("cpu"))
-    want, _ = runner.run_group(tiny_config, group, rows, family, torch.device("cpu"))
+    sections = dict(search=tiny_config.search, engine=tiny_config.engine)
+    got, _ = runner.run_group(tiny_config.training, group, images, family, torch.device("cpu"), **sections)
+    want, _ = runner.run_group(tiny_config.training, group, rows, family, torch.device("cpu"), **sections)
     strip = lambda t: dataclasses.replace(t, train_seconds=0.0)  # noqa: E731
     assert [strip(t) for t in got] == [strip(t) for t in want]

@@ -84,7 +84,8 @@ def test_a_group_is_stored_whole_or_not_at_all(tmp_path, tiny_config):
 
         data = load_dataset(tiny_config.dataset, tiny_config.data_seed, tiny_config.val_fraction)
         spec = MLPSpec(data.n_features, tiny_config.hidden, data.n_classes, tiny_config.activation)
-        trials, candidates = runner.run_group(tiny_config, group, data, spec, torch_cpu())
+        trials, candidates = runner.run_group(tiny_config.training, group, data, spec, torch_cpu(), search=tiny_config.search,
+                                              engine=tiny_config.engine)
 
         def half_then_fail():
             yield from trials[: len(trials) // 2]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from importlib.metadata import entry_points
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import ConfigError, describe, invalid
 from .base import ParentFamily
@@ -20,20 +20,23 @@ from .cnn import CNN
 from .cnn1d import CNN1d
 from .mlp import MLP
 
+if TYPE_CHECKING:
+    from ..config import ParentSection
+
 ENTRY_POINT_GROUP = "sparsebench.parents"
 DEFAULT_FAMILY = MLP.name
 #: The families that come with sparsebench.
 BUILTIN: dict[str, type[ParentFamily]] = {MLP.name: MLP, CNN1d.name: CNN1d, CNN.name: CNN}
 
 
-def family_name(config: Any) -> str:
-    """The family a config (an ``ExperimentConfig`` or its stored plain values) names.
+def family_name(parent: "ParentSection | Mapping[str, Any]") -> str:
+    """The family a parent section (``cfg.model``) or a stored config's plain values names.
 
     The one place that reads it: configs stored before families existed name none, and are MLPs.
     """
-    if isinstance(config, Mapping):
-        return config.get("parent", DEFAULT_FAMILY)
-    return getattr(config, "parent", DEFAULT_FAMILY)
+    if isinstance(parent, Mapping):
+        return parent.get("parent", DEFAULT_FAMILY)
+    return parent.parent
 
 
 def _entry_points() -> dict[str, object]:
@@ -69,10 +72,15 @@ def get_family(name: str) -> type[ParentFamily]:
     return cls
 
 
-def family_for(config: Any, example_shape: tuple[int, ...], n_classes: int) -> ParentFamily:
-    """The parent of ``config`` for data whose examples have ``example_shape``; refused in one line
-    if the family cannot take that shape."""
-    values = config if isinstance(config, Mapping) else config.to_dict()
-    family = get_family(family_name(config))
+def family_for(parent: "ParentSection | Mapping[str, Any]", example_shape: tuple[int, ...], n_classes: int) -> ParentFamily:
+    """The parent that ``parent`` (``cfg.model``, or a stored config's plain values) describes, for data
+    whose examples have ``example_shape``; refused in one line if the family cannot take that shape.
+
+    >>> from sparsebench import ExperimentConfig
+    >>> family_for(ExperimentConfig(hidden=(8, 4), sparsities=(0.5,)).model, (40,), 10)
+    MLP(n_inputs=40, hidden=(8, 4), n_classes=10, activation='relu')
+    """
+    values = parent if isinstance(parent, Mapping) else parent.values()
+    family = get_family(family_name(parent))
     family.check_shape(tuple(example_shape))
     return family.from_config(values, tuple(example_shape), n_classes)
