@@ -43,7 +43,8 @@ def test_each_section_holds_its_fields_with_the_config_values():
 
 def test_the_parent_section_is_the_parent_table_whatever_keys_it_has():
     assert SECTION_FIELDS["model"] == tuple(PARENT_TABLE.values())
-    assert ExperimentConfig(hidden=(16,), activation="gelu", sparsities=(0.5,)).model.values() == {"parent": "mlp", "hidden": (16,), "activation": "gelu"}
+    assert ExperimentConfig(hidden=(16,), activation="gelu", sparsities=(0.5,)).model.values() == {
+        "parent": "mlp", "hidden": (16,), "activation": "gelu", "fc": (), "batchnorm": False}
 
 
 def test_sections_leave_the_flat_config_and_its_hash_alone():
@@ -65,7 +66,8 @@ def test_a_section_of_a_stored_config_takes_the_legacy_value_of_a_field_the_stor
     # A round-1 store's config: no parent family, no monitoring split, no standardize.
     stored = {"dataset": "digits", "data_seed": 0, "val_fraction": 0.2, "hidden": [24, 24], "activation": "relu",
               "seeds": [0, 1], "sparsities": [0.5, 0.9], "methods": ["dense", "random"], "probe": 0}
-    assert ParentSection.from_stored(stored) == ParentSection(parent="mlp", hidden=(24, 24), activation="relu")
+    assert ParentSection.from_stored(stored) == ParentSection(parent="mlp", hidden=(24, 24), activation="relu", fc=(),
+                                                                  batchnorm=False)
     data = DataSection.from_stored(stored)
     assert (data.monitor_fraction, data.standardize) == (LEGACY_VALUES["monitor_fraction"], LEGACY_VALUES["standardize"])
     assert DesignSection.from_stored(stored).sparsities == (0.5, 0.9)

@@ -266,7 +266,7 @@ class Section:
         (the behaviour before the field existed), else its default.
 
         >>> ParentSection.from_stored({"hidden": [16, 8], "activation": "tanh"})
-        ParentSection(parent='mlp', hidden=(16, 8), activation='tanh')
+        ParentSection(parent='mlp', hidden=(16, 8), activation='tanh', fc=(), batchnorm=False)
         """
         defaults = {f.name: f.default for f in dataclasses.fields(ExperimentConfig)}
         picked = {name: values[name] if name in values else LEGACY_VALUES.get(name, defaults[name]) for name in cls.field_names()}
@@ -276,7 +276,7 @@ class Section:
         """The section's fields as plain config values (field name to value).
 
         >>> ExperimentConfig(hidden=(16,), sparsities=(0.5,)).model.values()
-        {'parent': 'mlp', 'hidden': (16,), 'activation': 'relu'}
+        {'parent': 'mlp', 'hidden': (16,), 'activation': 'relu', 'fc': (), 'batchnorm': False}
         """
         return {name: getattr(self, name) for name in self.field_names()}
 
@@ -444,10 +444,10 @@ def parent_names() -> list[str]:
 def validate_parent_name(name: Any) -> None:
     """Refuse a parent family that is not known, in one line listing the known ones.
 
-    >>> validate_parent_name("cnn")
+    >>> validate_parent_name("resnet")
     Traceback (most recent call last):
     ...
-    sparsebench.errors.ConfigError: parent: got 'cnn'; allowed: one of mlp
+    sparsebench.errors.ConfigError: parent: got 'resnet'; allowed: one of cnn, cnn1d, mlp
     """
     if not isinstance(name, str) or name not in parent_names():
         raise invalid("parent", name, "one of " + ", ".join(parent_names()))

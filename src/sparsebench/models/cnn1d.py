@@ -22,7 +22,7 @@ class CNN1d(ConvNet):
 
     >>> net = CNN1d(1, (40,), (128, 128, 128), (), 10)
     >>> net.conv_output_sizes(), net.count_params()
-    ([(20,), (10,), (5,)], 171146)
+    ([(20,), (10,), (5,)], 171274)
     """
 
     name: ClassVar[str] = "cnn1d"
