@@ -626,6 +626,9 @@ def _record(cfg: ExperimentConfig, group: WorkGroup, family: ParentFamily, net: 
         best_test_loss=_finite_or_none(res.best_test_loss),
         best_test_acc=_finite_or_none(res.best_test_acc),
         train_seconds=res.seconds,
+        # A conv weight is used at every position, so for CNNs FLOPs removed and weights removed differ a lot.
+        flops=family.flops(net.mask),
+        flop_reduction=family.flop_reduction(net.mask),
         curves=[
             (e + 1, res.train_loss[e], res.train_acc[e], res.val_loss[e], res.val_acc[e],
              _monitor(res.monitor_loss, e), _monitor(res.monitor_acc, e))
