@@ -175,21 +175,21 @@ NOT_RECORDED = "not recorded"
 _REMOVED_HEADERS = {"weight_sparsity": "weights removed %", "flop_reduction": "FLOPs removed %"}
 
 _REMOVED_CAPTIONS = {
-    ("weight_sparsity",): (" Weights removed: the fraction of the dense parent's weights and biases that the "
+    ("weight_sparsity",): (" Weights removed: the fraction of the parent's weights and biases that the "
                            "sub-networks remove (mean over seeds)."),
     ("weight_sparsity", "flop_reduction"): (
-        " Weights and FLOPs removed: the fractions of the dense parent's weights and biases, and of its "
+        " Weights and FLOPs removed: the fractions of the parent's weights and biases, and of its "
         "FLOPs per example (one forward pass), that the sub-networks remove (mean over seeds). They differ "
         "where a weight is used more than once per example: a convolution applies its weights at every "
         "position."),
-    ("flop_reduction",): (" FLOPs removed: the fraction of the dense parent's FLOPs per example (one forward "
+    ("flop_reduction",): (" FLOPs removed: the fraction of the parent's FLOPs per example (one forward "
                           "pass) that the sub-networks remove (mean over seeds)."),
     (): "",
 }
 
 
 def _removed_columns(trials: pd.DataFrame):
-    """The summary table's columns of the fractions of the dense parent's weights and FLOPs
+    """The summary table's columns of the fractions of the parent's weights and FLOPs
     removed: a function giving the cells of one (sparsity, method), the headers, and the
     caption's sentences about them.
 
