@@ -71,7 +71,8 @@ def node_widths(config: dict) -> tuple[int, ...]:
 #: ``flop_reduction`` and ``flops`` are empty for trials stored before schema 5 (not recorded).
 EXPORT_COLUMNS = [
     "experiment_id", "config_hash", "dataset", "method", "role", "candidate", "sparsity", "weight_sparsity",
-    "flop_reduction", "kept_nodes", "n_params", "flops", "seed", "candidates", "score_name", "init_score", "status", "diverged_epoch", "epochs", "stop_epoch",
+    "flop_reduction", "kept_nodes", "n_params", "flops", "seed", "candidates", "score_name", "init_score", "status",
+    "diverged_epoch", "epochs", "stop_epoch",
     "final_test_loss", "final_test_acc", "best_epoch", "best_val_acc", "best_test_loss", "best_test_acc",
     "threshold", "reached", "epochs_to_threshold", "auc", "convergence_split", "trial_id",
 ]

@@ -69,8 +69,8 @@ def removed_fractions(trials: pd.DataFrame) -> pd.DataFrame:
     weights (``weight_sparsity``) and of its FLOPs per example (``flop_reduction``) removed.
 
     A fraction is NaN where no trial recorded it (``flop_reduction`` in stores written
-    before schema 5), or when the table has no such column. For convolutional parents the two differ a lot: a channel
-    removed early in the network saves its FLOPs at every position.
+    before schema 5), or when the table has no such column. For convolutional parents the
+    two differ a lot: a convolution applies each weight at every position of its input.
 
     >>> import pandas as pd
     >>> trials = pd.DataFrame({"method": ["dense", "random"], "role": "selected", "sparsity": [0.0, 0.5],
