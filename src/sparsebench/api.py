@@ -61,9 +61,11 @@ def load_mask(store: PathLike, trial_id: int) -> NodeMask | None:
     return NodeMask.from_bytes(data, node_widths(config))
 
 
+#: ``flop_reduction`` and ``flops`` are empty for trials stored before schema 5 (not recorded).
 EXPORT_COLUMNS = [
     "experiment_id", "config_hash", "dataset", "method", "role", "candidate", "sparsity", "weight_sparsity",
-    "kept_nodes", "n_params", "seed", "candidates", "score_name", "init_score", "status", "diverged_epoch", "epochs", "stop_epoch",
+    "flop_reduction", "kept_nodes", "n_params", "flops", "seed", "candidates", "score_name", "init_score", "status",
+    "diverged_epoch", "epochs", "stop_epoch",
     "final_test_loss", "final_test_acc", "best_epoch", "best_val_acc", "best_test_loss", "best_test_acc",
     "threshold", "reached", "epochs_to_threshold", "auc", "convergence_split", "trial_id",
 ]
@@ -81,14 +83,17 @@ def export_table(
     validation split); or, with
     ``curves``, one row per (trial, epoch). Wall-clock ``train_seconds`` is left
     out unless ``timings``: everything else is identical between two runs of
-    one config, so exports can be compared byte for byte.
+    one config, so exports can be compared byte for byte. ``weight_sparsity`` and
+    ``flop_reduction`` are the fractions of the dense parent's weights and of its FLOPs
+    per example that the trial's network removes (they differ a lot for convolutional
+    parents); ``flop_reduction`` and ``flops`` are empty for trials stored before schema 5.
     """
     from .analysis import convergence_metrics
 
     trials = load_results(store, experiment)
     curve_rows = load_curves(store, experiment)
     if curves:
-        keys = trials[["trial_id", "config_hash", "dataset", "weight_sparsity"]]
+        keys = trials[["trial_id", "config_hash", "dataset", "weight_sparsity", "flop_reduction"]]
         return curve_rows.merge(keys, on="trial_id", how="left")
     parts = []
     for _, part in trials.groupby("experiment_id", sort=True):

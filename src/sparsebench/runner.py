@@ -611,7 +611,7 @@ def _finite_or_none(x: float) -> float | None:
     return x if x == x and abs(x) != float("inf") else None
 
 
-def _record(cfg: ExperimentConfig, group: WorkGroup, family: ParentFamily, net: Network, res: TrainResult, init_score: float) -> TrialRecord:
+def _record(settings: TrainSettings, group: WorkGroup, family: ParentFamily, net: Network, res: TrainResult, init_score: float) -> TrialRecord:
     dense = group.sparsity is None
     kept = net.mask.kept_per_layer
     return TrialRecord(
@@ -627,7 +627,7 @@ def _record(cfg: ExperimentConfig, group: WorkGroup, family: ParentFamily, net: 
         init_score=_finite_or_none(init_score),
         status="diverged" if res.diverged else "done",
         diverged_epoch=res.diverged_epoch,
-        epochs=cfg.epochs,
+        epochs=settings.epochs,
         stop_epoch=res.stop_epoch,
         final_test_loss=_finite_or_none(res.final_test_loss),
         final_test_acc=_finite_or_none(res.final_test_acc),
@@ -636,6 +636,9 @@ def _record(cfg: ExperimentConfig, group: WorkGroup, family: ParentFamily, net: 
         best_test_loss=_finite_or_none(res.best_test_loss),
         best_test_acc=_finite_or_none(res.best_test_acc),
         train_seconds=res.seconds,
+        # A conv weight is used at every position, so for CNNs FLOPs removed and weights removed differ a lot.
+        flops=family.flops(net.mask),
+        flop_reduction=family.flop_reduction(net.mask),
         curves=[
             (e + 1, res.train_loss[e], res.train_acc[e], res.val_loss[e], res.val_acc[e],
              _monitor(res.monitor_loss, e), _monitor(res.monitor_acc, e))

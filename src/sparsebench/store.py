@@ -43,7 +43,8 @@ from .errors import StoreError
 APPLICATION = "sparsebench"
 #: 1: experiments, trials, curves, candidates. 2: + claims (work shared out between concurrent runs).
 #: 3: + experiments.software. 4: + experiments.data_fingerprint and data_stats, trials.stop_epoch, curves.monitor_loss/monitor_acc.
-SCHEMA_VERSION = 4
+#: 5: + trials.flops and flop_reduction.
+SCHEMA_VERSION = 5
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: How long a statement waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 60_000
@@ -75,6 +76,10 @@ CREATE TABLE IF NOT EXISTS trials (
     weight_sparsity REAL NOT NULL,
     kept_nodes TEXT NOT NULL,       -- JSON list, kept nodes per hidden layer
     n_params INTEGER NOT NULL,
+    -- FLOPs of one example's forward pass through the trained network, and 1 - flops / the dense
+    -- parent's flops (0 for the parent), NULL for trials stored before schema 5 (not recorded)
+    flops INTEGER,
+    flop_reduction REAL,
     mask BLOB,                      -- NodeMask.to_bytes(), NULL for the dense parent
     init_score REAL,                -- the selection score of this mask at initialization
     status TEXT NOT NULL,           -- 'done' or 'diverged'
@@ -135,12 +140,17 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE curves ADD COLUMN monitor_loss REAL",
         "ALTER TABLE curves ADD COLUMN monitor_acc REAL",
     ),
+    # Trials stored before keep NULL: their FLOPs were not recorded (computing them needs the data's shape).
+    4: (
+        "ALTER TABLE trials ADD COLUMN flops INTEGER",
+        "ALTER TABLE trials ADD COLUMN flop_reduction REAL",
+    ),
 }
 
 TRIAL_COLUMNS = (
     "method role candidate sparsity seed weight_sparsity kept_nodes n_params mask init_score status "
     "diverged_epoch epochs stop_epoch final_test_loss final_test_acc best_epoch best_val_acc best_test_loss "
-    "best_test_acc train_seconds"
+    "best_test_acc train_seconds flops flop_reduction"
 ).split()
 CURVE_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "monitor_loss", "monitor_acc")
 
@@ -170,6 +180,10 @@ class TrialRecord:
     best_test_loss: float | None
     best_test_acc: float | None
     train_seconds: float
+    #: FLOPs of one example's forward pass, and the fraction of the dense parent's FLOPs removed
+    #: (``ParentFamily.flops``/``flop_reduction``); None: not recorded.
+    flops: int | None = None
+    flop_reduction: float | None = None
     #: One tuple per epoch, in ``CURVE_COLUMNS`` order (monitor values None without a monitoring split).
     curves: list[tuple] = field(default_factory=list)
 
@@ -697,7 +711,11 @@ class Store:
         return new
 
     def trials(self, experiment_id: int | None = None) -> pd.DataFrame:
-        """One row per trial, with the experiment's dataset, hash and K (candidates scored) beside it."""
+        """One row per trial, with the experiment's dataset, hash and K (candidates scored) beside it.
+
+        ``flops`` (nullable integers) and ``flop_reduction`` are missing (NA, NaN) for trials
+        stored before schema 5, which did not record them.
+        """
         where, args = ("WHERE t.experiment_id = ?", (experiment_id,)) if experiment_id is not None else ("", ())
         df = pd.read_sql_query(
             "SELECT t.id AS trial_id, t.experiment_id, e.config_hash, e.config_json, t.*, "
@@ -715,6 +733,8 @@ class Store:
         # and any method that returns no candidates); a probe is one of those, not a search.
         scored = df.pop("n_scored")
         df["candidates"] = scored.where(df["role"] == "selected", 0).astype(int)
+        # A count stays an integer beside rows stored before schema 5 (missing, not NaN-turned-float).
+        df["flops"] = df["flops"].astype("Int64")
         return df
 
     def curves(self, experiment_id: int | None = None) -> pd.DataFrame:

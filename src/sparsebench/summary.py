@@ -6,6 +6,8 @@ chance level). Also what an unfinished experiment still lacks, for the report's 
 >>> trials, _ = synthetic_results(seeds=3, sparsities=(0.9,), epochs=2, diverged=[("random", 0.9, s) for s in range(3)])
 >>> print(format_summary(trials).splitlines()[0])
 sparsity   weights  method                   test acc % (mean ± sd)    n  verdict vs random (±1 pp)
+>>> print(format_summary(trials.assign(flop_reduction=0.5)).splitlines()[0])
+sparsity   weights     FLOPs  method                   test acc % (mean ± sd)    n  verdict vs random (±1 pp)
 >>> failure_warnings(trials)
 ['random at sparsity 0.9: 3 of its 3 trials diverged.']
 """
@@ -45,32 +47,76 @@ def format_summary(trials: pd.DataFrame, margin: float = 0.01, chance_acc: float
     when unknown (older stores): then only divergence is checked.
     """
     table = summary_table(trials, margin=margin)
-    weights = trials[trials["role"] == "selected"].groupby(["sparsity", "method"])["weight_sparsity"].mean()
-    lines = format_table(table, weights, margin)
-    lines.append("weights: fraction of the parent's weights removed. Verdicts: paired t test (Holm) and TOST, "
+    removed = removed_fractions(trials)
+    flops = removed["flop_reduction"] if removed["flop_reduction"].notna().any() else None
+    lines = format_table(table, removed["weight_sparsity"], margin, flops)
+    legend = "weights: fraction of the parent's weights removed"
+    if flops is not None:
+        legend += "; FLOPs: fraction of its FLOPs per example removed"
+        if len(flops) and flops.isna().any():
+            legend += f" ({NOT_RECORDED}: not recorded, trials stored before schema 5)"
+    lines.append(f"{legend}. Verdicts: paired t test (Holm) and TOST, "
                  f"none below {MIN_SEEDS} paired seeds; see `sparsebench report`.")
     lines += [f"warning: {text}" for text in failure_warnings(trials, chance_acc)]
     return "\n".join(lines)
 
 
-def format_table(table: pd.DataFrame, weights: Mapping, margin: float) -> list[str]:
+#: What the summary shows for a fraction that was not recorded (FLOPs of trials stored before schema 5).
+NOT_RECORDED = "—"
+
+
+def removed_fractions(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per (sparsity, method) of the selected trials, the mean fraction of the dense parent's
+    weights (``weight_sparsity``) and of its FLOPs per example (``flop_reduction``) removed.
+
+    A fraction is NaN where no trial recorded it (``flop_reduction`` in stores written
+    before schema 5), or when the table has no such column. For convolutional parents the
+    two differ a lot: a convolution applies each weight at every position of its input.
+
+    >>> import pandas as pd
+    >>> trials = pd.DataFrame({"method": ["dense", "random"], "role": "selected", "sparsity": [0.0, 0.5],
+    ...     "weight_sparsity": [0.0, 0.6], "flop_reduction": [0.0, 0.7]})
+    >>> removed_fractions(trials).loc[(0.5, "random")].to_dict()
+    {'weight_sparsity': 0.6, 'flop_reduction': 0.7}
+    """
+    columns = ["weight_sparsity", "flop_reduction"]
+    selected = trials[trials["role"] == "selected"]
+    selected = selected.assign(**{c: float("nan") for c in columns if c not in selected.columns})
+    return selected.groupby(["sparsity", "method"])[columns].mean()
+
+
+def format_table(table: pd.DataFrame, weights: Mapping, margin: float, flops: Mapping | None = None) -> list[str]:
     """The lines of the summary table for :func:`~sparsebench.analysis.summary_table` rows.
 
+    ``weights`` and ``flops`` map (sparsity, method) to the fraction of the parent's
+    weights and FLOPs removed; without ``flops`` the FLOPs column is left out, and a
+    sparsity and method missing from it shows :data:`NOT_RECORDED`.
     The verdict comes last, so a long one ("identical (not tested)", "n/a (no random)")
     never pushes another column out of line.
     """
     width = max([24, *(len(m) for m in table["method"])])
-    lines = [f"{'sparsity':>8}  {'weights':>8}  {'method':<{width}} {ACC_HEADER:>{len(ACC_HEADER)}}  {'n':>3}  "
-             f"verdict vs random (±{100 * margin:g} pp)"]
+    flops_header = "" if flops is None else f"  {'FLOPs':>8}"
+    lines = [f"{'sparsity':>8}  {'weights':>8}{flops_header}  {'method':<{width}} {ACC_HEADER:>{len(ACC_HEADER)}}  "
+             f"{'n':>3}  verdict vs random (±{100 * margin:g} pp)"]
     for r in table.itertuples():
         # One finished trial has no sd: pad so that its mean still lines up with the others'.
         acc = (f"{100 * r.mean_test_acc:6.2f} ± {100 * r.sd_test_acc:5.2f}" if r.n > 1
                else f"{100 * r.mean_test_acc:6.2f}{'':8}" if r.n else f"{'n/a':>6}{'':8}")
         verdict = "  ".join(part for part in (r.verdict, f"({r.n_diverged} diverged)" if r.n_diverged else "") if part)
         ws = weights.get((r.sparsity, r.method), float("nan"))
-        lines.append(f"{r.sparsity:>8g}  {percent_removed(ws):>7}%  {r.method:<{width}} {acc:>{len(ACC_HEADER)}}  "
-                     f"{r.n:>3}  {verdict}".rstrip())
+        lines.append(f"{r.sparsity:>8g}  {percent_removed(ws):>7}%{_flops_cell(flops, (r.sparsity, r.method))}  "
+                     f"{r.method:<{width}} {acc:>{len(ACC_HEADER)}}  {r.n:>3}  {verdict}".rstrip())
     return lines
+
+
+def _flops_cell(flops: Mapping | None, key: tuple) -> str:
+    """The FLOPs column's cell, with the two spaces before it; nothing without the column."""
+    if flops is None:
+        return ""
+    fraction = flops.get(key, float("nan"))
+    if fraction is None or fraction != fraction:
+        return f"  {NOT_RECORDED:>8}"
+    return f"  {percent_removed(fraction):>7}%"
 
 
 def percent_removed(fraction: float) -> str:

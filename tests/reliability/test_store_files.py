@@ -1,5 +1,6 @@
 """Issue 6.5: stores that must be refused, untouched; the schema version and its migration."""
 
+import csv
 import os
 import sqlite3
 import stat
@@ -14,6 +15,7 @@ import sparsebench
 from sparsebench import store as store_module
 from sparsebench.errors import SparsebenchWarning
 from sparsebench.store import SCHEMA_VERSION, Store
+from sparsebench.summary import format_summary, percent_removed
 
 FAST = ["--dataset", "digits", "--hidden", "8", "--seeds", "1", "--sparsities", "0.5", "--candidates", "2", "--epochs", "1", "--no-progress"]
 
@@ -153,9 +155,20 @@ def make_version_1(db: Path) -> None:
     con.close()
 
 
+def make_version_4(db: Path) -> None:
+    """Turn a store into what sparsebench with schema version 4 wrote: no FLOPs per trial."""
+    con = sqlite3.connect(db)
+    con.execute("ALTER TABLE trials DROP COLUMN flops")
+    con.execute("ALTER TABLE trials DROP COLUMN flop_reduction")
+    con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+
+
 def make_version_3(db: Path) -> None:
     """Turn a store into what sparsebench with schema version 3 wrote: no data fingerprint,
     stop epoch or monitoring curves."""
+    make_version_4(db)
     con = sqlite3.connect(db)
     con.execute("ALTER TABLE experiments DROP COLUMN data_fingerprint")
     con.execute("ALTER TABLE experiments DROP COLUMN data_stats")
@@ -177,7 +190,7 @@ def tables(db: Path) -> set[str]:
 
 def test_a_new_store_has_the_current_schema_version(tmp_path):
     with Store(tmp_path / "n.db") as st:
-        assert st.schema_version == SCHEMA_VERSION == 4
+        assert st.schema_version == SCHEMA_VERSION == 5
     assert "claims" in tables(tmp_path / "n.db")
 
 
@@ -197,8 +210,78 @@ def test_a_version_1_store_is_upgraded_in_place_and_resumes(tmp_path, cli, tiny_
     with Store(db) as st:
         assert st.schema_version == SCHEMA_VERSION and st.claims().empty
         assert st.software(1) == {}  # not recorded before schema 3
-    cols = [c for c in full.columns if c not in ("train_seconds", "trial_id")]
+    flops = ["flops", "flop_reduction"]  # not recorded before schema 5: only the group trained after the upgrade has them
+    cols = [c for c in full.columns if c not in ("train_seconds", "trial_id", *flops)]
     pd.testing.assert_frame_equal(full[cols].reset_index(drop=True), resumed[cols].reset_index(drop=True), check_exact=True)
+    new = (resumed["sparsity"] == 0.9).to_numpy()
+    assert resumed.loc[~new, flops].isna().all().all()
+    pd.testing.assert_frame_equal(full.loc[new, flops].reset_index(drop=True), resumed.loc[new, flops].reset_index(drop=True))
+
+
+def without_last_sparsity(db: Path) -> None:
+    """Delete the trials (and curves, candidates) of sparsity 0.9: the group a resumed run trains."""
+    with Store(db) as st:
+        with st.transaction():
+            st.con.execute("DELETE FROM curves WHERE trial_id IN (SELECT id FROM trials WHERE sparsity = 0.9)")
+            st.con.execute("DELETE FROM candidates WHERE sparsity = 0.9")
+            st.con.execute("DELETE FROM trials WHERE sparsity = 0.9")
+
+
+def test_a_version_4_store_is_listed_reported_and_exported_without_flops_and_left_as_it_was(tmp_path, cli, tiny_config):
+    db = tmp_path / "v4.db"
+    sparsebench.run(tiny_config, store=db, progress=False)
+    without_last_sparsity(db)
+    make_version_4(db)
+    before = db.read_bytes()
+    code, out, err = cli("list", "--store", str(db))
+    assert code == 0 and "6/10" in out, err
+    code, _, err = cli("export", "--store", str(db), "--format", "csv", "--out", str(tmp_path / "t.csv"))
+    assert code == 0, err
+    columns, *rows = list(csv.reader((tmp_path / "t.csv").open()))
+    assert columns[columns.index("weight_sparsity") + 1] == "flop_reduction"
+    assert len(rows) == 6
+    for row in rows:  # not recorded: an empty cell (not a zero), beside a recorded weight sparsity
+        cells = dict(zip(columns, row))
+        assert cells["flop_reduction"] == cells["flops"] == "" and cells["weight_sparsity"] != ""
+    code, _, err = cli("report", "--store", str(db), "--out", str(tmp_path / "rep"))
+    assert code == 0, err
+    markdown = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    assert "| weights removed % |" in markdown and "FLOPs removed %" not in markdown
+    assert "FLOPs removed are not shown: these trials did not record them (they were stored before schema 5)" in markdown
+    assert db.read_bytes() == before and not Path(f"{db}-wal").exists()  # read as it is: not upgraded
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+    con.close()
+
+
+def test_a_version_4_store_upgraded_by_a_run_keeps_its_trials_without_flops(tmp_path, cli, tiny_config):
+    db = tmp_path / "v4.db"
+    full = sparsebench.run(tiny_config, store=db, progress=False)
+    without_last_sparsity(db)
+    make_version_4(db)
+    con = sqlite3.connect(db)
+    old_rows = con.execute("SELECT * FROM trials ORDER BY id").fetchall()
+    con.close()
+    resumed = sparsebench.run(tiny_config, store=db, progress=False)
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+    # The old rows are as they were, with NULL in the two new columns (added last by the upgrade).
+    assert [r[:-2] for r in con.execute("SELECT * FROM trials ORDER BY id LIMIT ?", (len(old_rows),))] == old_rows
+    assert con.execute("SELECT COUNT(*) FROM trials WHERE flops IS NULL AND flop_reduction IS NULL").fetchone() == (6,)
+    con.close()
+    new = (resumed["sparsity"] == 0.9).to_numpy()
+    assert resumed.loc[new, "flop_reduction"].tolist() == full.loc[full["sparsity"] == 0.9, "flop_reduction"].tolist()
+    code, _, err = cli("report", "--store", str(db), "--out", str(tmp_path / "rep"))
+    assert code == 0, err
+    markdown = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    summary = markdown.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    assert "| FLOPs removed % |" in summary
+    rows = [line.split(" | ") for line in summary.splitlines() if line.startswith("| 0")]
+    flops_removed = percent_removed(full.loc[full["sparsity"] == 0.9, "flop_reduction"].iloc[0])
+    assert {r[2] for r in rows if r[0] != "| 0.9"} == {"not recorded"}  # dense and sparsity 0.5: stored before
+    assert {r[2] for r in rows if r[0] == "| 0.9"} == {flops_removed}
+    text = format_summary(resumed)
+    assert "—  dense" in text and f"{flops_removed}%  random" in text and "—: not recorded" in text
 
 
 def test_a_failed_migration_leaves_the_version_1_store_as_it_was(tmp_path, tiny_config, monkeypatch):

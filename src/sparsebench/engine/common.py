@@ -22,11 +22,6 @@ class TrainSettings:
     #: Stop a network once its validation accuracy has not improved for this many epochs (0: never).
     patience: int = 0
 
-    @classmethod
-    def from_config(cls, cfg) -> "TrainSettings":
-        return cls(cfg.epochs, cfg.batch_size, cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.activation,
-                   cfg.patience)
-
     def should_stop(self, epoch: int, best_epoch: int) -> bool:
         """The stopping rule, the same for every method and both engines: no improvement of the
         validation accuracy for ``patience`` epochs, before the last epoch (a network that

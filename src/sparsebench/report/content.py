@@ -53,7 +53,7 @@ from sparsebench.report.sentences import (
     predictive_sentence,
     verdict_sentence,
 )
-from sparsebench.summary import failure_warnings
+from sparsebench.summary import failure_warnings, percent_removed, removed_fractions
 
 # Every figure name (file stem, ``figures/<name>.png``) a report can contain. A report
 # writes a subset; ``write_report`` removes the others' files left by an earlier report.
@@ -156,15 +156,59 @@ def _summary(trials, accuracy, gaps, convergence, diverged, margin, alpha) -> Se
         blocks.append(Paragraph("No method besides the baselines (dense, random) has stored trials, so there is "
                                 "no method to compare with random."))
     summary = summary_table(trials, margin, alpha, comparison=accuracy)
-    rows = [[sparsity(r.sparsity), r.method, str(r.n), _mean_sd(r.mean_test_acc, r.sd_test_acc, r.n),
-             str(r.n_diverged), r.verdict or "—"] for r in summary.itertuples()]
-    blocks.append(Table(["sparsity", "method", "n finished", "test accuracy % (mean ± sd)", "diverged",
-                         "verdict vs random"], rows,
-                        f"Selected trials per sparsity and method. Verdict: see the next sections "
-                        f"(final test accuracy, paired t test, margin ±{margin * 100:g} pp, alpha "
+    removed, removed_headers, removed_caption = _removed_columns(trials)
+    rows = [[sparsity(r.sparsity), *removed(r.sparsity, r.method), r.method, str(r.n),
+             _mean_sd(r.mean_test_acc, r.sd_test_acc, r.n), str(r.n_diverged), r.verdict or "—"]
+            for r in summary.itertuples()]
+    blocks.append(Table(["sparsity", *removed_headers, "method", "n finished", "test accuracy % (mean ± sd)",
+                         "diverged", "verdict vs random"], rows,
+                        f"Selected trials per sparsity and method.{removed_caption} Verdict: see the next "
+                        f"sections (final test accuracy, paired t test, margin ±{margin * 100:g} pp, alpha "
                         f"{alpha:g}, Holm across each method's sparsities; no verdict below {MIN_SEEDS} "
                         f"paired seeds)."))
     return Section("Summary", blocks)
+
+
+#: The cell of a fraction removed that the trials did not record (FLOPs before schema 5).
+NOT_RECORDED = "not recorded"
+
+_REMOVED_HEADERS = {"weight_sparsity": "weights removed %", "flop_reduction": "FLOPs removed %"}
+
+_REMOVED_CAPTIONS = {
+    ("weight_sparsity",): (" Weights removed: the fraction of the parent's weights and biases that the "
+                           "sub-networks remove (mean over seeds)."),
+    ("weight_sparsity", "flop_reduction"): (
+        " Weights and FLOPs removed: the fractions of the parent's weights and biases, and of its "
+        "FLOPs per example (one forward pass), that the sub-networks remove (mean over seeds). They differ "
+        "where a weight is used more than once per example: a convolution applies its weights at every "
+        "position."),
+    ("flop_reduction",): (" FLOPs removed: the fraction of the parent's FLOPs per example (one forward "
+                          "pass) that the sub-networks remove (mean over seeds)."),
+    (): "",
+}
+
+
+def _removed_columns(trials: pd.DataFrame):
+    """The summary table's columns of the fractions of the parent's weights and FLOPs
+    removed: a function giving the cells of one (sparsity, method), the headers, and the
+    caption's sentences about them.
+
+    A column no trial recorded is left out: FLOPs removed in a store written before
+    schema 5 (the caption says so), either one in a table without the column. Where only
+    some (sparsity, method) recorded it, the others say ``not recorded``.
+    """
+    means = removed_fractions(trials)
+    shown = tuple(c for c in _REMOVED_HEADERS if c in trials.columns and means[c].notna().any())
+
+    def cells(s: float, method: str) -> list[str]:
+        values = means.loc[(s, method)] if (s, method) in means.index else None
+        return [NOT_RECORDED if values is None or pd.isna(values[c]) else percent_removed(values[c]) for c in shown]
+
+    caption = _REMOVED_CAPTIONS[shown]
+    if "flop_reduction" in trials.columns and "flop_reduction" not in shown and len(trials):
+        caption += (" FLOPs removed are not shown: these trials did not record them (they were stored before "
+                    "schema 5).")
+    return cells, [_REMOVED_HEADERS[c] for c in shown], caption
 
 
 def _mean_sd(mean: float, sd: float, n: int) -> str:
