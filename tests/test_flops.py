@@ -18,7 +18,7 @@ def test_stored_and_exported_flops_are_the_familys_counts_of_each_trials_mask(tm
     db = tmp_path / "f.db"
     trials = sparsebench.run(tiny_config, store=db, progress=False)
     data = load_dataset(tiny_config.dataset, tiny_config.data_seed, tiny_config.val_fraction)
-    family = family_for(tiny_config, tuple(data.x_train.shape[1:]), data.n_classes)
+    family = family_for(tiny_config.model, tuple(data.x_train.shape[1:]), data.n_classes)
     exported = sparsebench.export_table(db).set_index("trial_id")
     for t in trials.itertuples():
         mask = sparsebench.load_mask(db, t.trial_id)  # None: the dense parent
