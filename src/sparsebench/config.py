@@ -79,7 +79,7 @@ class ExperimentConfig:
         "help": "run seeds 0..N-1 (a --config file may also list them); each gives a parent initialization and a minibatch order",
         "metavar": "N", "flag_type": int, "allowed": "an integer >= 1 (seeds 0..N-1)"})
     sparsities: tuple[float, ...] = field(default=(0.5, 0.9, 0.98), metadata={
-        "help": "fractions of hidden nodes removed per layer, each in [0, 1)", "metavar": "S1,S2,...",
+        "help": "fractions of nodes (neurons, channels) removed per node layer, each in [0, 1)", "metavar": "S1,S2,...",
         "allowed": "comma-separated numbers in [0, 1)"})
     methods: tuple[str, ...] = field(default=(DENSE, RANDOM, RANDOM_SEARCH), metadata={
         "help": "mask-choosing methods: registered names or module:Class", "metavar": "M1,M2,...",

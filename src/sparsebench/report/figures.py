@@ -170,7 +170,7 @@ def _compact_number_axis(ax, label: str) -> None:
 def _sparsity_axis(ax, sparsities: Sequence[float]) -> None:
     # Sparsities like 0.5, 0.9, 0.98 crowd at the right of a linear axis; equal spacing reads better.
     ax.set_xticks(range(len(sparsities)), [f"{s:g}" for s in sparsities])
-    ax.set_xlabel("sparsity (fraction of hidden nodes removed)")
+    ax.set_xlabel("sparsity (fraction of nodes removed per layer)")
     ax.set_xlim(-0.3, len(sparsities) - 0.7)
 
 
