@@ -120,7 +120,7 @@ def load_subnetwork(store: PathLike, trial_id: int) -> "torch.nn.Module":
         config = st.config(row[0])
         mask_bytes = st.mask_bytes(trial_id)
     mask = None if mask_bytes is None else NodeMask.from_bytes(mask_bytes, node_widths(config))
-    data = load_dataset(config["dataset"], config["data_seed"], config["val_fraction"])
+    data = load_dataset(config["dataset"], config["data_seed"], config["val_fraction"], data_dir=config.get("data_dir"))
     family = family_for(config, tuple(data.x_train.shape[1:]), data.n_classes)
     return family.to_module(family.init(row[1]), mask)
 

@@ -160,7 +160,8 @@ def load_checked_data(cfg: ExperimentConfig, device: torch.device) -> DatasetSpl
         # otherwise print numpy's warning and train on features that became all zero or infinite.
         warnings.filterwarnings("error", "overflow encountered", RuntimeWarning)
         try:
-            data = load_dataset(cfg.dataset, cfg.data_seed, cfg.val_fraction, cfg.monitor_fraction, cfg.standardize).to(device)
+            data = load_dataset(cfg.dataset, cfg.data_seed, cfg.val_fraction, cfg.monitor_fraction, cfg.standardize,
+                                cfg.data_dir).to(device)
         except RuntimeWarning as exc:
             raise ConfigError(f"dataset {cfg.dataset!r}: standardizing its features overflows ({describe(exc)}); "
                               "allowed: features small enough to standardize in their dtype and in float32 (rescale them, or return float64)") from None
