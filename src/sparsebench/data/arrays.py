@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import describe, invalid
+from ..errors import ConfigError, describe, invalid
 from .files import bad_file, missing_files, read_bytes
 from .registry import FileDataset, RawData
 
@@ -120,6 +120,8 @@ def _read_npz(name: str, path: Path, test_keys_allowed: bool = True, test_file: 
             if not set(wanted) <= keys or not keys <= allowed_keys:
                 raise bad_file(name, path, f"holds the arrays {sorted(keys)}", expected)
             arrays = {key: npz[key] for key in keys}
+    except ConfigError:  # said already (a ValueError too)
+        raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:  # object arrays (pickles), not a zip, a cut file
         raise bad_file(name, path, f"is not a readable .npz of plain arrays ({describe(exc)[:160]})", expected) from None
     if test_file:
