@@ -91,3 +91,17 @@ def test_cifar10_runs_a_cnn_end_to_end(tmp_path, formats, cli):
                          "--fc", "8", "--seeds", "1", "--sparsities", "0.5", "--methods", "dense,random", "--epochs", "1",
                          "--batch-size", "20", "--no-progress", "--store", str(tmp_path / "s.db"))
     assert code == 0, err
+
+
+def test_data_list_shows_each_file_dataset_present_or_missing_with_size_and_folder(tmp_path, formats, cli):
+    formats.mnist(tmp_path / "MNIST" / "raw", gz=True)
+    formats.cifar10_py(tmp_path)
+    code, out, err = cli("data", "list", "--data-dir", str(tmp_path))
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert out.splitlines()[0] == f"data folder: {tmp_path} (from --data-dir/data_dir)"
+    assert set(rows) == {"mnist", "fashion-mnist", "cifar10", "cifar100", "cifar100-coarse"}
+    assert "present" in rows["mnist"] and str(tmp_path / "MNIST" / "raw") in rows["mnist"] and " MB" in rows["mnist"]
+    assert "present" in rows["cifar10"] and rows["cifar10"].rstrip().endswith("cifar-10-batches-py")
+    assert "missing" in rows["cifar100"] and "not found: train.bin, test.bin" in rows["cifar100"]
+    assert "missing" in rows["fashion-mnist"] and str(tmp_path / "fashion-mnist") in rows["fashion-mnist"]

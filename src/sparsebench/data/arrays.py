@@ -146,6 +146,8 @@ def _read_csv(name: str, path: Path, header: list[str] | None = None):
         raise bad_file(name, path, f"has the header {columns[:8]}{' ...' if len(columns) > 8 else ''}", expected)
     if header is not None and columns != header:
         raise bad_file(name, path, "has another header than the training file", expected)
+    if not body.strip():
+        raise bad_file(name, path, "has no data rows", expected)
     try:
         values = np.loadtxt(io.StringIO(body), delimiter=",", dtype=np.float64, ndmin=2)
     except ValueError as exc:  # a non-number, a row of another length: numpy names the line

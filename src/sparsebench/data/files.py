@@ -56,16 +56,26 @@ def first_existing(folder: Path, names: Sequence[str]) -> Path | None:
     return None
 
 
-def missing_files(dataset: str, wanted: Iterable[str], places: Sequence[Path], data_dir: tuple[Path, str], get: str) -> ConfigError:
+class MissingFiles(ConfigError):
+    """A dataset's files are not in the data folder: ``wanted`` (names) in ``places`` (the first is where they belong)."""
+
+    def __init__(self, message: str, wanted: list[str], places: list[Path]):
+        super().__init__(message)
+        self.wanted, self.places = wanted, places
+
+
+def missing_files(dataset: str, wanted: Iterable[str], places: Sequence[Path], data_dir: tuple[Path, str], get: str) -> MissingFiles:
     """The one-line refusal of a dataset whose files are not there: which files, where looked, how to get them.
 
     >>> str(missing_files("mnist", ["a", "b"], [Path("/d/mnist"), Path("/d/MNIST/raw")], (Path("/d"), "$X"), "from example.org"))
     "dataset 'mnist': files not found: a, b in '/d/mnist' (also looked in '/d/MNIST/raw'; data folder '/d' from $X); allowed: from example.org (nothing is downloaded)"
     """
     folder, origin = data_dir
+    wanted = list(wanted)
     also = f"also looked in {', '.join(show(str(p)) for p in places[1:])}; " if len(places) > 1 else ""
-    return ConfigError(f"dataset {dataset!r}: files not found: {', '.join(wanted)} in {show(str(places[0]))} "
-                       f"({also}data folder {show(str(folder))} from {origin}); allowed: {get} (nothing is downloaded)")
+    return MissingFiles(f"dataset {dataset!r}: files not found: {', '.join(wanted)} in {show(str(places[0]))} "
+                        f"({also}data folder {show(str(folder))} from {origin}); allowed: {get} (nothing is downloaded)",
+                        wanted, list(places))
 
 
 def bad_file(dataset: str, path: Path, what: str, expected: str) -> ConfigError:

@@ -93,6 +93,29 @@ def _file_dataset(name: object) -> FileDataset | None:
     return _FILE_DATASETS.get(name)
 
 
+def data_status(data_dir: str | Path | None = None) -> list[dict]:
+    """Each dataset read from files: whether its files are in the data folder, their size and where.
+
+    Rows: ``dataset``, ``status`` ("present" or "missing"), ``bytes`` (of the files found), ``where`` (the
+    folder they were found in, or where they belong) and ``missing`` (the file names not found).
+    """
+    from .files import MissingFiles
+
+    _load_builtin()
+    folder = resolve_data_dir(data_dir)
+    rows = []
+    for name, source in sorted(_FILE_DATASETS.items()):
+        try:
+            files = source.locate(folder)
+        except MissingFiles as exc:
+            rows.append({"dataset": name, "status": "missing", "bytes": 0, "where": str(exc.places[0]), "missing": exc.wanted})
+            continue
+        where = str(files[0].parent) if len({f.parent for f in files}) == 1 else ", ".join(str(f) for f in files)
+        rows.append({"dataset": name, "status": "present", "bytes": sum(f.stat().st_size for f in files), "where": where,
+                     "missing": []})
+    return rows
+
+
 def default_standardization(name: str) -> str:
     """The standardization a dataset asks for (``"feature"`` for plug-ins that do not say)."""
     _load_builtin()
@@ -352,15 +375,31 @@ STAT_CHUNK = 2048
 def channel_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each channel (axis 1) over all examples and positions, shaped to broadcast
     against one example (``(C, 1, 1)`` for images); a constant channel gets sd 1. For tabular ``(N, F)``
-    data every feature is a channel, as in ``"feature"``. Accumulated in float64 over chunks of examples
-    (two passes: the mean, then the squared deviations), so 50,000 CIFAR images need no float64 copy.
+    data every feature is a channel, as in ``"feature"``. uint8 images: exactly, from each channel's histogram;
+    other data: in float64 over chunks of examples (two passes: the mean, then the squared deviations), so that
+    no float64 copy of the whole set is made.
 
     >>> m, s = channel_statistics(np.array([[[0, 2]], [[4, 6]]], dtype=np.uint8))
+    >>> m.ravel().tolist(), s.ravel().tolist()
+    ([3.0], [2.23606797749979])
+    >>> m, s = channel_statistics(np.array([[[0, 2]], [[4, 6]]], dtype=np.float64))
     >>> m.ravel().tolist(), s.ravel().tolist()
     ([3.0], [2.23606797749979])
     """
     n_channels = x.shape[1]
     per_channel = x.size // (len(x) * n_channels)
+    shape = (n_channels,) + (1,) * (x.ndim - 2)
+    if x.dtype == np.uint8:  # images: exact statistics from each channel's histogram of 256 values, in one pass
+        counts = np.zeros((n_channels, 256))
+        for start in range(0, len(x), STAT_CHUNK):
+            chunk = x[start:start + STAT_CHUNK].reshape(-1, n_channels, per_channel)
+            for channel in range(n_channels):
+                counts[channel] += np.bincount(chunk[:, channel].ravel(), minlength=256)
+        values = np.arange(256.0)
+        mean = counts @ values / counts.sum(axis=1)
+        std = np.sqrt((counts * (values[None, :] - mean[:, None]) ** 2).sum(axis=1) / counts.sum(axis=1))
+        std[std == 0] = 1.0
+        return mean.reshape(shape), std.reshape(shape)
     total = np.zeros(n_channels)
     for start in range(0, len(x), STAT_CHUNK):
         total += x[start:start + STAT_CHUNK].reshape(-1, n_channels, per_channel).sum(axis=(0, 2), dtype=np.float64)
@@ -371,7 +410,6 @@ def channel_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         squares += ((chunk - mean[:, None]) ** 2).sum(axis=(0, 2))
     std = np.sqrt(squares / (len(x) * per_channel))
     std[std == 0] = 1.0
-    shape = (n_channels,) + (1,) * (x.ndim - 2)
     return mean.reshape(shape), std.reshape(shape)
 
 
