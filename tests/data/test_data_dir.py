@@ -105,3 +105,15 @@ def test_data_list_shows_each_file_dataset_present_or_missing_with_size_and_fold
     assert "present" in rows["cifar10"] and rows["cifar10"].rstrip().endswith("cifar-10-batches-py")
     assert "missing" in rows["cifar100"] and "not found: train.bin, test.bin" in rows["cifar100"]
     assert "missing" in rows["fashion-mnist"] and str(tmp_path / "fashion-mnist") in rows["fashion-mnist"]
+
+
+def test_a_stored_sub_network_of_a_file_dataset_loads_from_the_stored_data_dir(tmp_path, formats, monkeypatch):
+    import sparsebench
+
+    formats.mnist(tmp_path / "data" / "mnist")
+    cfg = ExperimentConfig(dataset="mnist", parent="mlp", hidden=(8, 8), seeds=(0,), sparsities=(0.5,), methods=("random",),
+                           epochs=1, batch_size=20, data_dir=str(tmp_path / "data"))
+    trials = sparsebench.run(cfg, store=tmp_path / "s.db", progress=False)
+    monkeypatch.chdir(tmp_path)  # the folder comes from the stored config, not from where we are
+    net = sparsebench.load_subnetwork(tmp_path / "s.db", int(trials.trial_id.iloc[0]))
+    assert net(__import__("torch").zeros(2, 784)).shape == (2, 10)
