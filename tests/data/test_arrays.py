@@ -151,3 +151,18 @@ def test_user_arrays_are_standardized_per_feature_by_default(tmp_path):
     assert ExperimentConfig(dataset=name).standardize == "feature"
     data = load_dataset(name, 0, 0.2)
     assert np.allclose(data.x_train.std(dim=0, unbiased=False).numpy(), 1, atol=1e-4)
+
+
+def test_channel_standardization_of_tabular_data_is_per_feature_and_of_sequences_per_channel(tmp_path):
+    x, y = blobs()
+    np.savez(tmp_path / "a.npz", x_train=x * 10 + 3, y_train=y)
+    name = f"npz:{tmp_path / 'a.npz'}"
+    by_feature, by_channel = load_dataset(name, 0, 0.2, standardize="feature"), load_dataset(name, 0, 0.2, standardize="channel")
+    assert np.allclose(by_feature.x_test.numpy(), by_channel.x_test.numpy(), atol=1e-5)
+    rng = np.random.default_rng(1)
+    seq = rng.normal(size=(60, 2, 7)) * np.array([1.0, 50.0])[None, :, None] + np.array([5.0, -3.0])[None, :, None]
+    np.savez(tmp_path / "s.npz", x_train=seq, y_train=np.arange(60) % 2)
+    data = load_dataset(f"npz:{tmp_path / 's.npz'}", 0, 0.2, standardize="channel")
+    assert np.allclose(data.x_train.mean(dim=(0, 2)).numpy(), 0, atol=1e-5)
+    assert np.allclose(data.x_train.std(dim=(0, 2), unbiased=False).numpy(), 1, atol=1e-5)
+    assert not np.allclose(data.x_train.std(dim=0, unbiased=False).numpy(), 1, atol=1e-2)  # not per position

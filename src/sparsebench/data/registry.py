@@ -41,8 +41,9 @@ def register_dataset(name: str, standardize: str = DEFAULT_STANDARDIZE) -> Calla
     """Register ``loader(data_seed) -> (x_train, y_train, x_test, y_test)`` under ``name``.
 
     ``standardize`` is the dataset's default preprocessing: ``"feature"``
-    (each feature to mean 0, sd 1 with training statistics) or ``"none"``
-    (for data that is already on a sensible scale, e.g. generated standardized).
+    (each feature to mean 0, sd 1 with training statistics), ``"channel"`` (each
+    channel of images or sequences to mean 0, sd 1 over its examples and positions)
+    or ``"none"`` (for data that is already on a sensible scale, e.g. generated standardized).
     """
 
     def decorate(loader: Callable[[int], RawData]) -> Callable[[int], RawData]:
