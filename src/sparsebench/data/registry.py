@@ -440,7 +440,8 @@ def _file_raw(name: str, data_seed: int, files: tuple[Path, ...], signature: tup
     return x_tr, y_tr, x_te, y_te, fingerprint((x_tr, y_tr, x_te, y_te))
 
 
-_cached_file_raw = lru_cache(maxsize=4)(_file_raw)
+#: Two datasets at most: a CIFAR-10 holds 180 MB of uint8 arrays.
+_cached_file_raw = lru_cache(maxsize=2)(_file_raw)
 
 
 def _raw(name: str, data_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
