@@ -161,5 +161,6 @@ def _toml(folder, cfg):
     import json
 
     path = folder / "c.toml"
-    path.write_text("\n".join(f"{k} = {json.dumps(v)}" for k, v in cfg.to_dict().items()))
+    # TOML has no null: a field left unset (data_dir) is left out, as a user would write it.
+    path.write_text("\n".join(f"{k} = {json.dumps(v)}" for k, v in cfg.to_dict().items() if v is not None))
     return path

@@ -129,7 +129,7 @@ def load_subnetwork(store: PathLike, trial_id: int) -> "torch.nn.Module":
     # Only the examples' shape and the classes matter here: the monitoring split and standardization
     # change neither, so the splits are loaded as plainly as possible.
     source = DataSection.from_stored(config)
-    data = load_dataset(source.dataset, source.data_seed, source.val_fraction)
+    data = load_dataset(source.dataset, source.data_seed, source.val_fraction, data_dir=source.data_dir)
     family = family_for(ParentSection.from_stored(config), tuple(data.x_train.shape[1:]), data.n_classes)
     return family.to_module(family.init(row[1]), mask)
 

@@ -170,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--threshold", type=_number(float, "threshold", "a fraction in (0, 1]"), default=0.95, metavar="F",
                      help="convergence: epochs to F x the dense parent's final validation accuracy (default 0.95)")
 
+    data = sub.add_parser("data", help="the dataset files in the data folder")
+    data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    data_list = data_sub.add_parser("list", help="each file dataset: whether its files are present, their size and where")
+    data_list.add_argument("--data-dir", metavar="DIR", help="the data folder (default: $SPARSEBENCH_DATA, else ~/.cache/sparsebench/data)")
+
     exp = sub.add_parser("export", help="write trials (or per-epoch curves) as csv, parquet or json")
     exp.add_argument("--store", default="sparsebench.db", metavar="PATH")
     exp.add_argument("--format", help="csv, parquet or json (default: from the --out extension)")
@@ -447,7 +452,20 @@ def _umask() -> int:
     return mask
 
 
-COMMANDS = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "export": _cmd_export}
+def _cmd_data(args: argparse.Namespace) -> int:
+    from .data.files import resolve_data_dir
+    from .data.registry import data_status
+
+    folder, origin = resolve_data_dir(args.data_dir)
+    print(f"data folder: {folder} (from {origin})")
+    for row in data_status(args.data_dir):
+        size = f"{row['bytes'] / 1e6:.1f} MB" if row["status"] == "present" else "-"
+        missing = f" (not found: {', '.join(row['missing'])})" if row["missing"] else ""
+        print(f"{row['dataset']:<16} {row['status']:<8} {size:>9}  {row['where']}{missing}")
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "export": _cmd_export, "data": _cmd_data}
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

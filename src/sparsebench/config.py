@@ -31,7 +31,7 @@ ACTIVATIONS = ("relu", "tanh", "gelu")
 OPTIMIZERS = ("adam", "sgd")
 SCORES = ("loss", "accuracy")
 ENGINES = ("stacked", "reference")
-STANDARDIZATIONS = ("none", "feature")
+STANDARDIZATIONS = ("none", "feature", "channel")
 
 #: Values of the fields added after the first stores were written, at which they
 #: reproduce the older behaviour. ``config_hash`` leaves a field out while it has
@@ -58,12 +58,17 @@ class ExperimentConfig:
     Each field is also a ``sparsebench run`` flag (``--batch-size`` for ``batch_size``), generated
     from its metadata: ``help``; optionally ``metavar``, ``choices`` (shown in the help; checked
     here, in ``_validate``), ``allowed`` (what a flag's parse error says is allowed),
-    ``flag_type`` (the flag's type when it differs from the field's: ``seeds`` takes a count)
-    and ``flag: False`` for a field that is not a flag.
+    ``flag_type`` (the flag's type when it differs from the field's: ``seeds`` takes a count),
+    ``flag: False`` for a field that is not a flag, and ``hashed: False`` for a field that is not part
+    of the experiment's identity (``config_hash`` leaves it out: where the data lies, not what it is).
     """
 
     dataset: str = field(default="mnist1d", metadata={
-        "help": "mnist1d, digits, a plug-in's name or module:loader; `sparsebench list --names` lists them", "metavar": "NAME"})
+        "help": "mnist1d, digits, mnist, fashion-mnist, cifar10, cifar100 (read from --data-dir), npz:PATH, csv:PATH, "
+                "a plug-in's name or module:loader; `sparsebench list --names` lists them", "metavar": "NAME"})
+    data_dir: str | None = field(default=None, metadata={
+        "help": "the folder of the dataset files (default: $SPARSEBENCH_DATA, else ~/.cache/sparsebench/data); "
+                "not part of the experiment's identity (the data fingerprint is)", "metavar": "DIR", "hashed": False})
     parent: str = field(default="mlp", metadata={
         "help": "the parent network's family; `sparsebench list --names` lists them", "metavar": "NAME"})
     hidden: tuple[int, ...] | None = field(default=None, metadata={
@@ -110,7 +115,8 @@ class ExperimentConfig:
         "help": "fraction of the held-out rows kept apart as a monitoring split for convergence metrics, which no method selects on (0: none)",
         "metavar": "F", "allowed": "a number in [0, 1)"})
     standardize: str | None = field(default=None, metadata={
-        "help": "per-feature standardization with training statistics, or none (default: the dataset's)", "choices": STANDARDIZATIONS})
+        "help": "per-feature or per-channel standardization with training statistics, or none (default: the dataset's)",
+        "choices": STANDARDIZATIONS})
     data_seed: int = field(default=0, metadata={
         "help": "seed of the dataset generation and the validation split", "metavar": "SEED", "allowed": "an integer >= 0"})
     engine: str = field(default="stacked", metadata={
@@ -181,9 +187,11 @@ class ExperimentConfig:
         """A short stable hash of every field: the experiment's identity in the store.
 
         Fields at their ``LEGACY_VALUES`` are left out, so that configs written
-        before those fields existed keep their hash.
+        before those fields existed keep their hash; so are fields marked ``hashed: False``.
         """
-        values = {k: v for k, v in self.to_dict().items() if not (k in LEGACY_VALUES and v == LEGACY_VALUES[k])}
+        unhashed = {f.name for f in dataclasses.fields(self) if not f.metadata.get("hashed", True)}
+        values = {k: v for k, v in self.to_dict().items()
+                  if k not in unhashed and not (k in LEGACY_VALUES and v == LEGACY_VALUES[k])}
         text = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -229,7 +237,7 @@ class ExperimentConfig:
 #: config's hash and its TOML and CLI forms stay flat and are not affected.
 SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     # data/: what is loaded, and how it is split and standardized.
-    "data": ("dataset", "data_seed", "val_fraction", "monitor_fraction", "standardize"),
+    "data": ("dataset", "data_dir", "data_seed", "val_fraction", "monitor_fraction", "standardize"),
     # models/: the parent's family and its options; the keys of a [parent] table, whatever they are.
     "model": tuple(PARENT_TABLE.values()),
     # plan.py: the trials (seeds x sparsities x methods, and the probes).
@@ -540,6 +548,8 @@ def _validate(cfg: ExperimentConfig) -> None:
     from .methods.registry import validate_method_name
 
     validate_dataset_name(cfg.dataset)
+    if cfg.data_dir is not None and (not isinstance(cfg.data_dir, str) or not cfg.data_dir or "\0" in cfg.data_dir):
+        raise invalid("data_dir", cfg.data_dir, "a folder path")
     validate_parent_name(cfg.parent)
     if not isinstance(cfg.hidden, tuple) or not cfg.hidden or not all(_is_int(w) and 1 <= w <= MAX_WIDTH for w in cfg.hidden):
         raise invalid("hidden", cfg.hidden, f"a non-empty list of widths in [1, {MAX_WIDTH}]")

@@ -7,6 +7,9 @@ standardizes every split with statistics from the (remaining) train split only.
 Loaders come from this package, from ``register_dataset``, from another
 installed package through the entry-point group ``sparsebench.datasets``
 (``name = "module:loader"``), or are named directly as ``module:loader``.
+Datasets read from files (``register_file_dataset``: MNIST, Fashion-MNIST,
+CIFAR; ``npz:PATH`` and ``csv:PATH``, whose prefixes take precedence over
+``module:loader``) find their files in the data folder (``data/files.py``).
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ import importlib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError, describe, invalid
+from .files import file_signature, resolve_data_dir
 from .fingerprint import fingerprint
 
 RawData = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -36,8 +41,9 @@ def register_dataset(name: str, standardize: str = DEFAULT_STANDARDIZE) -> Calla
     """Register ``loader(data_seed) -> (x_train, y_train, x_test, y_test)`` under ``name``.
 
     ``standardize`` is the dataset's default preprocessing: ``"feature"``
-    (each feature to mean 0, sd 1 with training statistics) or ``"none"``
-    (for data that is already on a sensible scale, e.g. generated standardized).
+    (each feature to mean 0, sd 1 with training statistics), ``"channel"`` (each
+    channel of images or sequences to mean 0, sd 1 over its examples and positions)
+    or ``"none"`` (for data that is already on a sensible scale, e.g. generated standardized).
     """
 
     def decorate(loader: Callable[[int], RawData]) -> Callable[[int], RawData]:
@@ -46,6 +52,69 @@ def register_dataset(name: str, standardize: str = DEFAULT_STANDARDIZE) -> Calla
         return loader
 
     return decorate
+
+
+@dataclass(frozen=True)
+class FileDataset:
+    """A dataset read from files: ``locate(data_dir)`` names the files it will read (or refuses, in one
+    line, saying which are missing, where, and how to get them); ``read(files, data_seed)`` decodes them."""
+
+    locate: Callable[[tuple[Path, str]], tuple[Path, ...]]
+    read: Callable[[tuple[Path, ...], int], RawData]
+
+
+_FILE_DATASETS: dict[str, FileDataset] = {}
+#: Dataset-name prefixes of a user's own array files (``npz:PATH``, ``csv:PATH``): reserved, tried before
+#: ``module:loader``.
+ARRAY_PREFIXES = ("npz:", "csv:")
+
+
+def register_file_dataset(name: str, locate: Callable[[tuple[Path, str]], tuple[Path, ...]], standardize: str = DEFAULT_STANDARDIZE
+                          ) -> Callable[[Callable[[tuple[Path, ...], int], RawData]], Callable[[tuple[Path, ...], int], RawData]]:
+    """Register ``read(files, data_seed) -> (x_train, y_train, x_test, y_test)`` under ``name``, reading the
+    files ``locate((data_dir, origin))`` finds. Its arrays are cached per process while the files are unchanged."""
+
+    def decorate(read: Callable[[tuple[Path, ...], int], RawData]) -> Callable[[tuple[Path, ...], int], RawData]:
+        _FILE_DATASETS[name] = FileDataset(locate, read)
+        _STANDARDIZE[name] = standardize
+        return read
+
+    return decorate
+
+
+def _file_dataset(name: object) -> FileDataset | None:
+    """The file dataset behind a name (a built-in one or an ``npz:``/``csv:`` spec), or None."""
+    _load_builtin()
+    if not isinstance(name, str):
+        return None
+    if name.startswith(ARRAY_PREFIXES):
+        from .arrays import array_dataset
+
+        return array_dataset(name)
+    return _FILE_DATASETS.get(name)
+
+
+def data_status(data_dir: str | Path | None = None) -> list[dict]:
+    """Each dataset read from files: whether its files are in the data folder, their size and where.
+
+    Rows: ``dataset``, ``status`` ("present" or "missing"), ``bytes`` (of the files found), ``where`` (the
+    folder they were found in, or where they belong) and ``missing`` (the file names not found).
+    """
+    from .files import MissingFiles
+
+    _load_builtin()
+    folder = resolve_data_dir(data_dir)
+    rows = []
+    for name, source in sorted(_FILE_DATASETS.items()):
+        try:
+            files = source.locate(folder)
+        except MissingFiles as exc:
+            rows.append({"dataset": name, "status": "missing", "bytes": 0, "where": str(exc.places[0]), "missing": exc.wanted})
+            continue
+        where = str(files[0].parent) if len({f.parent for f in files}) == 1 else ", ".join(str(f) for f in files)
+        rows.append({"dataset": name, "status": "present", "bytes": sum(f.stat().st_size for f in files), "where": where,
+                     "missing": []})
+    return rows
 
 
 def default_standardization(name: str) -> str:
@@ -57,7 +126,7 @@ def default_standardization(name: str) -> str:
 def dataset_names() -> list[str]:
     """Built-in, registered and entry-point dataset names."""
     _load_builtin()
-    return sorted(set(_LOADERS) | set(_entry_points()))
+    return sorted(set(_LOADERS) | set(_FILE_DATASETS) | set(_entry_points()))
 
 
 def _entry_points() -> dict[str, object]:
@@ -65,7 +134,7 @@ def _entry_points() -> dict[str, object]:
 
 
 def _allowed() -> str:
-    return "one of " + ", ".join(dataset_names()) + ", or module:loader"
+    return "one of " + ", ".join(dataset_names()) + ", npz:PATH, csv:PATH, or module:loader"
 
 
 def _loader(name: str) -> Callable[[int], RawData]:
@@ -93,8 +162,9 @@ def _loader(name: str) -> Callable[[int], RawData]:
 
 
 def validate_dataset_name(name: object) -> None:
-    """Refuse, in one line, a dataset name that names no loader."""
-    _loader(name)  # type: ignore[arg-type]
+    """Refuse, in one line, a dataset name that names no loader (files are checked when they are loaded)."""
+    if _file_dataset(name) is None:
+        _loader(name)  # type: ignore[arg-type]
 
 
 #: Feature values beyond this magnitude are refused: standardizing them squares
@@ -136,13 +206,25 @@ def checked_raw_data(name: str, raw: object) -> RawData:
     real = [np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating) for x in (x_tr, x_te)]
     if not all(real):
         raise wrong(f"features of dtype {x_tr.dtype}/{x_te.dtype}")
-    if not (np.isfinite(x_tr).all() and np.isfinite(x_te).all()):
+    if not (_all_finite(x_tr) and _all_finite(x_te)):
         raise wrong("features that are not all finite")
-    largest = max(float(np.abs(x_tr).max(initial=0)), float(np.abs(x_te).max(initial=0)))
+    largest = max(_largest_magnitude(x_tr), _largest_magnitude(x_te))
     if largest > MAX_FEATURE_ABS:
         raise wrong(f"feature values as large as {largest:.3g} (at most {MAX_FEATURE_ABS:g} in magnitude)")
     _check_classes(wrong, y_tr, y_te)
     return x_tr, y_tr, x_te, y_te
+
+
+def _all_finite(x: np.ndarray) -> bool:
+    """Whether every value is finite (integers always are: no 150 MB boolean array for CIFAR's uint8)."""
+    return bool(np.issubdtype(x.dtype, np.integer) or np.isfinite(x).all())
+
+
+def _largest_magnitude(x: np.ndarray) -> float:
+    """The largest absolute value (0 for no values), without an absolute copy of the array."""
+    if x.size == 0:
+        return 0.0
+    return max(abs(float(x.max())), abs(float(x.min())))
 
 
 #: What a feature array of each number of dimensions holds: (N, F), (N, C, L) or (N, C, H, W).
@@ -223,14 +305,16 @@ class DatasetSplits:
 
 
 def load_dataset(
-    name: str, data_seed: int = 0, val_fraction: float = 0.2, monitor_fraction: float = 0.0, standardize: str | None = None
+    name: str, data_seed: int = 0, val_fraction: float = 0.2, monitor_fraction: float = 0.0, standardize: str | None = None,
+    data_dir: str | Path | None = None,
 ) -> DatasetSplits:
     """Load ``name`` and split it.
 
     ``val_fraction`` of the training rows are held out (drawn with the data
     seed); ``monitor_fraction`` of those form the monitoring split, the rest
-    the validation split. ``standardize``: ``"feature"``, ``"none"``, or None
-    for the dataset's default.
+    the validation split. ``standardize``: ``"feature"``, ``"channel"``,
+    ``"none"``, or None for the dataset's default. ``data_dir``: where file
+    datasets are looked for (``data/files.py``; None: ``$SPARSEBENCH_DATA`` or the default).
 
     >>> d = load_dataset("mnist1d")
     >>> tuple(d.x_train.shape), tuple(d.x_val.shape), tuple(d.x_test.shape)
@@ -239,11 +323,7 @@ def load_dataset(
     >>> tuple(d.x_train.shape), tuple(d.x_val.shape), tuple(d.x_monitor.shape)
     ((3500, 40), (250, 40), (250, 40))
     """
-    # Built-in datasets are generated, so the same arguments give the same arrays: they are
-    # kept. A user's loader is called again every time, so that a changed file is seen
-    # (and its fingerprint refused) also by a second run in the same Python process.
-    builtin = _loader(name).__module__.startswith(__package__ + ".")
-    x_tr, y_tr, x_te, y_te, data_fingerprint = (_cached_raw if builtin else _raw)(name, data_seed)
+    x_tr, y_tr, x_te, y_te, data_fingerprint = _raw_data(name, data_seed, data_dir)
     order = np.random.default_rng(data_seed).permutation(len(y_tr))
     n_held = max(1, int(round(val_fraction * len(y_tr))))
     held, train_idx = order[:n_held], np.sort(order[n_held:])
@@ -253,14 +333,22 @@ def load_dataset(
     n_monitor = min(n_monitor, n_held - 1)  # at least one validation row
     monitor_idx, val_idx = np.sort(held[:n_monitor]), np.sort(held[n_monitor:])
     x_train, y_train = x_tr[train_idx], y_tr[train_idx]
-    if (standardize or default_standardization(name)) == "feature":
+    mode = standardize or default_standardization(name)
+    if mode == "feature":
         mean = x_train.mean(axis=0)
         std = x_train.std(axis=0)
         std[std == 0] = 1.0  # constant features (e.g. digits' border pixels) stay zero
+    elif mode == "channel":
+        mean, std = channel_statistics(x_train)
     else:
         mean, std = 0.0, 1.0
 
     def features(x: np.ndarray) -> torch.Tensor:
+        if x.dtype == np.uint8:  # images: standardized in float32, in place, never as a float64 copy of the whole set
+            out = x.astype(np.float32)
+            out -= np.float32(mean) if np.isscalar(mean) else np.asarray(mean, np.float32)
+            out /= np.float32(std) if np.isscalar(std) else np.asarray(std, np.float32)
+            return torch.from_numpy(out)
         return torch.from_numpy(((x - mean) / std).astype(np.float32))
 
     def labels(y: np.ndarray) -> torch.Tensor:
@@ -281,6 +369,81 @@ def load_dataset(
     )
 
 
+#: Examples per chunk when channel statistics are accumulated (bounds the float64 temporaries to a few MB a channel).
+STAT_CHUNK = 2048
+
+
+def channel_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each channel (axis 1) over all examples and positions, shaped to broadcast
+    against one example (``(C, 1, 1)`` for images); a constant channel gets sd 1. For tabular ``(N, F)``
+    data every feature is a channel, as in ``"feature"``. uint8 images: exactly, from each channel's histogram;
+    other data: in float64 over chunks of examples (two passes: the mean, then the squared deviations), so that
+    no float64 copy of the whole set is made.
+
+    >>> m, s = channel_statistics(np.array([[[0, 2]], [[4, 6]]], dtype=np.uint8))
+    >>> m.ravel().tolist(), s.ravel().tolist()
+    ([3.0], [2.23606797749979])
+    >>> m, s = channel_statistics(np.array([[[0, 2]], [[4, 6]]], dtype=np.float64))
+    >>> m.ravel().tolist(), s.ravel().tolist()
+    ([3.0], [2.23606797749979])
+    """
+    n_channels = x.shape[1]
+    per_channel = x.size // (len(x) * n_channels)
+    shape = (n_channels,) + (1,) * (x.ndim - 2)
+    if x.dtype == np.uint8:  # images: exact statistics from each channel's histogram of 256 values, in one pass
+        counts = np.zeros((n_channels, 256))
+        for start in range(0, len(x), STAT_CHUNK):
+            chunk = x[start:start + STAT_CHUNK].reshape(-1, n_channels, per_channel)
+            for channel in range(n_channels):
+                counts[channel] += np.bincount(chunk[:, channel].ravel(), minlength=256)
+        values = np.arange(256.0)
+        mean = counts @ values / counts.sum(axis=1)
+        std = np.sqrt((counts * (values[None, :] - mean[:, None]) ** 2).sum(axis=1) / counts.sum(axis=1))
+        std[std == 0] = 1.0
+        return mean.reshape(shape), std.reshape(shape)
+    total = np.zeros(n_channels)
+    for start in range(0, len(x), STAT_CHUNK):
+        total += x[start:start + STAT_CHUNK].reshape(-1, n_channels, per_channel).sum(axis=(0, 2), dtype=np.float64)
+    mean = total / (len(x) * per_channel)
+    squares = np.zeros(n_channels)
+    for start in range(0, len(x), STAT_CHUNK):
+        chunk = x[start:start + STAT_CHUNK].reshape(-1, n_channels, per_channel).astype(np.float64)
+        squares += ((chunk - mean[:, None]) ** 2).sum(axis=(0, 2))
+    std = np.sqrt(squares / (len(x) * per_channel))
+    std[std == 0] = 1.0
+    return mean.reshape(shape), std.reshape(shape)
+
+
+def _raw_data(name: str, data_seed: int, data_dir: str | Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """The checked arrays of ``name`` and their fingerprint, from the per-process cache where that is safe."""
+    source = _file_dataset(name)
+    if source is not None:
+        # Cached while the files are unchanged: the key holds each file's path, size and modification time.
+        files = source.locate(resolve_data_dir(data_dir))
+        return _cached_file_raw(name, data_seed, files, file_signature(files))
+    # Built-in datasets are generated, so the same arguments give the same arrays: they are
+    # kept. A user's loader is called again every time, so that a changed file is seen
+    # (and its fingerprint refused) also by a second run in the same Python process.
+    builtin = _loader(name).__module__.startswith(__package__ + ".")
+    return (_cached_raw if builtin else _raw)(name, data_seed)
+
+
+def _file_raw(name: str, data_seed: int, files: tuple[Path, ...], signature: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """A file dataset's checked arrays and fingerprint (``signature`` is only the cache key)."""
+    source = _file_dataset(name)
+    assert source is not None
+    try:
+        raw = source.read(files, data_seed)
+    except MemoryError:
+        raise ConfigError(f"dataset {name!r}: its files do not fit in memory; allowed: a dataset that fits this machine") from None
+    x_tr, y_tr, x_te, y_te = checked_raw_data(name, raw)
+    return x_tr, y_tr, x_te, y_te, fingerprint((x_tr, y_tr, x_te, y_te))
+
+
+#: Two datasets at most: a CIFAR-10 holds 180 MB of uint8 arrays.
+_cached_file_raw = lru_cache(maxsize=2)(_file_raw)
+
+
 def _raw(name: str, data_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """The loader's checked arrays and their fingerprint (of the data as loaded, before any preprocessing)."""
     loader = _loader(name)
@@ -297,4 +460,4 @@ _cached_raw = lru_cache(maxsize=8)(_raw)
 
 def _load_builtin() -> None:
     # Imported for their registration side effect, late to keep start-up light.
-    from . import digits, mnist1d  # noqa: F401
+    from . import cifar, digits, idx, mnist1d  # noqa: F401

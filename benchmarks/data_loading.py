@@ -1,0 +1,111 @@
+"""Seconds to load CIFAR-10-shaped data from its binary and its Python distribution, and the peak memory.
+
+The real files cannot be downloaded here, so the script writes synthetic files in
+both official formats (50,000 + 10,000 random 3x32x32 images: the binary records
+and Python 2-style pickled batches), unless ``--data-dir`` names a folder that
+holds real ones. Each distribution is measured in a fresh process (so that its
+peak RSS is its own and no file is cached by sparsebench): the first load
+(read, decode, format checks, fingerprint), a second load (the per-process cache),
+and ``load_dataset`` (validation split, per-channel standardization, float32
+tensors) on the cached arrays. Prints ``<distribution>_<figure>=<value>`` lines.
+
+    python benchmarks/data_loading.py            # full size (about 350 MB of files in a temporary folder)
+    python benchmarks/data_loading.py --tiny     # seconds; a smoke test of this script
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import pickle
+import resource
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+FOLDERS = {"bin": "cifar-10-batches-bin", "py": "cifar-10-batches-py"}
+
+
+class _Py2Pickler(pickle._Pickler):  # type: ignore[name-defined]
+    """Protocol 2 with bytes as Python 2 strings: the official batches' format."""
+
+    dispatch = pickle._Pickler.dispatch.copy()  # type: ignore[attr-defined]
+
+    def save_py2_str(self, obj: bytes) -> None:
+        header = pickle.SHORT_BINSTRING + bytes([len(obj)]) if len(obj) < 256 else pickle.BINSTRING + struct.pack("<i", len(obj))
+        self.write(header + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+
+
+def write_synthetic(root: Path, per_batch: int) -> None:
+    rng = np.random.default_rng(0)
+    (root / FOLDERS["bin"]).mkdir(parents=True)
+    (root / FOLDERS["py"]).mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        x = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
+        y = np.arange(per_batch) % 10
+        (root / FOLDERS["bin"] / f"{name}.bin").write_bytes(np.concatenate([y[:, None].astype(np.uint8), x], axis=1).tobytes())
+        buffer = io.BytesIO()
+        _Py2Pickler(buffer, protocol=2).dump({b"batch_label": name.encode(), b"labels": [int(v) for v in y], b"data": x})
+        data = buffer.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
+        (root / FOLDERS["py"] / name).write_bytes(data)
+
+
+def measure(data_dir: Path) -> None:
+    """In this (fresh) process: load cifar10 from ``data_dir`` (holding one distribution) and print the figures."""
+    from sparsebench.data.registry import _raw_data, load_dataset
+
+    start = time.perf_counter()
+    raw = _raw_data("cifar10", 0, data_dir)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    _raw_data("cifar10", 0, data_dir)
+    cached = time.perf_counter() - start
+    start = time.perf_counter()
+    data = load_dataset("cifar10", 0, 0.125, 0.5, data_dir=data_dir)
+    splits = time.perf_counter() - start
+    print(f"images={len(raw[1]) + len(raw[3])}")
+    print(f"first_load_s={first:.3f}")
+    print(f"cached_load_ms={cached * 1000:.2f}")
+    print(f"load_dataset_s={splits:.3f}")
+    print(f"train_shape={'x'.join(map(str, data.x_train.shape))}")
+    print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="500 images a batch instead of 10,000")
+    parser.add_argument("--data-dir", help="a folder holding the real cifar-10-batches-bin/ and/or cifar-10-batches-py/")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        measure(Path(args.measure))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(args.data_dir) if args.data_dir else Path(tmp) / "cifar"
+        if not args.data_dir:
+            start = time.perf_counter()
+            write_synthetic(source, 500 if args.tiny else 10_000)
+            print(f"write_synthetic_s={time.perf_counter() - start:.1f}")
+        for distribution, folder in FOLDERS.items():
+            if not (source / folder).is_dir():
+                continue
+            alone = Path(tmp) / f"only-{distribution}"  # one distribution per folder, so that this one is read
+            alone.mkdir()
+            (alone / folder).symlink_to((source / folder).resolve())
+            out = subprocess.run([sys.executable, __file__, "--measure", str(alone)], capture_output=True, text=True, check=False)
+            if out.returncode:
+                sys.exit(out.stderr)
+            for line in out.stdout.splitlines():
+                print(f"{distribution}_{line}")
+
+
+if __name__ == "__main__":
+    main()
