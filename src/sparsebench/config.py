@@ -38,7 +38,7 @@ STANDARDIZATIONS = ("none", "feature", "channel")
 #: this value, so an experiment stored before the field existed keeps its hash
 #: (and resumes) when the field is set to it.
 LEGACY_VALUES: dict[str, Any] = {"patience": 0, "monitor_fraction": 0.0, "standardize": "feature", "parent": "mlp",
-                                  "fc": [], "batchnorm": False}
+                                  "fc": [], "batchnorm": False, "train_limit": None}
 DEVICES = ("cpu", "cuda")
 #: The keys of a ``[parent]`` table and the config fields they set: the family, and its options.
 PARENT_TABLE = {"family": "parent", "hidden": "hidden", "activation": "activation", "fc": "fc", "batchnorm": "batchnorm"}
@@ -114,6 +114,10 @@ class ExperimentConfig:
     monitor_fraction: float = field(default=0.5, metadata={
         "help": "fraction of the held-out rows kept apart as a monitoring split for convergence metrics, which no method selects on (0: none)",
         "metavar": "F", "allowed": "a number in [0, 1)"})
+    train_limit: int | None = field(default=None, metadata={
+        "help": "train on a class-stratified subset of N training rows, drawn with the data seed, and hold out at most "
+                "val_fraction*N rows (quick checks on large datasets; default: every row)", "metavar": "N",
+        "allowed": "an integer >= 1"})
     standardize: str | None = field(default=None, metadata={
         "help": "per-feature or per-channel standardization with training statistics, or none (default: the dataset's)",
         "choices": STANDARDIZATIONS})
@@ -237,7 +241,7 @@ class ExperimentConfig:
 #: config's hash and its TOML and CLI forms stay flat and are not affected.
 SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     # data/: what is loaded, and how it is split and standardized.
-    "data": ("dataset", "data_dir", "data_seed", "val_fraction", "monitor_fraction", "standardize"),
+    "data": ("dataset", "data_dir", "data_seed", "val_fraction", "monitor_fraction", "train_limit", "standardize"),
     # models/: the parent's family and its options; the keys of a [parent] table, whatever they are.
     "model": tuple(PARENT_TABLE.values()),
     # plan.py: the trials (seeds x sparsities x methods, and the probes).
@@ -548,6 +552,8 @@ def _validate(cfg: ExperimentConfig) -> None:
     from .methods.registry import validate_method_name
 
     validate_dataset_name(cfg.dataset)
+    if cfg.train_limit is not None:
+        _check_int("train_limit", cfg.train_limit, 1, 1 << 31)
     if cfg.data_dir is not None and (not isinstance(cfg.data_dir, str) or not cfg.data_dir or "\0" in cfg.data_dir):
         raise invalid("data_dir", cfg.data_dir, "a folder path")
     validate_parent_name(cfg.parent)

@@ -162,7 +162,7 @@ def load_checked_data(source: DataSection, batch_size: int, device: torch.device
         warnings.filterwarnings("error", "overflow encountered", RuntimeWarning)
         try:
             data = load_dataset(source.dataset, source.data_seed, source.val_fraction, source.monitor_fraction,
-                                source.standardize, source.data_dir).to(device)
+                                source.standardize, source.data_dir, source.train_limit).to(device)
         except RuntimeWarning as exc:
             raise ConfigError(f"dataset {source.dataset!r}: standardizing its features overflows ({describe(exc)}); "
                               "allowed: features small enough to standardize in their dtype and in float32 (rescale them, or return float64)") from None

@@ -306,7 +306,7 @@ class DatasetSplits:
 
 def load_dataset(
     name: str, data_seed: int = 0, val_fraction: float = 0.2, monitor_fraction: float = 0.0, standardize: str | None = None,
-    data_dir: str | Path | None = None,
+    data_dir: str | Path | None = None, train_limit: int | None = None,
 ) -> DatasetSplits:
     """Load ``name`` and split it.
 
@@ -315,6 +315,12 @@ def load_dataset(
     the validation split. ``standardize``: ``"feature"``, ``"channel"``,
     ``"none"``, or None for the dataset's default. ``data_dir``: where file
     datasets are looked for (``data/files.py``; None: ``$SPARSEBENCH_DATA`` or the default).
+    ``train_limit`` N: a class-stratified subset of N training rows, and at most
+    ``val_fraction * N`` held-out rows, drawn with the data seed (the test split is whole).
+
+    >>> d = load_dataset("mnist1d", 0, 0.125, 0.5, train_limit=400)
+    >>> len(d.y_train), len(d.y_val), len(d.y_monitor), len(d.y_test)
+    (400, 25, 25, 1000)
 
     >>> d = load_dataset("mnist1d")
     >>> tuple(d.x_train.shape), tuple(d.x_val.shape), tuple(d.x_test.shape)
@@ -327,6 +333,12 @@ def load_dataset(
     order = np.random.default_rng(data_seed).permutation(len(y_tr))
     n_held = max(1, int(round(val_fraction * len(y_tr))))
     held, train_idx = order[:n_held], np.sort(order[n_held:])
+    if train_limit is not None and train_limit < len(train_idx):
+        # Drawn from the same train/held-out partition as without a limit, with a stream of its own.
+        rng = np.random.default_rng([data_seed, 1])
+        train_idx = stratified_subset(train_idx, y_tr, train_limit, rng)
+        held = held[np.isin(held, stratified_subset(held, y_tr, max(1, int(round(val_fraction * train_limit))), rng))]
+        n_held = len(held)
     # The monitoring rows come from the held-out rows, never from training, so
     # that the training set (and the dense parent's accuracy) stays as large.
     n_monitor = int(round(monitor_fraction * n_held)) if n_held > 1 else 0
@@ -367,6 +379,24 @@ def load_dataset(
         y_monitor=labels(y_tr[monitor_idx]),
         fingerprint=data_fingerprint,
     )
+
+
+def stratified_subset(indices: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` of ``indices`` (sorted), each class in proportion to its share (largest remainders; ties to the
+    lower class), uniformly within a class.
+
+    >>> stratified_subset(np.arange(10), np.array([0] * 6 + [1] * 4), 5, np.random.default_rng(0)).size
+    5
+    """
+    if n >= len(indices):
+        return np.sort(indices)
+    classes, counts = np.unique(labels[indices], return_counts=True)
+    quota = counts * n / len(indices)
+    take = np.floor(quota).astype(int)
+    for i in np.argsort(-(quota - take), kind="stable")[: n - take.sum()]:
+        take[i] += 1
+    chosen = [rng.permutation(indices[labels[indices] == c])[:k] for c, k in zip(classes, take)]
+    return np.sort(np.concatenate(chosen))
 
 
 #: Examples per chunk when channel statistics are accumulated (bounds the float64 temporaries to a few MB a channel).
