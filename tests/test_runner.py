@@ -6,7 +6,7 @@ import sparsebench
 from sparsebench import runner
 from sparsebench.engine.common import epoch_order
 
-VOLATILE = ["train_seconds"]
+VOLATILE = ["train_seconds", "selection_seconds"]
 
 
 def test_run_returns_every_planned_trial_with_metrics(tmp_path, tiny_config):

@@ -61,14 +61,20 @@ def load_mask(store: PathLike, trial_id: int) -> NodeMask | None:
     return NodeMask.from_bytes(data, node_widths(config))
 
 
-#: ``flop_reduction`` and ``flops`` are empty for trials stored before schema 5 (not recorded).
+#: ``flop_reduction`` and ``flops`` are empty for trials stored before schema 5 (not recorded);
+#: ``candidate_evaluations`` and ``search_epochs`` (the cost of the trial's selection) before schema 6.
 EXPORT_COLUMNS = [
     "experiment_id", "config_hash", "dataset", "method", "role", "candidate", "sparsity", "weight_sparsity",
-    "flop_reduction", "kept_nodes", "n_params", "flops", "seed", "candidates", "score_name", "init_score", "status",
+    "flop_reduction", "kept_nodes", "n_params", "flops", "seed", "candidates", "candidate_evaluations",
+    "search_epochs", "score_name", "init_score", "status",
     "diverged_epoch", "epochs", "stop_epoch",
     "final_test_loss", "final_test_acc", "best_epoch", "best_val_acc", "best_test_loss", "best_test_acc",
     "threshold", "reached", "epochs_to_threshold", "auc", "convergence_split", "trial_id",
 ]
+
+
+#: Wall-clock columns, exported only with ``timings`` (they differ between two runs of one config).
+TIMING_COLUMNS = ("train_seconds", "selection_seconds")
 
 
 def export_table(
@@ -81,9 +87,12 @@ def export_table(
     never reached, and the area under the accuracy curve, both on the split named in
     ``convergence_split``: the monitoring split when the experiment has one, else the
     validation split); or, with
-    ``curves``, one row per (trial, epoch). Wall-clock ``train_seconds`` is left
+    ``curves``, one row per (trial, epoch). Wall-clock ``train_seconds`` and
+    ``selection_seconds`` (the method's ``select`` for this trial's mask) are left
     out unless ``timings``: everything else is identical between two runs of
-    one config, so exports can be compared byte for byte. ``weight_sparsity`` and
+    one config, so exports can be compared byte for byte. ``candidate_evaluations``
+    (sub-networks the method scored to choose the mask) and ``search_epochs``
+    (training epochs it spent on search) are the cost that does not depend on the machine. ``weight_sparsity`` and
     ``flop_reduction`` are the fractions of the dense parent's weights and of its FLOPs
     per example that the trial's network removes (they differ a lot for convolutional
     parents); ``flop_reduction`` and ``flops`` are empty for trials stored before schema 5.
@@ -101,7 +110,7 @@ def export_table(
         merged = part.merge(metrics[["trial_id", "threshold", "reached", "epochs_to_threshold", "auc"]], on="trial_id", how="left")
         # Which split the convergence columns were measured on: "monitor" (selected on by no method) or "validation".
         parts.append(merged.assign(convergence_split=metrics.attrs["split"]))
-    columns = EXPORT_COLUMNS + (["train_seconds"] if timings else [])
+    columns = EXPORT_COLUMNS + (list(TIMING_COLUMNS) if timings else [])
     table = pd.concat(parts, ignore_index=True) if parts else trials.reindex(columns=columns)
     return table[columns]
 

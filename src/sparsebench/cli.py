@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", required=True, metavar="FILE")
     exp.add_argument("--experiment", type=_number(int, "experiment", "an experiment id"), metavar="ID", help="default: all")
     exp.add_argument("--curves", action="store_true", help="one row per (trial, epoch) instead of per trial")
-    exp.add_argument("--timings", action="store_true", help="add train_seconds to trial rows (differs from run to run)")
+    exp.add_argument("--timings", action="store_true", help="add train_seconds and selection_seconds to trial rows (differ from run to run)")
     exp.add_argument("--threshold", type=_number(float, "threshold", "a fraction in (0, 1]"), default=0.95, metavar="F",
                      help="convergence: epochs to F x the dense parent's final validation accuracy (default 0.95)")
     return parser

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import operator
 import os
 import sqlite3
 import threading
@@ -74,6 +75,10 @@ class Network:
     candidate: int
     seed: int
     mask: NodeMask
+    #: What choosing it cost (a probe's and the dense parent's are 0: the selected trial carries the search's cost).
+    selection_seconds: float = 0.0
+    candidate_evaluations: int = 0
+    search_epochs: int = 0
 
 
 def as_config(config: ExperimentConfig | Mapping[str, Any] | None) -> ExperimentConfig:
@@ -481,9 +486,13 @@ def select_networks(
             generator=generator(seed, "method", name, group.sparsity),
             engine=engine,
         )
+        # Wall-clock of the method's own work only (not of copying the parent and data for it above).
+        started = time.perf_counter()
         selection = _select(name, ctx)
+        seconds = time.perf_counter() - started
         check_selected_mask(name, selection.mask, family.node_space, group.sparsity)
-        networks.append(Network(name, "selected", selection.chosen, seed, selection.mask))
+        evaluations, search_epochs = selection.cost()
+        networks.append(Network(name, "selected", selection.chosen, seed, selection.mask, seconds, evaluations, search_epochs))
         candidates += [
             CandidateRecord(name, group.sparsity, seed, i, score, i == selection.chosen, m.to_bytes())
             for i, (m, score) in enumerate(zip(selection.candidates, selection.scores))
@@ -517,7 +526,25 @@ def _select(name: str, ctx: SelectionContext) -> Selection:
     if not isinstance(selection, Selection):
         raise invalid(f"method {name!r} select() result", type(selection).__name__, "a sparsebench.methods.Selection")
     check_selection_scores(name, selection, ctx)
+    check_selection_cost(name, selection, ctx)
     return selection
+
+
+def check_selection_cost(name: str, selection: Selection, ctx: SelectionContext) -> None:
+    """A Selection's ``evaluations`` (None or a count) and ``search_epochs`` are whole numbers >= 0."""
+    for field_name, value, allowed in (
+        ("evaluations", selection.evaluations, "None (one per candidate) or a whole number >= 0"),
+        ("search_epochs", selection.search_epochs, "a whole number >= 0"),
+    ):
+        if value is None and field_name == "evaluations":
+            continue
+        try:
+            whole = None if isinstance(value, bool) else operator.index(value)  # int, numpy integers; not 2.5, "3"
+        except TypeError:
+            whole = None
+        if whole is None or whole < 0:
+            raise PluginError(f"method {name!r}: its Selection at sparsity {ctx.sparsity!r}, seed {ctx.seed} has "
+                              f"{field_name} {show(value)}; allowed: {allowed}")
 
 
 def check_selection_scores(name: str, selection: Selection, ctx: SelectionContext) -> None:
@@ -637,6 +664,9 @@ def _record(settings: TrainSettings, group: WorkGroup, family: ParentFamily, net
         best_test_loss=_finite_or_none(res.best_test_loss),
         best_test_acc=_finite_or_none(res.best_test_acc),
         train_seconds=res.seconds,
+        selection_seconds=net.selection_seconds,
+        candidate_evaluations=net.candidate_evaluations,
+        search_epochs=net.search_epochs,
         # A conv weight is used at every position, so for CNNs FLOPs removed and weights removed differ a lot.
         flops=family.flops(net.mask),
         flop_reduction=family.flop_reduction(net.mask),

@@ -43,8 +43,8 @@ from .errors import StoreError
 APPLICATION = "sparsebench"
 #: 1: experiments, trials, curves, candidates. 2: + claims (work shared out between concurrent runs).
 #: 3: + experiments.software. 4: + experiments.data_fingerprint and data_stats, trials.stop_epoch, curves.monitor_loss/monitor_acc.
-#: 5: + trials.flops and flop_reduction.
-SCHEMA_VERSION = 5
+#: 5: + trials.flops and flop_reduction. 6: + trials.selection_seconds, candidate_evaluations and search_epochs.
+SCHEMA_VERSION = 6
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: How long a statement waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 60_000
@@ -90,6 +90,11 @@ CREATE TABLE IF NOT EXISTS trials (
     best_epoch INTEGER, best_val_acc REAL,
     best_test_loss REAL, best_test_acc REAL,
     train_seconds REAL NOT NULL,
+    -- what choosing the mask cost: wall-clock seconds of the method's select() (0 for the dense parent and
+    -- probes), sub-networks it scored, training epochs it spent on search. NULL before schema 6 (not recorded)
+    selection_seconds REAL,
+    candidate_evaluations INTEGER,
+    search_epochs INTEGER,
     created_at TEXT NOT NULL,
     UNIQUE (experiment_id, method, role, candidate, sparsity, seed)
 );
@@ -145,12 +150,18 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE trials ADD COLUMN flops INTEGER",
         "ALTER TABLE trials ADD COLUMN flop_reduction REAL",
     ),
+    # Trials stored before keep NULL: their selection's time and cost were not recorded.
+    5: (
+        "ALTER TABLE trials ADD COLUMN selection_seconds REAL",
+        "ALTER TABLE trials ADD COLUMN candidate_evaluations INTEGER",
+        "ALTER TABLE trials ADD COLUMN search_epochs INTEGER",
+    ),
 }
 
 TRIAL_COLUMNS = (
     "method role candidate sparsity seed weight_sparsity kept_nodes n_params mask init_score status "
     "diverged_epoch epochs stop_epoch final_test_loss final_test_acc best_epoch best_val_acc best_test_loss "
-    "best_test_acc train_seconds flops flop_reduction"
+    "best_test_acc train_seconds flops flop_reduction selection_seconds candidate_evaluations search_epochs"
 ).split()
 CURVE_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "monitor_loss", "monitor_acc")
 
@@ -184,6 +195,12 @@ class TrialRecord:
     #: (``ParentFamily.flops``/``flop_reduction``); None: not recorded.
     flops: int | None = None
     flop_reduction: float | None = None
+    #: What choosing the mask cost: wall-clock seconds of the method's ``select`` (0 for the dense
+    #: parent and probes), sub-networks it scored (``Selection.cost``), training epochs spent on
+    #: search; None: not recorded (trials stored before schema 6).
+    selection_seconds: float | None = None
+    candidate_evaluations: int | None = None
+    search_epochs: int | None = None
     #: One tuple per epoch, in ``CURVE_COLUMNS`` order (monitor values None without a monitoring split).
     curves: list[tuple] = field(default_factory=list)
 
@@ -714,7 +731,9 @@ class Store:
         """One row per trial, with the experiment's dataset, hash and K (candidates scored) beside it.
 
         ``flops`` (nullable integers) and ``flop_reduction`` are missing (NA, NaN) for trials
-        stored before schema 5, which did not record them.
+        stored before schema 5, which did not record them; ``selection_seconds``,
+        ``candidate_evaluations`` and ``search_epochs`` (nullable integers) for trials stored
+        before schema 6.
         """
         where, args = ("WHERE t.experiment_id = ?", (experiment_id,)) if experiment_id is not None else ("", ())
         df = pd.read_sql_query(
@@ -734,7 +753,8 @@ class Store:
         scored = df.pop("n_scored")
         df["candidates"] = scored.where(df["role"] == "selected", 0).astype(int)
         # A count stays an integer beside rows stored before schema 5 (missing, not NaN-turned-float).
-        df["flops"] = df["flops"].astype("Int64")
+        for count in ("flops", "candidate_evaluations", "search_epochs"):
+            df[count] = df[count].astype("Int64")
         return df
 
     def curves(self, experiment_id: int | None = None) -> pd.DataFrame:

@@ -55,7 +55,7 @@ def format_summary(trials: pd.DataFrame, margin: float = 0.01, chance_acc: float
         legend += "; FLOPs: fraction of its FLOPs per example removed"
         if len(flops) and flops.isna().any():
             legend += f" ({NOT_RECORDED}: not recorded, trials stored before schema 5)"
-    lines.append(f"{legend}. Verdicts: paired t test (Holm) and TOST, "
+    lines.append(f"{legend}. Verdicts: paired t test and TOST, Holm over every method × sparsity vs random, "
                  f"none below {MIN_SEEDS} paired seeds; see `sparsebench report`.")
     lines += [f"warning: {text}" for text in failure_warnings(trials, chance_acc)]
     return "\n".join(lines)

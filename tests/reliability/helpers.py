@@ -36,7 +36,7 @@ GROUP_KEYS = [g.key for g in GROUPS]
 N_TRIALS = sum(g.n_trials for g in GROUPS)
 
 #: Columns that differ between two runs of the same config whatever happens.
-VOLATILE = ["train_seconds", "trial_id"]
+VOLATILE = ["train_seconds", "selection_seconds", "trial_id"]
 TRIAL_KEY = ["experiment_id", "method", "role", "candidate", "sparsity", "seed"]
 
 # One torch thread per process: two runs at once on a small CI machine must not

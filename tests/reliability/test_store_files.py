@@ -155,8 +155,23 @@ def make_version_1(db: Path) -> None:
     con.close()
 
 
+#: The trials columns schema 6 added: what a trial's selection cost.
+COST_COLUMNS = ["selection_seconds", "candidate_evaluations", "search_epochs"]
+
+
+def make_version_5(db: Path) -> None:
+    """Turn a store into what sparsebench with schema version 5 wrote: no selection cost per trial."""
+    con = sqlite3.connect(db)
+    for column in COST_COLUMNS:
+        con.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+    con.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+
+
 def make_version_4(db: Path) -> None:
     """Turn a store into what sparsebench with schema version 4 wrote: no FLOPs per trial."""
+    make_version_5(db)
     con = sqlite3.connect(db)
     con.execute("ALTER TABLE trials DROP COLUMN flops")
     con.execute("ALTER TABLE trials DROP COLUMN flop_reduction")
@@ -190,7 +205,7 @@ def tables(db: Path) -> set[str]:
 
 def test_a_new_store_has_the_current_schema_version(tmp_path):
     with Store(tmp_path / "n.db") as st:
-        assert st.schema_version == SCHEMA_VERSION == 5
+        assert st.schema_version == SCHEMA_VERSION == 6
     assert "claims" in tables(tmp_path / "n.db")
 
 
@@ -210,8 +225,12 @@ def test_a_version_1_store_is_upgraded_in_place_and_resumes(tmp_path, cli, tiny_
     with Store(db) as st:
         assert st.schema_version == SCHEMA_VERSION and st.claims().empty
         assert st.software(1) == {}  # not recorded before schema 3
-    flops = ["flops", "flop_reduction"]  # not recorded before schema 5: only the group trained after the upgrade has them
-    cols = [c for c in full.columns if c not in ("train_seconds", "trial_id", *flops)]
+    # not recorded before schemas 5 and 6: only the group trained after the upgrade has them
+    flops = ["flops", "flop_reduction", *COST_COLUMNS]
+    cols = [c for c in full.columns if c not in ("train_seconds", "selection_seconds", "trial_id", *flops)]
+    new = (resumed["sparsity"] == 0.9).to_numpy()
+    flops.remove("selection_seconds")  # wall-clock: recorded, but never the same twice
+    assert resumed.loc[new, "selection_seconds"].notna().all()
     pd.testing.assert_frame_equal(full[cols].reset_index(drop=True), resumed[cols].reset_index(drop=True), check_exact=True)
     new = (resumed["sparsity"] == 0.9).to_numpy()
     assert resumed.loc[~new, flops].isna().all().all()
@@ -265,8 +284,8 @@ def test_a_version_4_store_upgraded_by_a_run_keeps_its_trials_without_flops(tmp_
     resumed = sparsebench.run(tiny_config, store=db, progress=False)
     con = sqlite3.connect(db)
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
-    # The old rows are as they were, with NULL in the two new columns (added last by the upgrade).
-    assert [r[:-2] for r in con.execute("SELECT * FROM trials ORDER BY id LIMIT ?", (len(old_rows),))] == old_rows
+    # The old rows are as they were, with NULL in the new columns (added last by the upgrades to schemas 5 and 6).
+    assert [r[:-5] for r in con.execute("SELECT * FROM trials ORDER BY id LIMIT ?", (len(old_rows),))] == old_rows
     assert con.execute("SELECT COUNT(*) FROM trials WHERE flops IS NULL AND flop_reduction IS NULL").fetchone() == (6,)
     con.close()
     new = (resumed["sparsity"] == 0.9).to_numpy()
@@ -282,6 +301,53 @@ def test_a_version_4_store_upgraded_by_a_run_keeps_its_trials_without_flops(tmp_
     assert {r[2] for r in rows if r[0] == "| 0.9"} == {flops_removed}
     text = format_summary(resumed)
     assert "—  dense" in text and f"{flops_removed}%  random" in text and "—: not recorded" in text
+
+
+def test_a_version_5_store_is_listed_reported_and_exported_without_selection_costs_and_left_as_it_was(tmp_path, cli, tiny_config):
+    db = tmp_path / "v5.db"
+    sparsebench.run(tiny_config, store=db, progress=False)
+    without_last_sparsity(db)
+    make_version_5(db)
+    before = db.read_bytes()
+    code, out, err = cli("list", "--store", str(db))
+    assert code == 0 and "6/10" in out, err
+    code, _, err = cli("export", "--store", str(db), "--format", "csv", "--timings", "--out", str(tmp_path / "t.csv"))
+    assert code == 0, err
+    columns, *rows = list(csv.reader((tmp_path / "t.csv").open()))
+    assert len(rows) == 6
+    for row in rows:  # not recorded: an empty cell (not a zero), beside the recorded FLOPs
+        cells = dict(zip(columns, row))
+        assert [cells[c] for c in COST_COLUMNS] == ["", "", ""] and cells["flops"] != ""
+    code, _, err = cli("report", "--store", str(db), "--out", str(tmp_path / "rep"))
+    assert code == 0, err
+    markdown = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    cost = markdown.split("## Gain over random vs cost of search", 1)[1].split("\n## ", 1)[0]
+    assert "not recorded" in cost and "schema 6" in cost
+    assert db.read_bytes() == before and not Path(f"{db}-wal").exists()  # read as it is: not upgraded
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
+    con.close()
+
+
+def test_a_version_5_store_upgraded_by_a_run_records_the_cost_of_new_trials_only(tmp_path, tiny_config):
+    db = tmp_path / "v5.db"
+    sparsebench.run(tiny_config, store=db, progress=False)
+    without_last_sparsity(db)
+    make_version_5(db)
+    con = sqlite3.connect(db)
+    old_rows = con.execute("SELECT * FROM trials ORDER BY id").fetchall()
+    con.close()
+    resumed = sparsebench.run(tiny_config, store=db, progress=False)
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+    assert [r[:-3] for r in con.execute("SELECT * FROM trials ORDER BY id LIMIT ?", (len(old_rows),))] == old_rows
+    con.close()
+    new = (resumed["sparsity"] == 0.9).to_numpy()
+    assert resumed.loc[~new, COST_COLUMNS].isna().all().all()
+    fresh = resumed[new].set_index("method")
+    k = tiny_config.search.candidates
+    assert fresh["candidate_evaluations"].to_dict() == {"random": 0, "random-search": k}
+    assert (fresh["search_epochs"] == 0).all() and (fresh["selection_seconds"] > 0).all()
 
 
 def test_a_failed_migration_leaves_the_version_1_store_as_it_was(tmp_path, tiny_config, monkeypatch):

@@ -100,6 +100,6 @@ def test_report_without_curves_or_probes_still_writes(tmp_path):
     trials, curves = synthetic_results(seeds=2, sparsities=(0.9,), epochs=3)
     paths = write_report(trials, curves.iloc[0:0], {"dataset": "tiny"}, tmp_path)
     figures = {k for k in paths if k.startswith("figure:")}
-    assert figures == {"figure:paired_differences", "figure:accuracy_vs_sparsity"}
+    assert figures == {"figure:paired_differences", "figure:gain_vs_cost", "figure:accuracy_vs_sparsity"}
     markdown = paths["markdown"].read_text(encoding="utf-8")
     assert "No probe candidates were trained" in markdown and "At sparsity 0.9, random-search" in markdown

@@ -107,7 +107,8 @@ def test_notes_state_the_primary_metric_and_the_holm_family():
     trials, curves = synthetic_results(seeds=3, sparsities=(0.5, 0.9), epochs=3)
     notes = " ".join(paragraphs(section(build_report(trials, curves, {}), "How the verdicts are made")))
     assert "The primary metric is final test accuracy and the primary test is the paired t test" in notes
-    assert "Holm-adjusted within one family per method and metric, namely that method vs random at " \
-           "each of the sparsities tested" in notes
+    assert "on the primary metric the p-values are Holm-adjusted over one family, every method × sparsity " \
+           "compared with random, so adding a method to an experiment changes the adjustment of the others" in notes
+    assert "each secondary metric (test loss, convergence) has one family per method" in notes
     assert "fewer than 10 paired seeds the verdict is 'too few seeds'" in notes
     assert "'identical (not tested)' if every paired difference is exactly 0" in notes

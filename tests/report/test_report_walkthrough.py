@@ -34,7 +34,7 @@ def test_rewriting_a_report_removes_its_stale_figures_but_no_user_file(tmp_path)
     trials, curves = synthetic_results(seeds=2, sparsities=(0.9,), epochs=3)  # no probes, no curves
     second = write_report(trials, curves.iloc[0:0], {"dataset": "second"}, tmp_path)
     written = {p.name for k, p in second.items() if k.startswith("figure:")}
-    assert written == {"paired_differences.png", "accuracy_vs_sparsity.png"}
+    assert written == {"paired_differences.png", "gain_vs_cost.png", "accuracy_vs_sparsity.png"}
     vectors = {name.replace(".png", f".{fmt}") for name in written for fmt in ("pdf", "svg")}
     assert figure_files(tmp_path) == written | vectors | {"my_plot.png", "notes.txt", "score_vs_accuracy.png.bak"}
     assert (tmp_path / "figures" / "my_plot.png").read_bytes() == b"mine"
@@ -97,4 +97,5 @@ def test_report_with_dense_parent_keeps_threshold_figure_and_gap_table(report_pa
 def test_summary_sentences_say_the_p_values_are_holm_adjusted(report_paths):
     markdown = report_paths["markdown"].read_text(encoding="utf-8")
     summary = markdown.split("## Summary", 1)[1].split("\n|", 1)[0]
-    assert summary.count("Holm-adjusted across 3 sparsities") >= 6  # 2 methods x 3 sparsities
+    # One family on the primary metric: 2 methods x 3 sparsities.
+    assert summary.count("Holm-adjusted across 6 method × sparsity comparisons") >= 6

@@ -16,6 +16,8 @@ training, no store access, no randomness.
 - :func:`divergence_counts` -- diverged trials per sparsity and method.
 - :func:`chance_level_flags` -- finished trials at chance level per sparsity and method.
 - :func:`summary_table` -- the run summary with the verdict column.
+- :func:`leaderboard`, :func:`selection_cost`, :func:`gain_vs_cost` -- methods ranked by
+  mean gain over ``random``; what each spent to choose its masks; the two side by side.
 
 >>> from sparsebench.analysis import synthetic_results, summary_table
 >>> trials, curves = synthetic_results(seeds=3, sparsities=(0.5, 0.9))
@@ -27,6 +29,7 @@ from sparsebench.analysis.chance import chance_level_flags
 from sparsebench.analysis.convergence import compare_convergence, convergence_metrics, convergence_split
 from sparsebench.analysis.dense_gap import dense_gap
 from sparsebench.analysis.divergence import divergence_counts
+from sparsebench.analysis.leaderboard import gain_vs_cost, leaderboard, selection_cost
 from sparsebench.analysis.paired import (
     MIN_SEEDS,
     compare_family,
@@ -50,9 +53,12 @@ __all__ = [
     "dense_gap",
     "difference_statistics",
     "divergence_counts",
+    "gain_vs_cost",
     "holm",
+    "leaderboard",
     "paired_comparison",
     "score_predictiveness",
+    "selection_cost",
     "summary_table",
     "synthetic_results",
     "winner_vs_probes",

@@ -13,9 +13,14 @@ trials whose two members both finished are used. On the per-seed differences
   a check that does not assume normal differences;
 - ``p_tost``: **TOST** equivalence test, the larger p of two one-sided t tests
   of ``mean(d) > -margin`` and ``mean(d) < +margin``;
-- ``*_holm``: the three p-values **Holm-adjusted across the sparsities** of one
-  method (the family is "this method vs random at every sparsity tested"), so
-  that a 'better', 'worse' or 'equivalent' at any of them is a family-wise claim.
+- ``*_holm``: the three p-values **Holm-adjusted** over a family of comparisons, so
+  that a 'better', 'worse' or 'equivalent' in any of them is a family-wise claim.
+  On the primary metric (:data:`PRIMARY_METRIC`, final test accuracy) the family is
+  **every method × sparsity compared with random** in the experiment
+  (``holm_family="experiment"``): adding a method to an experiment therefore changes
+  the adjustment of the others. On a secondary metric (loss, convergence) the family
+  is one method at every sparsity tested (``holm_family="method"``);
+  ``holm_family_size`` says how many comparisons with a p-value the row's family holds.
 
 Verdict rule (``alpha`` = 0.05 by default):
 
@@ -46,7 +51,7 @@ n=10; see :func:`seeds_for_power`), and never fewer than 5. Below it a real
 shift of that size is usually missed (power 0.18 with 3 seeds), and the
 significant results that do come are often a draw of seeds with an unusually
 small spread: a 3-seed "worse" that 10 seeds did not replicate prompted the rule.
-A row below the minimum stays in its method's Holm family (its p-values are still
+A row below the minimum stays in its Holm family (its p-values are still
 computed and shown), which can only make the other rows' correction more conservative.
 
 Why the t test is primary: with few seeds the exact Wilcoxon test cannot reach
@@ -127,8 +132,23 @@ COLUMNS = [
     "sparsity", "method", "baseline", "metric", "higher_is_better", "n", "n_excluded",
     "mean_method", "mean_baseline", "mean_diff", "sd_diff", "ci_low", "ci_high",
     "p_t", "p_wilcoxon", "p_tost", "p_t_holm", "p_wilcoxon_holm", "p_tost_holm",
-    "margin", "alpha", "verdict", "reason",
+    "holm_family", "holm_family_size", "margin", "alpha", "verdict", "reason",
 ]
+
+#: The primary metric: its Holm family is every method × sparsity compared with the baseline.
+PRIMARY_METRIC = "final_test_acc"
+#: Holm families: "experiment" = every method × sparsity of the table compared with the
+#: baseline, one family; "method" = one family per method, over its sparsities.
+HOLM_FAMILIES = ("experiment", "method")
+
+
+def holm_family_for(metric: str) -> str:
+    """The Holm family a metric's comparisons use by default: the whole experiment for the primary metric.
+
+    >>> holm_family_for("final_test_acc"), holm_family_for("final_test_loss")
+    ('experiment', 'method')
+    """
+    return "experiment" if metric == PRIMARY_METRIC else "method"
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -346,8 +366,8 @@ def compare_family(
 ) -> list[dict]:
     """Statistics, Holm adjustment and verdict for one family of difference samples.
 
-    One family is one method at several sparsities; Holm runs over the family.
-    This is the whole decision procedure without any DataFrame handling, so the
+    One family is, e.g., one method at several sparsities, or every method × sparsity of an
+    experiment; Holm runs over the family. This is the whole decision procedure without any DataFrame handling, so the
     calibration tests can call it thousands of times. ``min_seeds`` below
     :data:`MIN_SEEDS` is for studying the tests themselves (calibration), not for verdicts.
 
@@ -375,6 +395,7 @@ def compare_to_baseline(
     baseline: str = BASELINE,
     planned: pd.DataFrame | None = None,
     min_seeds: int = MIN_SEEDS,
+    holm_family: str = "method",
 ) -> pd.DataFrame:
     """Paired comparison of any per-trial value against ``baseline``, per sparsity and method.
 
@@ -382,31 +403,49 @@ def compare_to_baseline(
     method, seed`` and ``value``; :func:`paired_comparison` and the convergence
     analysis both call this. ``planned`` (same key columns, any status) lets the
     result count seeds lost to divergence or missing trials in ``n_excluded``.
+    ``holm_family`` (one of :data:`HOLM_FAMILIES`): "method" adjusts each method's
+    sparsities as one family, "experiment" every method × sparsity of the table as one.
     Returns the columns in :data:`COLUMNS`.
     """
+    check_holm_family(holm_family)
     pairs = pair_with_baseline(values, value, baseline)
     planned = values if planned is None else planned
     with_baseline = set(planned.loc[planned["method"] == baseline, "sparsity"])
     # Every planned comparison gets a row, even when no seed could be paired (n=0), so a
     # method whose trials all diverged is reported as such instead of silently missing.
     compared = planned[~planned["method"].isin([baseline, DENSE]) & planned["sparsity"].isin(with_baseline)]
-    rows = []
+    cells = []  # (method, sparsity, its pairs), in report order: method, then sparsity
     for method in method_order(compared["method"].unique()):
-        sparsities = sorted(compared.loc[compared["method"] == method, "sparsity"].unique())
         of_method = pairs[pairs["method"] == method]
-        groups = [of_method[of_method["sparsity"] == s] for s in sparsities]
-        family = compare_family([g["difference"].to_numpy() for g in groups],
+        for s in sorted(compared.loc[compared["method"] == method, "sparsity"].unique()):
+            cells.append((method, s, of_method[of_method["sparsity"] == s]))
+    families: dict[str, list[int]] = {}
+    for i, (method, _, _) in enumerate(cells):
+        families.setdefault("all" if holm_family == "experiment" else method, []).append(i)
+    statistics: list[dict] = [{}] * len(cells)
+    for name, members in families.items():
+        family = compare_family([cells[i][2]["difference"].to_numpy() for i in members],
                                 higher_is_better, margin, alpha, metric=value, min_seeds=min_seeds)
-        for sparsity, group, stats_row in zip(sparsities, groups, family):
-            seeds = planned[(planned["sparsity"] == sparsity)
-                            & planned["method"].isin([method, baseline])]["seed"].nunique()
-            rows.append(dict(
-                sparsity=float(sparsity), method=method, baseline=baseline, metric=value,
-                higher_is_better=higher_is_better, n_excluded=int(seeds - stats_row["n"]),
-                mean_method=_mean(group["value"]), mean_baseline=_mean(group["baseline_value"]),
-                margin=NAN if margin is None else float(margin), alpha=alpha, **stats_row))
+        size = sum(math.isfinite(row["p_t"]) for row in family)
+        for i, stats_row in zip(members, family):
+            statistics[i] = dict(stats_row, holm_family=name, holm_family_size=size)
+    rows = []
+    for (method, sparsity, group), stats_row in zip(cells, statistics):
+        seeds = planned[(planned["sparsity"] == sparsity)
+                        & planned["method"].isin([method, baseline])]["seed"].nunique()
+        rows.append(dict(
+            sparsity=float(sparsity), method=method, baseline=baseline, metric=value,
+            higher_is_better=higher_is_better, n_excluded=int(seeds - stats_row["n"]),
+            mean_method=_mean(group["value"]), mean_baseline=_mean(group["baseline_value"]),
+            margin=NAN if margin is None else float(margin), alpha=alpha, **stats_row))
     # Typed even when empty (no method has a random to compare with), so that merges on it work.
     return pd.DataFrame(rows, columns=COLUMNS).astype({"sparsity": float})
+
+
+def check_holm_family(holm_family: str) -> None:
+    """Raise unless ``holm_family`` is one of :data:`HOLM_FAMILIES`."""
+    if holm_family not in HOLM_FAMILIES:
+        raise AnalysisInputError(f"holm_family: got {holm_family!r}; allowed: one of {list(HOLM_FAMILIES)}")
 
 
 def _mean(values: pd.Series) -> float:
@@ -421,6 +460,7 @@ def paired_comparison(
     baseline: str = BASELINE,
     higher_is_better: bool | None = None,
     min_seeds: int = MIN_SEEDS,
+    holm_family: str | None = None,
 ) -> pd.DataFrame:
     """Each method against ``random`` per sparsity, paired by seed, with a verdict.
 
@@ -434,6 +474,10 @@ def paired_comparison(
     comparison without any finished pair gets a row with n=0 and the verdict 'too
     few seeds'; the frame is empty (with those columns) when ``random`` was not run.
     ``min_seeds`` (default :data:`MIN_SEEDS`) may be raised, never set below 5.
+    ``holm_family``: which comparisons are Holm-adjusted together (:data:`HOLM_FAMILIES`);
+    by default (None) "experiment" (every method × sparsity) for the primary metric
+    ``final_test_acc`` and "method" (each method's sparsities) for any other metric; the
+    ``holm_family`` and ``holm_family_size`` columns say which family each row is in.
 
     Example: see the module docstring.
     """
@@ -445,7 +489,8 @@ def paired_comparison(
     check_min_seeds(min_seeds)
     done = comparable_trials(trials)
     return compare_to_baseline(done, metric, higher_is_better, margin, alpha, baseline,
-                               planned=selected_trials(trials), min_seeds=min_seeds)
+                               planned=selected_trials(trials), min_seeds=min_seeds,
+                               holm_family=holm_family_for(metric) if holm_family is None else holm_family)
 
 
 def check_min_seeds(min_seeds: int) -> None:

@@ -100,7 +100,18 @@ def _trial_row(trial_id, method, role, candidate, s, seed, epochs, k, score, acc
         final_test_loss=loss * metric, final_test_acc=accuracy * metric,
         best_epoch=epochs, best_val_acc=(accuracy + 0.005) * metric,
         best_test_loss=loss * metric, best_test_acc=accuracy * metric,
-        train_seconds=float(rng.uniform(1.0, 2.0)))
+        train_seconds=float(rng.uniform(1.0, 2.0)),
+        # The cost of the selection: random search scores its k candidates; no random draw
+        # here, so that adding these columns changed none of the numbers above.
+        **_selection_cost(method, role, k))
+
+
+def _selection_cost(method: str, role: str, k: int) -> dict:
+    """What choosing the trial's mask cost (the selected trial carries it; probes and dense 0)."""
+    evaluations = k if role == "selected" and method == RANDOM_SEARCH else 0
+    spent = role == "selected" and method != DENSE
+    return dict(candidate_evaluations=evaluations, search_epochs=0,
+                selection_seconds=(0.0005 + 0.002 * evaluations) if spent else 0.0)
 
 
 def _curve_rows(trial_id, method, role, s, seed, epochs, accuracy, diverged_epoch, rng) -> list[dict]:

@@ -73,12 +73,29 @@ class SelectionContext:
 
 @dataclass
 class Selection:
-    """A method's answer: the chosen mask (None: the dense parent) and what it scored."""
+    """A method's answer: the chosen mask (None: the dense parent) and what it scored.
+
+    What the search cost is stored with the trial: ``evaluations``, how many sub-networks
+    the method scored (None: one per returned candidate, ``len(candidates)``; a method
+    that scores more than it returns says how many), and ``search_epochs``, the training
+    epochs it spent on search (summed over every candidate it trained; 0 for a method that
+    trains nothing).
+
+    >>> Selection(None).cost(), Selection(None, evaluations=50, search_epochs=3).cost()
+    ((0, 0), (50, 3))
+    """
 
     mask: NodeMask | None
     candidates: list[NodeMask] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
     chosen: int = -1
+    evaluations: int | None = None
+    search_epochs: int = 0
+
+    def cost(self) -> tuple[int, int]:
+        """``(candidate evaluations, search epochs)`` of this selection."""
+        evaluations = len(self.candidates) if self.evaluations is None else self.evaluations
+        return int(evaluations), int(self.search_epochs)
 
 
 class Method(ABC):

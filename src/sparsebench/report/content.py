@@ -22,6 +22,7 @@ from sparsebench.analysis.convergence import (
 )
 from sparsebench.analysis.dense_gap import dense_gap
 from sparsebench.analysis.divergence import divergence_counts
+from sparsebench.analysis.leaderboard import COST_COLUMNS, gain_vs_cost, leaderboard
 from sparsebench.analysis.paired import ALPHA, DEFAULT_MARGIN, MIN_SEEDS, min_wilcoxon_p, paired_comparison
 from sparsebench.analysis.predictive import score_predictiveness, winner_vs_probes, within_seed_predictiveness
 from sparsebench.analysis.summary import summary_table
@@ -57,8 +58,10 @@ from sparsebench.summary import failure_warnings, percent_removed, removed_fract
 
 # Every figure name (file stem, ``figures/<name>.png``) a report can contain. A report
 # writes a subset; ``write_report`` removes the others' files left by an earlier report.
-FIGURE_NAMES = ("paired_differences", "accuracy_vs_sparsity", "learning_curves", "convergence_auc",
-                "epochs_to_threshold", "score_vs_accuracy")
+FIGURE_NAMES = ("leaderboard", "paired_differences", "gain_vs_cost", "accuracy_vs_sparsity", "learning_curves",
+                "convergence_auc", "epochs_to_threshold", "score_vs_accuracy")
+#: The summary's words for the primary metric's Holm family (see ``analysis.paired``).
+HOLM_ACROSS = "method × sparsity comparisons"
 
 
 def _dense_missing(trials: pd.DataFrame, needed_for: str) -> str:
@@ -107,6 +110,7 @@ def build_report(
         Section("Setup", [Table(["setting", "value"], _config_rows(config, trials),
                                 "The experiment's configuration.")]),
         _accuracy_section(accuracy, margin, alpha),
+        _cost_section(trials, accuracy),
         _dense_section(trials, gaps),
         _loss_section(loss),
     ]
@@ -115,6 +119,8 @@ def build_report(
     split = metrics.attrs.get("split", "validation") if metrics is not None else "validation"
     sections += [_predictive_section(trials), _divergence_section(diverged),
                  _notes(margin, alpha, fraction, has_curves, thresholds, split)]
+    if accuracy["method"].nunique() > 1:  # a leaderboard of one method says nothing the summary does not
+        sections.insert(0, _leaderboard_section(accuracy, margin, alpha))
     warnings = _warnings_section(trials, chance_acc)
     if warnings is not None:
         sections.insert(0, warnings)
@@ -144,8 +150,8 @@ def _summary(trials, accuracy, gaps, convergence, diverged, margin, alpha) -> Se
     dense_run = DENSE in set(trials["method"])
     for method in methods:
         rows = accuracy[accuracy["method"] == method]
-        family = int(rows["p_t_holm"].notna().sum())  # Holm's family: the sparsities with a p-value
-        sentences = [verdict_sentence(row, family) for row in rows.to_dict("records")]
+        # Holm's family: every method x sparsity with a p-value (analysis.paired, the primary metric).
+        sentences = [verdict_sentence(row, int(row["holm_family_size"]), HOLM_ACROSS) for row in rows.to_dict("records")]
         if dense_run:  # without it, the dense section says once why there is no gap
             sentences.append(dense_gap_sentence(gaps[gaps["method"] == method]))
         if convergence is not None:
@@ -164,7 +170,7 @@ def _summary(trials, accuracy, gaps, convergence, diverged, margin, alpha) -> Se
                          "diverged", "verdict vs random"], rows,
                         f"Selected trials per sparsity and method.{removed_caption} Verdict: see the next "
                         f"sections (final test accuracy, paired t test, margin ±{margin * 100:g} pp, alpha "
-                        f"{alpha:g}, Holm across each method's sparsities; no verdict below {MIN_SEEDS} "
+                        f"{alpha:g}, Holm over every method × sparsity compared with random; no verdict below {MIN_SEEDS} "
                         f"paired seeds)."))
     return Section("Summary", blocks)
 
@@ -249,7 +255,7 @@ def _accuracy_section(accuracy: pd.DataFrame, margin: float, alpha: float) -> Se
                           f"Final test accuracy, method − random, paired by seed: the primary metric, "
                           f"and the paired t test is the primary test. Differences in percentage "
                           f"points; equivalence margin ±{margin * 100:g} pp; alpha {alpha:g}; p-values "
-                          f"Holm-adjusted within each method's family of sparsities.")]
+                          f"Holm-adjusted over one family: every method × sparsity compared with random.")]
     if not accuracy.empty:
         blocks.append(FigureBlock("paired_differences", (
             "Mean paired difference to random per sparsity with its 95% paired t interval; the shaded "
@@ -259,6 +265,93 @@ def _accuracy_section(accuracy: pd.DataFrame, margin: float, alpha: float) -> Se
     else:
         blocks.append(Paragraph("No method could be paired with random (was random run?)."))
     return Section("Test accuracy: each method vs random", blocks)
+
+
+def _leaderboard_section(accuracy: pd.DataFrame, margin: float, alpha: float) -> Section:
+    """Methods × sparsities, each cell the paired difference to random with its CI and verdict,
+    methods by mean gain; the same as a figure; and the Holm family said out loud."""
+    board = leaderboard(accuracy)
+    sparsities = sorted(accuracy["sparsity"].unique())
+    cells = {(r.method, r.sparsity): r for r in accuracy.itertuples()}
+    rows = []
+    for r in board.itertuples():
+        row = [str(r.rank), r.method, pp(r.mean_gain)]
+        for s in sparsities:
+            cell = cells.get((r.method, s))
+            row.append("—" if cell is None else _leaderboard_cell(cell))
+        rows.append(row)
+    table = Table(["rank", "method", "mean gain", *(f"sparsity {sparsity(s)}" for s in sparsities)], rows,
+                  f"Final test accuracy, method − random, paired by seed: mean difference in percentage points, "
+                  f"its 95% paired t interval, and the verdict (margin ±{margin * 100:g} pp, alpha {alpha:g}, "
+                  f"no verdict below {MIN_SEEDS} paired seeds). Mean gain: the mean of a method's differences "
+                  "over its sparsities; methods are ranked by it, best first.")
+    family = int(accuracy["p_t"].notna().sum())
+    methods, levels = accuracy["method"].nunique(), len(sparsities)
+    holm = Paragraph(
+        f"Multiple comparisons: the p-values behind these verdicts are Holm-adjusted over one family, every "
+        f"method × sparsity compared with random on the primary metric (final test accuracy, paired t test; "
+        f"TOST and Wilcoxon likewise): here {methods} methods × {levels} "
+        f"{'sparsity' if levels == 1 else 'sparsities'}, {family} comparison{'s' if family != 1 else ''} with a "
+        "p-value. Adding a method to an experiment therefore changes the adjustment of the others: their "
+        "adjusted p-values grow with the family, and a verdict near the threshold can change. The 95% intervals "
+        "are not adjusted.")
+    order = board["method"].tolist()
+    figure = FigureBlock("leaderboard", (
+        "The leaderboard as a forest plot, one panel per sparsity: mean paired difference to random with its "
+        "95% paired t interval, methods ranked by mean gain (best on top), the equivalence margin shaded, "
+        "the verdict above each point."),
+        figures.png_bytes(figures.leaderboard_forest(accuracy, order, margin)))
+    return Section("Leaderboard", [table, figure, holm])
+
+
+def _leaderboard_cell(row) -> str:
+    """``+1.2 pp [−0.3, +2.7] inconclusive``: a leaderboard cell."""
+    interval = ci_pp(row.ci_low, row.ci_high)
+    return " ".join(part for part in (pp(row.mean_diff), "" if interval == "n/a" else interval, row.verdict) if part)
+
+
+#: How the report names the cost columns, and how it prints their means.
+_COST_HEADERS = {"candidate_evaluations": "sub-networks scored", "search_epochs": "epochs on search",
+                 "selection_seconds": "seconds of selection"}
+
+
+def _cost_cell(column: str, value: float, recorded: int) -> str:
+    if not recorded:
+        return NOT_RECORDED
+    if column == "selection_seconds":
+        return f"{value:.3g}" if value == value else "n/a"
+    return number(value, 6)
+
+
+def _cost_section(trials: pd.DataFrame, accuracy: pd.DataFrame) -> Section:
+    """Gain over random against what each method spent to choose its masks."""
+    table = gain_vs_cost(accuracy, trials)
+    heading = "Gain over random vs cost of search"
+    if table.empty:
+        return Section(heading, [Paragraph("No method could be paired with random, so there is no gain to "
+                                           "set against a cost.")])
+    rows = [[r.method, sparsity(r.sparsity), ("0 (reference)" if r.method == BASELINE else pp(r.mean_diff)),
+             ("—" if r.method == BASELINE else ci_pp(r.ci_low, r.ci_high)), r.verdict or "—",
+             *(_cost_cell(c, getattr(r, c), r.n_recorded) for c in COST_COLUMNS)]
+            for r in table.itertuples()]
+    blocks: list[Block] = [Table(
+        ["method", "sparsity", "gain over random", "95% CI", "verdict", *_COST_HEADERS.values()], rows,
+        "What a search buys for what it spends. Gain: final test accuracy − random, paired by seed (as in "
+        "the leaderboard). Cost, per trial's selection and mean over seeds: the sub-networks the method "
+        "scored to choose its mask (random search: its K candidates), the training epochs it spent on "
+        "search, and the wall-clock seconds of its select() (machine and load dependent, so they are left "
+        "out of the default export).")]
+    if (table["n_recorded"] == 0).any():
+        blocks.append(Paragraph(f"{NOT_RECORDED.capitalize()}: these trials were stored before schema 6, "
+                                "which did not record the cost of a selection."))
+    drawn = table[(table["method"] != BASELINE) & (table["n_recorded"] > 0)]
+    if not drawn.empty and drawn["mean_diff"].notna().any():
+        blocks.append(FigureBlock("gain_vs_cost", (
+            "Mean gain over random (95% paired t interval) against the sub-networks each method scored to "
+            "choose a mask, one panel per sparsity; the cost axis is linear up to 1 and logarithmic above "
+            "(random and any method that scores nothing sit at 0)."),
+            figures.png_bytes(figures.gain_vs_cost(table))))
+    return Section(heading, blocks)
 
 
 def _dense_section(trials: pd.DataFrame, gaps: pd.DataFrame) -> Section:
@@ -446,10 +539,11 @@ def _notes(margin: float, alpha: float, fraction: float, has_curves: bool = True
         "seeds where both trials finished count. On the per-seed differences we report the mean with a "
         "95% paired Student-t interval, the paired t test (primary) and the Wilcoxon signed-rank test "
         "(beside it, without a normality assumption), and a TOST equivalence test with margin "
-        f"±{margin * 100:g} pp. Multiplicity: the p-values are Holm-adjusted within one family per method "
-        "and metric, namely that method vs random at each of the sparsities tested; there is no further "
-        "correction across methods or across metrics (the secondary metrics have families of their own). "
-        "The 95% intervals are not adjusted. "
+        f"±{margin * 100:g} pp. Multiplicity: on the primary metric the p-values are Holm-adjusted over "
+        "one family, every method × sparsity compared with random, so adding a method to an experiment "
+        "changes the adjustment of the others; each secondary metric (test loss, convergence) has one "
+        "family per method, that method vs random at each of the sparsities tested; there is no "
+        "correction across metrics. The 95% intervals are not adjusted. "
         f"Minimum evidence: with fewer than {MIN_SEEDS} paired seeds the verdict is 'too few seeds' (the "
         f"estimate and interval are still shown). {MIN_SEEDS} is the smallest number of seeds at which the "
         f"paired t test at alpha {ALPHA:g} has 80% power to detect a true shift of one standard deviation "

@@ -438,3 +438,94 @@ def score_vs_accuracy(trials: pd.DataFrame, method: str = RANDOM_SEARCH) -> Figu
         figure.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
         figure.suptitle("Is the search score predictive? Initial score vs trained accuracy", fontsize=10.5)
     return figure
+
+
+def leaderboard_forest(comparison: pd.DataFrame, order: Sequence[str], margin: float | None = 0.01,
+                       baseline: str = BASELINE) -> Figure:
+    """The leaderboard as a forest plot, one panel per sparsity: each method's mean paired
+    difference to ``baseline`` in pp with its 95% paired t CI, methods top to bottom in
+    ``order`` (best mean gain first), the equivalence margin shaded, each verdict beside its point.
+
+    ``comparison`` is a ``paired_comparison`` table on accuracy; ``order`` the methods of
+    :func:`sparsebench.analysis.leaderboard`.
+    """
+    sparsities = sorted(comparison["sparsity"].unique())
+    cols = max(1, len(sparsities))
+    figure, axes = _new_figure(1, cols, height=max(2.6, 1.3 + 0.45 * len(order)), sharey=True)
+    colours = method_colours(list(order))
+    finite = comparison[["ci_low", "ci_high", "mean_diff"]].astype(float).to_numpy() * 100
+    finite = finite[np.isfinite(finite)]
+    reach = max([abs(v) for v in finite] + [(margin or 0) * 100 * 1.5, 0.5])
+    with matplotlib.rc_context(STYLE):
+        for ax, s in zip(axes.flat, sparsities):
+            if margin:
+                ax.axvspan(-margin * 100, margin * 100, color="#2ca02c", alpha=0.10, linewidth=0)
+            ax.axvline(0, color="black", linewidth=0.8)
+            for y, method in enumerate(order):
+                row = comparison[(comparison["sparsity"] == s) & (comparison["method"] == method)]
+                if row.empty:
+                    continue
+                row = row.iloc[0]
+                mean, low, high = row["mean_diff"] * 100, row["ci_low"] * 100, row["ci_high"] * 100
+                if not np.isfinite(mean):
+                    continue
+                error = None if not np.isfinite(low) else [[mean - low], [high - mean]]
+                ax.errorbar([mean], [-y], xerr=error, fmt="o", color=colours[method], capsize=3)
+                ax.annotate(row["verdict"], xy=(mean, -y), xytext=(0, 7), textcoords="offset points",
+                            ha="center", fontsize=7)
+            ax.set_xlim(-reach * 1.15, reach * 1.15)
+            ax.set_title(f"sparsity {s:g}")
+            ax.grid(False, axis="y")
+            ax.set_xlabel("pp vs " + baseline)
+        first = axes.flat[0]
+        first.set_yticks([-y for y in range(len(order))], list(order))
+        first.set_ylim(-len(order) + 0.4, 0.7)
+        first.tick_params(axis="y", length=0)
+        figure.suptitle(f"Leaderboard: test accuracy − {baseline}, paired by seed (mean, 95% CI; "
+                        "best mean gain on top)", fontsize=10)
+    return figure
+
+
+def gain_vs_cost(table: pd.DataFrame, cost: str = "candidate_evaluations", baseline: str = BASELINE) -> Figure:
+    """Mean gain over ``baseline`` (pp, 95% CI) against the cost of search, one point per method
+    and sparsity, a panel per sparsity; the cost axis is symmetric-log (a cost of 0 stays on it).
+
+    ``table`` is :func:`sparsebench.analysis.gain_vs_cost` output; ``cost`` one of its cost columns.
+    """
+    shown = table[table["method"] != baseline]
+    shown = shown[np.isfinite(shown["mean_diff"].astype(float)) & np.isfinite(shown[cost].astype(float))]
+    sparsities = sorted(shown["sparsity"].unique())
+    cols = max(1, min(3, len(sparsities)))
+    rows = int(np.ceil(len(sparsities) / cols)) if sparsities else 1
+    figure, axes = _new_figure(rows, cols, height=max(3.0, 2.6 * rows + 0.6), sharey=True)
+    colours = method_colours(method_order(table["method"].unique()))
+    labels = {"candidate_evaluations": "sub-networks scored", "search_epochs": "training epochs on search",
+              "selection_seconds": "seconds of selection"}
+    with matplotlib.rc_context(STYLE):
+        for i, ax in enumerate(axes.flat):
+            if i >= len(sparsities):
+                ax.set_visible(False)
+                continue
+            s = sparsities[i]
+            ax.axhline(0, color=colours.get(baseline, "#7f7f7f"), linewidth=0.8)
+            for row in shown[shown["sparsity"] == s].itertuples():
+                mean, low, high = row.mean_diff * 100, row.ci_low * 100, row.ci_high * 100
+                error = None if not np.isfinite(low) else [[mean - low], [high - mean]]
+                ax.errorbar([getattr(row, cost)], [mean], yerr=error, fmt="o", color=colours[row.method], capsize=3,
+                            label=row.method)
+            ax.set_xscale("symlog", linthresh=1.0)
+            ax.set_xlim(-0.5, max(10.0, 3.0 * float(shown[cost].max())))  # room beside the costliest point
+            ax.set_title(f"sparsity {s:g}")
+            ax.set_xlabel(labels.get(cost, cost))
+            if i % cols == 0:
+                ax.set_ylabel(f"gain over {baseline} (pp)")
+        handles, names = [], []
+        for ax in axes.flat:
+            for handle, name in zip(*ax.get_legend_handles_labels()):
+                if name not in names:
+                    handles.append(handle)
+                    names.append(name)
+        if handles:
+            figure.legend(handles, names, loc="outside lower center", ncols=min(4, len(names)), frameon=False)
+        figure.suptitle(f"Gain over {baseline} vs cost of search (mean and 95% CI over seeds)", fontsize=10.5)
+    return figure

@@ -31,13 +31,13 @@ def _seeds(row) -> str:
     return text
 
 
-def _holm(family: int, both: bool = False) -> str:
+def _holm(family: int, both: bool = False, across: str = "sparsities") -> str:
     if family <= 1:
         return ""
-    return f"{'; both' if both else ','} Holm-adjusted across {family} sparsities"
+    return f"{'; both' if both else ','} Holm-adjusted across {family} {across}"
 
 
-def _unadjusted_ci_note(row, family: int) -> str:
+def _unadjusted_ci_note(row, family: int, across: str = "sparsities") -> str:
     """Why a 95% CI that excludes 0 can sit beside a non-significant verdict: the CI is not
     Holm-adjusted, the p-values are."""
     low, high = row["ci_low"], row["ci_high"]
@@ -48,15 +48,17 @@ def _unadjusted_ci_note(row, family: int) -> str:
     if not _finite(row["p_t_holm"]) or row["p_t_holm"] < alpha:
         return ""
     if family > 1 and (not _finite(row.get("p_t")) or row["p_t"] < alpha):
-        return f"; the unadjusted 95% CI excludes 0, but not after correcting for {family} sparsities"
+        return f"; the unadjusted 95% CI excludes 0, but not after correcting for {family} {across}"
     return f"; the 95% CI excludes 0, but the tests use alpha {alpha:g}"
 
 
-def verdict_sentence(row, family: int = 1) -> str:
+def verdict_sentence(row, family: int = 1, across: str = "sparsities") -> str:
     """One sentence for one row of :func:`sparsebench.analysis.paired_comparison` on accuracy.
 
-    ``family`` is how many sparsities the row's p-values were Holm-adjusted across
-    (the method's rows with a finite p-value); the sentence says so when it is above 1.
+    ``family`` is how many comparisons the row's p-values were Holm-adjusted across
+    (its Holm family's rows with a finite p-value: ``holm_family_size``), ``across`` what
+    they are ("sparsities" for one method's family, "method × sparsity comparisons" for
+    the whole experiment's); the sentence says so when the family holds more than one.
     A 'too few seeds' row gives the estimate and its interval without a p-value and
     without any of the words better, worse or equivalent.
     """
@@ -76,18 +78,18 @@ def verdict_sentence(row, family: int = 1) -> str:
                 f"{row['reason']}), {_seeds(row)}.")
     if verdict == "equivalent":
         # With no spread between seeds TOST is undefined; the reason then says why it is equivalent.
-        test = (f"TOST p={pvalue(row['p_tost_holm'])}{_holm(family)}" if _finite(row["p_tost_holm"])
+        test = (f"TOST p={pvalue(row['p_tost_holm'])}{_holm(family, across=across)}" if _finite(row["p_tost_holm"])
                 else row["reason"])
         claim = f"is equivalent to {base} within {within} ({test})"
     elif verdict in ("better", "worse"):
         claim = (f"is {verdict} than {base} (paired t p={pvalue(row['p_t_holm'])}; "
-                 f"Wilcoxon p={pvalue(row['p_wilcoxon_holm'])}{_holm(family, both=True)})")
+                 f"Wilcoxon p={pvalue(row['p_wilcoxon_holm'])}{_holm(family, True, across)})")
     elif not _finite(row["p_t_holm"]):  # undefined tests (no spread): no p-values to show or adjust
         claim = f"vs {base} is inconclusive ({row['reason']})"
     else:
         claim = (f"vs {base} is inconclusive ({row['reason']}; paired t p={pvalue(row['p_t_holm'])}, "
-                 f"TOST p={pvalue(row['p_tost_holm'])}{_holm(family, both=True)})")
-    return f"{where} {claim}, {_seeds(row)}; {_difference(row)}{_unadjusted_ci_note(row, family)}."
+                 f"TOST p={pvalue(row['p_tost_holm'])}{_holm(family, True, across)})")
+    return f"{where} {claim}, {_seeds(row)}; {_difference(row)}{_unadjusted_ci_note(row, family, across)}."
 
 
 def dense_gap_sentence(gaps: pd.DataFrame) -> str:
