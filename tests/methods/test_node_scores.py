@@ -265,7 +265,7 @@ def test_every_method_keeps_exactly_the_kept_counts_of_random(method, family, ma
 
 
 @pytest.mark.parametrize("method", NODE_METHODS)
-def test_every_method_is_deterministic_and_differs_from_random(method, make_context):
+def test_every_method_is_deterministic_and_follows_the_parent(method, make_context):
     a = get_method(method)().select(make_context("cnn1d-bn-fc", sparsity=0.5)).mask
     b = get_method(method)().select(make_context("cnn1d-bn-fc", sparsity=0.5)).mask
     assert a == b
