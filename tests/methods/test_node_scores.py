@@ -266,9 +266,13 @@ def test_every_method_keeps_exactly_the_kept_counts_of_random(method, family, ma
 
 @pytest.mark.parametrize("method", NODE_METHODS)
 def test_every_method_is_deterministic_and_follows_the_parent(method, make_context):
-    a = get_method(method)().select(make_context("cnn1d-bn-fc", sparsity=0.5)).mask
+    ctx = make_context("cnn1d-bn-fc", sparsity=0.5)
+    before = [t.clone() for layer in ctx.parent.weights for t in layer if t is not None]
+    a = get_method(method)().select(ctx).mask
     b = get_method(method)().select(make_context("cnn1d-bn-fc", sparsity=0.5)).mask
     assert a == b
+    after = [t for layer in ctx.parent.weights for t in layer if t is not None]
+    assert all(torch.equal(x, y) for x, y in zip(before, after))  # the parent is read, never changed
     masks = {get_method(method)().select(make_context("mlp", seed=s)).mask.to_bytes() for s in range(3)}
     assert len(masks) == 3  # the parent's initialization decides, not a fixed pattern
 
