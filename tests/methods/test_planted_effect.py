@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import time
 
-import torch
-
 import sparsebench
 from sparsebench.analysis import paired_comparison
 from sparsebench.methods import registry

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import torch
 
+from ..models.base import GatedNetwork
 from .base import SelectionContext
 from .node_scores import NodeScoreMethod, check_count, highest
-from ..models.base import GatedNetwork
 
 
 class SynFlow(NodeScoreMethod):
