@@ -7,13 +7,25 @@ weights, so one method class works on every family.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
-from ..models.base import NodeSpace, Parent, ParentFamily
+from ..errors import ConfigError
+from ..errors import invalid
+from ..models.base import GatedNetwork, NodeSpace, Parent, ParentFamily
 from ..models.mask import NodeMask
+
+if TYPE_CHECKING:
+    from ..engine.common import TrainResult, TrainSettings
+
+#: Training examples per minibatch of the per-node quantities, unless a method says otherwise.
+DEFAULT_BATCH_SIZE = 128
+#: How ``gate_gradients`` returns its minibatches: summed, one row per minibatch, one row per example.
+GATE_REDUCTIONS = ("sum", "batch", "example")
 
 
 @dataclass
@@ -23,6 +35,15 @@ class SelectionContext:
     ``parent`` is this seed's parent (a copy of its initial weights, bound to
     its family); ``node_space`` its maskable layers and their widths;
     ``generator`` the method's own random stream.
+
+    Per-node quantities of the parent at initialization, for every family and
+    from the training split alone: ``incoming_weights()``,
+    ``outgoing_weights()``, ``gate_gradients(batches)`` (d(loss)/d(gate) of a
+    gate on each node's output), ``activations(batches)``, and
+    ``gated_network()`` for methods that differentiate further (GraSP). Their
+    minibatches come from ``generator``: the same on every run. ``train(masks,
+    epochs)`` trains candidates briefly, as the experiment trains, and returns
+    their training and validation curves.
     """
 
     parent: Parent
@@ -37,6 +58,8 @@ class SelectionContext:
     generator: torch.Generator
     #: "stacked" scores candidates in batches; "reference" one masked network at a time.
     engine: str = "stacked"
+    #: How the experiment trains its networks (``ExperimentConfig.training``), for ``train``; None: not given.
+    training: "TrainSettings | None" = None
 
     @property
     def node_space(self) -> NodeSpace:
@@ -66,9 +89,132 @@ class SelectionContext:
         return engine_for(self.family).score(self.parent.weights, masks, self.x_val, self.y_val, self.score_name,
                                              reference=self.engine == "reference")
 
+    # -- per-node quantities of the parent at initialization (training split only) ---------
+    def incoming_weights(self) -> list[torch.Tensor]:
+        """Per node layer, each node's incoming weights ``(width, fan_in)``."""
+        return self.parent.incoming_weights()
+
+    def outgoing_weights(self) -> list[torch.Tensor]:
+        """Per node layer, the weights that read each node's output ``(width, fan_out)``."""
+        return self.parent.outgoing_weights()
+
+    def gated_network(self) -> GatedNetwork:
+        """A fresh copy of the parent with a gate of ones on each node's output, on the data's device."""
+        net = self.parent.gated_module()
+        net.module.to(self.x_train.device)
+        return net
+
+    def minibatches(self, batches: int, batch_size: int = DEFAULT_BATCH_SIZE) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``batches`` training minibatches of ``batch_size`` examples (at most the training split), drawn without
+        replacement from this method's stream (a fresh shuffle when one pass runs out): the same at every run."""
+        check_count("batches", batches)
+        check_count("batch_size", batch_size)
+        n = len(self.x_train)
+        size = min(batch_size, n)
+        order: list[torch.Tensor] = []
+        while sum(len(o) for o in order) < batches * size:
+            order.append(torch.randperm(n, generator=self.generator))
+        index = torch.cat(order)[: batches * size].view(batches, size).to(self.x_train.device)
+        return [(self.x_train[i], self.y_train[i]) for i in index]
+
+    def gate_gradients(self, batches: int = 1, batch_size: int = DEFAULT_BATCH_SIZE,
+                       reduce: str = "sum") -> list[torch.Tensor]:
+        """Per node layer, the gradient of the training loss (mean cross-entropy of a minibatch) with respect to a
+        multiplicative gate on each node's output, at gate 1, over ``batches`` minibatches (``minibatches``).
+
+        ``reduce``: "sum" (``(width,)``, summed over minibatches), "batch" (``(batches, width)``) or "example"
+        (``(batches * size, width)``: each example's own gradient, the gradient of its loss alone; summed over a
+        minibatch and divided by its size it is the minibatch's). Per example it is computed as
+        ``size * sum over positions of activation * d(loss)/d(gated output)``; with BatchNorm, which couples the
+        examples of a minibatch, that is each example's share of the minibatch's gradient.
+        BatchNorm uses the minibatch's statistics, as in training.
+        """
+        if reduce not in GATE_REDUCTIONS:
+            raise invalid("reduce", reduce, "one of " + ", ".join(GATE_REDUCTIONS))
+        net = self.gated_network()  # one for all minibatches: in training mode BatchNorm reads only the minibatch
+        rows = [_gate_pass(net, x, y, per_example=reduce == "example") for x, y in self.minibatches(batches, batch_size)]
+        join = torch.cat if reduce == "example" else torch.stack
+        per_layer = [join([r[i] for r in rows]) for i in range(len(self.node_space.widths))]
+        return [p.sum(0) for p in per_layer] if reduce == "sum" else per_layer
+
+    def activations(self, batches: int = 1, batch_size: int = DEFAULT_BATCH_SIZE) -> list[torch.Tensor]:
+        """Per node layer, each node's mean output (after its activation; over examples and positions) on
+        ``batches`` training minibatches; BatchNorm with the minibatch's statistics."""
+        net = self.gated_network()
+        totals = [torch.zeros(w, dtype=torch.float64) for w in self.node_space.widths]
+        count = 0
+        with torch.no_grad():
+            for x, y in self.minibatches(batches, batch_size):
+                inputs = _gate_inputs(net, x)
+                for total, a in zip(totals, inputs):
+                    total += a.transpose(0, 1).flatten(1).mean(1).double().cpu() * len(x)
+                count += len(x)
+        return [(t / count).to(torch.float32) for t in totals]
+
+    def train(self, masks: list[NodeMask], epochs: int) -> list["TrainResult"]:
+        """Train each sub-network for ``epochs`` with the engine, as the experiment trains (``training``: optimizer,
+        learning rate, batch size), stacked, on this seed's minibatch order, without early stopping.
+
+        Per mask, its per-epoch ``train_loss``, ``train_acc``, ``val_loss`` and ``val_acc``; the test fields are
+        NaN: the test split is not given. All masks at this context's sparsity (the stacked engine needs one shape).
+        """
+        from ..data.registry import DatasetSplits
+        from ..engine.families import engine_for
+
+        check_count("epochs", epochs)
+        if self.training is None:
+            raise ConfigError("train: this selection context has no training settings (SelectionContext.training); "
+                              "allowed: a context built with them")
+        if not masks:
+            return []
+        engine = engine_for(self.family)
+        data = engine.prepare(DatasetSplits("selection", self.x_train, self.y_train, self.x_val, self.y_val,
+                                            self.x_val[:0], self.y_val[:0],  # no test split: empty
+                                            n_classes=int(self.y_train.max()) + 1))
+        weights = engine.to_device(self.parent.weights, self.x_train.device)
+        stacked = engine.stack([(weights, mask) for mask in masks])
+        settings = dataclasses.replace(self.training, epochs=epochs, patience=0)
+        return engine.train(stacked, [self.seed] * len(masks), data, settings)
+
     def better(self, a: float, b: float) -> bool:
         """Whether score ``a`` ranks above ``b`` (loss: lower; accuracy: higher)."""
         return a < b if self.score_name == "loss" else a > b
+
+
+def check_count(name: str, value: object) -> int:
+    """A count (of minibatches, examples, rounds): a whole number >= 1, else a one-line error."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise invalid(name, value, "a whole number >= 1")
+    return value
+
+
+def _gate_pass(net: GatedNetwork, x: torch.Tensor, y: torch.Tensor, per_example: bool) -> list[torch.Tensor]:
+    """One minibatch's gate gradients ``(width,)``, or per example ``(size, width)``, per node layer (on the CPU)."""
+    captured: list[tuple[torch.Tensor, torch.Tensor]] = []
+    hooks = [m.register_forward_hook(lambda _m, inp, out: captured.append((inp[0], out)))
+             for m in net.gate_modules]
+    try:
+        loss = torch.nn.functional.cross_entropy(net.module(x), y)
+    finally:
+        for h in hooks:
+            h.remove()
+    if not per_example:
+        return [g.detach().cpu() for g in torch.autograd.grad(loss, net.gates)]
+    grads = torch.autograd.grad(loss, [out for _, out in captured])
+    return [(len(x) * (a.detach() * d).flatten(2).sum(2) if a.dim() > 2 else len(x) * a.detach() * d).cpu()
+            for (a, _), d in zip(captured, grads)]
+
+
+def _gate_inputs(net: GatedNetwork, x: torch.Tensor) -> list[torch.Tensor]:
+    """Each gate's input (the node layer's output after its activation) for the examples ``x``."""
+    captured: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda _m, inp, _out: captured.append(inp[0])) for m in net.gate_modules]
+    try:
+        net.module(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return captured
 
 
 @dataclass

@@ -15,12 +15,22 @@ from ..errors import ConfigError, describe, invalid
 from ..names import DENSE, RANDOM, RANDOM_SEARCH
 from .base import Method
 from .dense import Dense
+from .fisher import Fisher
+from .grasp import Grasp
+from .magnitude import Magnitude
 from .random import RandomMask
 from .random_search import RandomSearch
+from .snip import Snip
+from .synflow import SynFlow
+from .taylor import Taylor
 
 ENTRY_POINT_GROUP = "sparsebench.methods"
 #: The methods that come with sparsebench.
-BUILTIN: dict[str, type[Method]] = {DENSE: Dense, RANDOM: RandomMask, RANDOM_SEARCH: RandomSearch}
+BUILTIN: dict[str, type[Method]] = {
+    DENSE: Dense, RANDOM: RandomMask, RANDOM_SEARCH: RandomSearch,
+    # node-level scores at initialization (methods/node_scores.py)
+    "magnitude": Magnitude, "snip": Snip, "grasp": Grasp, "synflow": SynFlow, "taylor": Taylor, "fisher": Fisher,
+}
 _METHODS: dict[str, type[Method]] = dict(BUILTIN)
 
 

@@ -141,6 +141,17 @@ class ParentFamily(ABC):
     def incoming_weights(self, weights: Weights) -> list[torch.Tensor]:
         """Per node layer, each node's incoming weights as a ``(width, fan_in)`` tensor (for scoring rules)."""
 
+    # -- per-node quantities for scoring rules: optional for a third-party family -----
+    def outgoing_weights(self, weights: Weights) -> list[torch.Tensor]:
+        """Per node layer, the weights that read each node's output, as a ``(width, fan_out)`` tensor."""
+        raise ConfigError(f"parent {self.name!r}: outgoing_weights is not implemented by this family; "
+                          "allowed: a method that uses only incoming weights and validation scores")
+
+    def gated_module(self, weights: Weights) -> "GatedNetwork":
+        """The whole parent as an ``nn.Module`` with a multiplicative gate (ones) on each node's output."""
+        raise ConfigError(f"parent {self.name!r}: gated_module is not implemented by this family; "
+                          "allowed: a method that uses only incoming weights and validation scores")
+
     # -- derived from the above: the same for every family ----------------
     def weight_sparsity(self, kept: NodeMask | Sequence[int] | None) -> float:
         """Fraction of the parent's weights and biases the sub-network drops."""
@@ -170,8 +181,82 @@ class Parent:
         """Per node layer, each node's incoming weights ``(width, fan_in)``."""
         return self.family.incoming_weights(self.weights)
 
+    def outgoing_weights(self) -> list[torch.Tensor]:
+        """Per node layer, the weights reading each node's output ``(width, fan_out)``."""
+        return self.family.outgoing_weights(self.weights)
+
+    def gated_module(self) -> "GatedNetwork":
+        """The parent with a gate of ones on each node's output (see ``GatedNetwork``)."""
+        return self.family.gated_module(self.weights)
+
     def compact(self, mask: NodeMask) -> Weights:
         return self.family.compact(self.weights, mask)
 
     def to_module(self, mask: NodeMask | None = None) -> "nn.Module":
         return self.family.to_module(self.weights, mask)
+
+
+# -- gates on nodes: what gradient-based node scores share ------------------
+
+
+class NodeGate(torch.nn.Module):
+    """Multiplies each node's output (a feature, or a channel at every position) by its gate.
+
+    >>> gate = NodeGate(3)
+    >>> gate(torch.ones(2, 3, 4)).shape, gate.gate.requires_grad
+    (torch.Size([2, 3, 4]), True)
+    """
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.gate = torch.nn.Parameter(torch.ones(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate.view(1, -1, *(1,) * (x.dim() - 2))
+
+
+@dataclass
+class GatedNetwork:
+    """A parent as an ``nn.Module`` with one ``NodeGate`` per node layer, on the node's output *after* its activation.
+
+    After the activation (and before any pooling) so that a gate at 0 is exactly the node's removal, as
+    compaction removes it: before the activation, ``relu(0 * z + ...)`` of a node with a bias would still
+    pass a constant on. ``incoming[i]`` is the weight parameter of node layer ``i`` (dimension 0: its nodes),
+    for scores per incoming weight (SynFlow). The module starts in training mode (BatchNorm: batch statistics).
+    """
+
+    module: "nn.Module"
+    gate_modules: list[NodeGate]
+    incoming: list[torch.Tensor]
+
+    @property
+    def gates(self) -> list[torch.Tensor]:
+        """One ``(width,)`` tensor of ones per node layer, requiring grad: d(loss)/d(gate) is the node's sensitivity."""
+        return [m.gate for m in self.gate_modules]
+
+
+def gate_activations(model: "nn.Sequential", widths: Sequence[int], activations: tuple[type, ...],
+                     weighted: tuple[type, ...]) -> GatedNetwork:
+    """``model`` with a ``NodeGate`` after each of its first ``len(widths)`` activation modules.
+
+    The node layer's incoming weights are those of the last ``weighted`` module (Linear, Conv) before its
+    activation (a BatchNorm between them is skipped). For the sequential modules the families build.
+    """
+    from torch import nn
+
+    modules: list[nn.Module] = []
+    gates: list[NodeGate] = []
+    incoming: list[torch.Tensor] = []
+    last_weighted = None
+    for module in model:
+        modules.append(module)
+        if isinstance(module, weighted):
+            last_weighted = module
+        if isinstance(module, activations) and len(gates) < len(widths):
+            gate = NodeGate(widths[len(gates)])
+            gates.append(gate)
+            incoming.append(last_weighted.weight)
+            modules.append(gate)
+    if len(gates) != len(widths):
+        raise ValueError(f"gate_activations: found {len(gates)} activations for {len(widths)} node layers")
+    return GatedNetwork(nn.Sequential(*modules), gates, incoming)

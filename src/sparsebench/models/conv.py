@@ -31,7 +31,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..seeding import generator
-from .base import NodeSpace, ParentFamily, kept_counts
+from .base import GatedNetwork, NodeSpace, ParentFamily, gate_activations, kept_counts
 from .mask import NodeMask
 
 ACTIVATION_MODULES = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
@@ -216,6 +216,40 @@ class ConvNet(ParentFamily):
         [(8, 5), (6, 40)]
         """
         return [layer.weight.flatten(1) for layer in weights[: len(self.node_space.widths)]]
+
+    def outgoing_weights(self, weights: list[ConvLayer]) -> list[torch.Tensor]:
+        """What reads a node: a channel's input slice of the next filters (every filter, every kernel tap), for the
+        last convolution its block of flattened positions in the first linear layer; an FC neuron's column.
+
+        >>> from sparsebench.models.cnn1d import CNN1d
+        >>> net = CNN1d(1, (40,), (8, 6), (4,), 10)  # lengths 20, 10: the first FC layer reads 6 x 10 inputs
+        >>> [tuple(w.shape) for w in net.outgoing_weights(net.init(0))]
+        [(8, 30), (6, 40), (4, 10)]
+        """
+        n_conv, n_nodes = len(self.channels), len(self.node_space.widths)
+        out = []
+        for i, layer in enumerate(weights[1: n_nodes + 1]):
+            w = layer.weight
+            if i < n_conv - 1:  # conv -> conv: (out, in, *kernel) -> (in, out * kernel)
+                out.append(w.transpose(0, 1).flatten(1))
+            elif i == n_conv - 1:  # last conv -> linear: (out, channels * positions) -> (channels, out * positions)
+                out.append(w.view(w.shape[0], self.channels[-1], self.positions).transpose(0, 1).flatten(1))
+            else:
+                out.append(w.T)
+        return out
+
+    def gated_module(self, weights: list[ConvLayer]) -> GatedNetwork:
+        """The parent's ``to_module`` with a gate per channel (and per FC neuron) after each activation, before the
+        pooling that may follow it.
+
+        >>> from sparsebench.models.cnn1d import CNN1d
+        >>> net = CNN1d(1, (40,), (8, 6), (4,), 10)
+        >>> [tuple(g.shape) for g in net.gated_module(net.init(0)).gates]
+        [(8,), (6,), (4,)]
+        """
+        activations = tuple(ACTIVATION_MODULES.values())
+        return gate_activations(self.to_module(weights), self.node_space.widths, activations,
+                                (nn.Conv1d, nn.Conv2d, nn.Linear))
 
     # -- modules -----------------------------------------------------------
     def to_module(self, weights: list[ConvLayer], mask: NodeMask | None = None) -> nn.Sequential:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Mapping, NamedTuple, Sequence
 import torch
 
 from ..seeding import generator
-from .base import NodeSpace, ParentFamily, kept_counts
+from .base import GatedNetwork, NodeSpace, ParentFamily, gate_activations, kept_counts
 from .mask import NodeMask, stacked_indices
 
 
@@ -95,6 +95,28 @@ class MLP(ParentFamily):
         [(6, 4), (5, 6)]
         """
         return [layer.weight for layer in weights[: len(self.hidden)]]
+
+    def outgoing_weights(self, weights: list[Layer]) -> list[torch.Tensor]:
+        """A hidden node's outgoing weights are its column of the next layer's weight matrix.
+
+        >>> mlp = MLP(4, (6, 5), 3)
+        >>> [tuple(w.shape) for w in mlp.outgoing_weights(mlp.init(0))]
+        [(6, 5), (5, 3)]
+        """
+        return [layer.weight.T for layer in weights[1: len(self.hidden) + 1]]
+
+    def gated_module(self, weights: list[Layer]) -> GatedNetwork:
+        """The parent's ``to_module`` with a gate after each hidden activation.
+
+        >>> mlp = MLP(4, (6, 5), 3)
+        >>> net = mlp.gated_module(mlp.init(0))
+        >>> [tuple(g.shape) for g in net.gates], net.module[2]
+        ([(6,), (5,)], NodeGate())
+        """
+        from torch import nn
+
+        activations = (nn.ReLU, nn.Tanh, nn.GELU)
+        return gate_activations(self.to_module(weights), self.hidden, activations, (nn.Linear,))
 
 
 #: The name the MLP's shape had before it became a family; kept for code written against it.
