@@ -463,7 +463,8 @@ def pending_groups(design: DesignSection, st: Store, experiment_id: int) -> list
 
 
 def select_networks(
-    search: SearchSection, group: WorkGroup, parent: Weights, seed: int, data: DatasetSplits, family: ParentFamily, engine: str
+    search: SearchSection, group: WorkGroup, parent: Weights, seed: int, data: DatasetSplits, family: ParentFamily, engine: str,
+    training: TrainSettings | None = None,
 ) -> tuple[list[Network], list[CandidateRecord]]:
     """Ask each method of the group for its mask at this seed (``parent``: the seed's initial weights; ``search``:
     ``cfg.search``; ``engine``: the one that scores); add random-search's probes."""
@@ -485,6 +486,7 @@ def select_networks(
             y_val=data.y_val.clone(),
             generator=generator(seed, "method", name, group.sparsity),
             engine=engine,
+            training=training,  # what ctx.train trains candidates with: the experiment's own settings
         )
         # Wall-clock of the method's own work only (not of copying the parent and data for it above).
         started = time.perf_counter()
@@ -601,7 +603,7 @@ def run_group(
     networks: list[Network] = []
     candidates: list[CandidateRecord] = []
     for seed in group.seeds:
-        nets, cands = select_networks(search, group, parents[seed], seed, data, family, engine)
+        nets, cands = select_networks(search, group, parents[seed], seed, data, family, engine, settings)
         networks += nets
         candidates += cands
     # Compacted initial weights of all networks, stacked (each from its own seed's parent).

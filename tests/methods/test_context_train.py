@@ -40,3 +40,31 @@ def test_train_without_training_settings_gives_one_line(make_context):
     ctx.training = SETTINGS
     with pytest.raises(ConfigError, match="^epochs: got 0; allowed: a whole number >= 1$"):
         ctx.train(ctx.sample(1), epochs=0)
+
+
+TRAINED_SEARCH = '''
+from sparsebench.methods import Method, Selection
+
+class BrieflyTrained(Method):
+    """Trains 3 sampled candidates for one epoch each and keeps the best validation accuracy."""
+    def select(self, ctx):
+        masks = ctx.sample(3)
+        results = ctx.train(masks, epochs=1)
+        scores = [r.val_acc[-1] for r in results]
+        best = max(range(3), key=lambda i: (scores[i], -i))
+        return Selection(masks[best], masks, scores, best, search_epochs=3)
+'''
+
+
+def test_ctx_train_runs_inside_a_real_run_with_the_experiments_settings(tmp_path, monkeypatch, cli):
+    import sparsebench
+
+    (tmp_path / "trained_search.py").write_text(TRAINED_SEARCH)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    db = tmp_path / "t.db"
+    code, _, err = cli("run", "--dataset", "digits", "--hidden", "16,16", "--seeds", "1", "--sparsities", "0.5",
+                       "--epochs", "2", "--methods", "random,trained_search:BrieflyTrained", "--store", str(db))
+    assert code == 0, err
+    trials = sparsebench.load_results(db)
+    row = trials[trials["method"] == "trained_search:BrieflyTrained"].iloc[0]
+    assert row["search_epochs"] == 3 and row["candidate_evaluations"] == 3
