@@ -1,0 +1,383 @@
+"""Stacked training and scoring of N compacted convolutional networks of one shape.
+
+Every network keeps its own weights, BatchNorm running statistics, optimizer
+state (one fused Adam/SGD kernel a step, element by element as
+``torch.optim``), its seed's minibatch order, the stopping rule and
+divergence detection, as ``engine/stacked.py`` does for the MLP. One Python
+loop and one backward pass per step serve all N networks.
+
+How the convolutions are computed (``choose_strategy``), two strategies:
+
+- ``loop``: each network's compacted convolutions as their own oneDNN call,
+  its hidden FC layers and head as ``F.linear`` (what the reference calls);
+  the networks share the step, the backward pass and the optimizer kernel.
+- ``unfold`` (1-D, no pooling): all networks at once, channels last; a
+  convolution is the concatenation of its ``kernel`` strided taps times the
+  weight, one ``bmm`` for the N networks (the MLP engine's product); hidden
+  FC layers and the head are ``bmm`` too.
+
+A trial's numbers must not depend on which other trials share its stack
+(DESIGN.md, "Reproducibility at any scale"). Both strategies give each network
+its own calls of fixed shapes (per-network convolutions, BatchNorm and
+cross-entropy; ``bmm``, which computes each matrix of the batch alone; the
+optimizer over per-network tensors), so a network trains bit for bit the same
+in a stack of 1 and of 3 (``tests/engine/test_conv_stacked.py``).
+
+Measured and rejected: one grouped convolution with ``groups=N`` over the
+stacked networks (what ``torch.func.vmap`` of a convolution becomes). It is
+not bitwise independent of N: oneDNN picks its algorithm by the whole
+convolution's shape, so a network's output or weight gradient changes in the
+last bits with the number of groups (1 against 2..7 for every layer tried;
+2..7 against 8+ for a first layer of one input channel, and 3+ against 2 for
+one of 3 channels; ``benchmarks/conv_strategies.py --bitwise``). Fixed chunks
+of G groups padded with dummy networks would fix G, at the price of the
+padding; it was not needed, because it is not faster where it matters:
+
+Milliseconds per training step of 16 networks (autograd + Adam, batch 128 for
+1-D, 64 for 2-D; AMD EPYC, one core pinned with ``taskset``, under load from
+other work; ``benchmarks/conv_strategies.py``):
+
+====================  ========  =====  ======  ==========================
+case                  grouped   loop   unfold  chosen
+====================  ========  =====  ======  ==========================
+cnn1d s=0.5 (64 ch)   240       108-152  303-340  loop
+cnn1d s=0.9 (13 ch)   51        39-56  43-60   loop
+cnn1d s=0.98 (3 ch)   20        29-47  16-19   unfold
+====================  ========  =====  ======  ==========================
+
+(2-D figures: see the README's Performance section; the loop is used for
+every 2-D case, unfold being 1-D only.) Unfold wins where channels are few
+and the per-call overhead of N small convolutions dominates; where channels
+are many, its concatenated taps (and their backward) cost more than oneDNN's
+direct convolution. The switch is at ``UNFOLD_MAX_CHANNELS`` kept channels.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..data.registry import DatasetSplits
+from ..models.conv import BN_EPS, BN_MOMENTUM, ConvLayer, ConvNet
+from .common import TrainResult, TrainSettings, epoch_order, steps_per_epoch
+from .fused_optimizer import FusedOptimizer
+
+#: 1-D networks whose widest convolution keeps at most this many channels are trained with ``unfold``.
+UNFOLD_MAX_CHANNELS = 8
+#: Rows evaluated at once (the reference's chunk; fixed, so that no network's sums depend on the stack).
+EVAL_ROWS = 1024
+#: Candidates scored at once: bounds the memory of scoring any K.
+SCORE_CHUNK = 16
+
+ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu}
+#: Running mean and variance ``(N, out)`` of a convolution's BatchNorm, or None without BatchNorm.
+Stats = list["tuple[torch.Tensor, torch.Tensor] | None"]
+
+
+def stack_layers(networks: list[list[ConvLayer]]) -> list[ConvLayer]:
+    """Compact networks of one shape, stacked per parameter along a new first dimension."""
+    return [ConvLayer(*(None if parts[0] is None else torch.stack(parts) for parts in zip(*layers)))
+            for layers in zip(*networks)]
+
+
+def unstack(layers: list[ConvLayer], i: int) -> list[ConvLayer]:
+    """Network ``i``'s layers: views into the stacked tensors."""
+    return [ConvLayer(*(None if t is None else t[i] for t in layer)) for layer in layers]
+
+
+def initial_stats(layers: list[ConvLayer]) -> Stats:
+    """BatchNorm's running statistics at their start (mean 0, variance 1) for every stacked network."""
+    return [None if l.bn_weight is None else (torch.zeros_like(l.bn_weight), torch.ones_like(l.bn_weight))
+            for l in layers]
+
+
+def choose_strategy(family: ConvNet, layers: list[ConvLayer]) -> str:
+    """``unfold`` for thin 1-D networks without pooling, else ``loop`` (measured: see the module docstring)."""
+    n_conv = len(family.channels)
+    widest = max(l.weight.shape[1] for l in layers[:n_conv])
+    if family.dims == 1 and family.pool_every == 0 and widest <= UNFOLD_MAX_CHANNELS:
+        return "unfold"
+    return "loop"
+
+
+# -- forward passes ---------------------------------------------------------
+def _batch_norm(h, stats, i, n, layer, training):
+    mean, var = stats[i]
+    return F.batch_norm(h, mean[n], var[n], layer.bn_weight, layer.bn_bias, training, BN_MOMENTUM, BN_EPS)
+
+
+def forward_loop(family: ConvNet, nets: list[list[ConvLayer]], stats: Stats, xs: list[torch.Tensor],
+                 training: bool) -> list[torch.Tensor]:
+    """Each network's logits ``(B, classes)`` on its own input ``xs[n]`` ``(B, C, *spatial)``: its own calls."""
+    conv = F.conv1d if family.dims == 1 else F.conv2d
+    pool = F.max_pool1d if family.dims == 1 else F.max_pool2d
+    act = ACTIVATIONS[family.activation]
+    n_conv = len(family.channels)
+    logits = []
+    for n, (layers, h) in enumerate(zip(nets, xs)):
+        for i, layer in enumerate(layers):
+            if i < n_conv:
+                h = conv(h, layer.weight, layer.bias, stride=family.stride, padding=family.padding)
+                if layer.bn_weight is not None:
+                    h = _batch_norm(h, stats, i, n, layer, training)
+            else:
+                h = F.linear(h.flatten(1) if i == n_conv else h, layer.weight, layer.bias)
+            if i < len(layers) - 1:
+                h = act(h)
+            if i < n_conv and family.pools_after(i):
+                h = pool(h, 2)
+        logits.append(h)
+    return logits
+
+
+def _unfold_conv1d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, family: ConvNet) -> torch.Tensor:
+    """N stacked 1-D convolutions, channels last: ``h`` ``(N, B, L, C)``, ``weight`` ``(N, out, C, k)`` -> ``(N, B, L', out)``."""
+    n, b, length, channels = h.shape
+    k, stride, pad = family.kernel, family.stride, family.padding
+    out_len = (length + 2 * pad - k) // stride + 1
+    padded = F.pad(h, (0, 0, pad, pad))
+    span = stride * (out_len - 1) + 1
+    # Tap t of output position p reads input position p*stride + t - pad: column t*C + c.
+    cols = torch.cat([padded[:, :, t : t + span : stride] for t in range(k)], dim=3).reshape(n, b * out_len, k * channels)
+    w = weight.permute(0, 3, 2, 1).reshape(n, k * channels, weight.shape[1])
+    return torch.bmm(cols, w).add_(bias.unsqueeze(1)).view(n, b, out_len, -1)
+
+
+def forward_unfold(family: ConvNet, layers: list[ConvLayer], stats: Stats, x: torch.Tensor,
+                   training: bool) -> list[torch.Tensor]:
+    """Each network's logits ``(B, classes)``; ``x`` ``(N, B, C, L)``, all N networks' convolutions as one ``bmm``."""
+    act = ACTIVATIONS[family.activation]
+    n_conv = len(family.channels)
+    h = x.transpose(2, 3)  # (N, B, L, C)
+    for i, layer in enumerate(layers[:n_conv]):
+        h = _unfold_conv1d(h, layer.weight, layer.bias, family)
+        if layer.bn_weight is not None:
+            # Per network, its (B*L, C) rows: a channel's statistics over the batch and positions, as BatchNorm1d's.
+            n, b, length, c = h.shape
+            parts = [_batch_norm(part.reshape(b * length, c), stats, i, j, ConvLayer(None, None, g, s), training)
+                     for j, (part, g, s) in enumerate(zip(h.unbind(0), layer.bn_weight.unbind(0), layer.bn_bias.unbind(0)))]
+            h = torch.stack(parts).view(n, b, length, c)
+        h = act(h)
+    h = h.transpose(2, 3).flatten(2)  # (N, B, C*L): channel-major, as nn.Flatten
+    rest = layers[n_conv:]
+    for j, layer in enumerate(rest):
+        h = torch.bmm(h, layer.weight.transpose(1, 2)).add_(layer.bias.unsqueeze(1))
+        if j < len(rest) - 1:
+            h = act(h)
+    return list(h.unbind(0))
+
+
+def _forward(family, strategy, layers, stats, x, training):
+    """Logits per network. ``x``: one tensor ``(B, ...)`` all networks read, or a list of each network's input."""
+    n = layers[0].weight.shape[0]
+    xs = [x] * n if torch.is_tensor(x) else x
+    if strategy == "unfold":
+        return forward_unfold(family, layers, stats, torch.stack(xs) if not torch.is_tensor(x) else x.expand(n, *x.shape), training)
+    return forward_loop(family, [unstack(layers, i) for i in range(n)], stats, xs, training)
+
+
+@torch.no_grad()
+def evaluate_stacked(family: ConvNet, layers: list[ConvLayer], stats: Stats | None, x: torch.Tensor, y: torch.Tensor,
+                     strategy: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss and accuracy ``(N,)`` (float64) of each stacked network on ``(x, y)``, BatchNorm in evaluation mode.
+
+    Rows are read ``EVAL_ROWS`` at a time, summed per network as the reference's ``_evaluate`` sums them.
+    """
+    strategy = strategy or choose_strategy(family, layers)
+    stats = initial_stats(layers) if stats is None else stats
+    n = layers[0].weight.shape[0]
+    loss_sum = torch.zeros(n, dtype=torch.float64, device=x.device)
+    correct = torch.zeros(n, dtype=torch.long, device=x.device)
+    for start in range(0, len(y), EVAL_ROWS):
+        yb = y[start : start + EVAL_ROWS]
+        logits = _forward(family, strategy, layers, stats, x[start : start + EVAL_ROWS], False)
+        loss_sum += torch.stack([F.cross_entropy(l, yb, reduction="sum") for l in logits]).double()
+        correct += torch.stack([(l.argmax(1) == yb).sum() for l in logits])
+    return loss_sum / len(y), correct.double() / len(y)
+
+
+@torch.no_grad()
+def score_stacked(family: ConvNet, parent: list[ConvLayer], masks, x: torch.Tensor, y: torch.Tensor, score: str) -> torch.Tensor:
+    """Each untrained candidate's mean loss or accuracy ``(K,)``, ``SCORE_CHUNK`` compacted candidates at a time."""
+    values = []
+    for start in range(0, len(masks), SCORE_CHUNK):
+        layers = stack_layers([family.compact(parent, m) for m in masks[start : start + SCORE_CHUNK]])
+        loss, acc = evaluate_stacked(family, layers, None, x, y)
+        values.append(loss if score == "loss" else acc)
+    return torch.cat(values).float().cpu() if values else torch.empty(0)
+
+
+# -- training ----------------------------------------------------------------
+class _Parameters:
+    """The stacked parameters (no autograd) and, per strategy, the leaf tensors autograd differentiates.
+
+    ``loop``: each network's own views as leaves (indexing a stacked leaf would make
+    every network's backward write a full-stack gradient). ``unfold``: the stacked
+    tensors themselves. Either way the optimizer sees per-network tensors, so its
+    element-wise kernel treats a network the same whatever the stack.
+    """
+
+    def __init__(self, layers: list[ConvLayer], strategy: str):
+        self.strategy = strategy
+        self.stacked = [ConvLayer(*(None if t is None else t.detach().clone() for t in l)) for l in layers]
+        self.n = layers[0].weight.shape[0]
+        self.flat = [t for l in self.stacked for t in l if t is not None]
+        if strategy == "loop":
+            self.nets = [unstack(self.stacked, i) for i in range(self.n)]
+            self.leaves = [net[li][f] for li, layer in enumerate(self.stacked) for f, t in enumerate(layer)
+                           if t is not None for net in self.nets]
+        else:
+            self.leaves = self.flat
+        for t in self.leaves:
+            t.requires_grad_()
+        # In the order of the leaves for ``loop`` (layer, parameter, network): the same order here.
+        self.per_network = [t.detach()[i] for t in self.flat for i in range(self.n)]
+
+    def grads(self) -> list[torch.Tensor]:
+        """Gradients in the order of ``per_network``."""
+        if self.strategy == "loop":
+            return [t.grad for t in self.leaves]
+        return [t.grad[i] for t in self.flat for i in range(self.n)]
+
+    def zero_grad(self) -> None:
+        for t in self.leaves:
+            t.grad = None
+
+    def logits(self, family, stats, x, training):
+        if self.strategy == "loop":
+            return forward_loop(family, self.nets, stats, x, training)
+        return forward_unfold(family, self.stacked, stats, x, training)
+
+    def snapshot(self) -> list[torch.Tensor]:
+        return [t.detach().clone() for t in self.flat]
+
+    def detached(self, tensors: list[torch.Tensor] | None = None) -> list[ConvLayer]:
+        it = iter(self.flat if tensors is None else tensors)
+        return [ConvLayer(*(None if t is None else next(it).detach() for t in l)) for l in self.stacked]
+
+
+def _copy_rows(dst: list[torch.Tensor], src: list[torch.Tensor], rows: torch.Tensor) -> None:
+    for d, s in zip(dst, src):
+        d.index_copy_(0, rows, s.detach().index_select(0, rows))
+
+
+def _stats_tensors(stats: Stats) -> list[torch.Tensor]:
+    return [t for s in stats if s is not None for t in s]
+
+
+def train_stacked(
+    family: ConvNet,
+    layers: list[ConvLayer],
+    seeds: list[int],
+    data: DatasetSplits,
+    settings: TrainSettings,
+    on_epoch: Callable[[int], None] | None = None,
+    strategy: str | None = None,
+) -> list[TrainResult]:
+    """Train N stacked compact networks (``layers`` not modified); network i follows ``seeds[i]``'s minibatch order.
+
+    The same bookkeeping as the reference ``train_module``: curves per epoch, best epoch by validation accuracy
+    (weights and running statistics kept), the stopping rule, divergence, final and best test metrics.
+    """
+    start_time = time.perf_counter()
+    strategy = strategy or choose_strategy(family, layers)
+    params = _Parameters(layers, strategy)
+    n, device = params.n, layers[0].weight.device
+    stats = initial_stats(params.stacked)
+    state = lambda: params.flat + _stats_tensors(stats)  # noqa: E731 - what "the weights" of an epoch are
+    optimizer = FusedOptimizer(params.per_network, settings)
+    n_train = len(data.y_train)
+    results = [TrainResult() for _ in range(n)]
+    best = [t.detach().clone() for t in state()]
+    best_val_acc = torch.full((n,), -1.0, dtype=torch.float64, device=device)
+    best_epoch = torch.zeros(n, dtype=torch.long, device=device)
+    diverged_at: list[int | None] = [None] * n
+    # A stopped network keeps its slot (the others' shapes and numbers never depend on when it stopped);
+    # its weights of the stop epoch are kept here, nothing of it is recorded any more.
+    stopped_at: list[int | None] = [None] * n
+    frozen = [t.detach().clone() for t in state()] if settings.patience > 0 else []
+    distinct = sorted(set(seeds))
+    slot = [distinct.index(s) for s in seeds]
+    for epoch in range(1, settings.epochs + 1):
+        orders = [epoch_order(s, epoch, n_train).to(device) for s in distinct]
+        loss_sum = torch.zeros(n, dtype=torch.float64, device=device)
+        correct = torch.zeros(n, dtype=torch.long, device=device)
+        for step in range(steps_per_epoch(n_train, settings.batch_size)):
+            batch = slice(step * settings.batch_size, (step + 1) * settings.batch_size)
+            idx = [o[batch] for o in orders]
+            xb_seed, yb_seed = [data.x_train[i] for i in idx], [data.y_train[i] for i in idx]
+            xs, ys = [xb_seed[k] for k in slot], [yb_seed[k] for k in slot]
+            x = xs if strategy == "loop" else torch.stack(xs)
+            logits = params.logits(family, stats, x, True)
+            losses = [F.cross_entropy(l, yb) for l, yb in zip(logits, ys)]
+            params.zero_grad()
+            # Each network's gradient is its own loss's: backward from every loss with weight 1.
+            torch.autograd.backward(losses)
+            optimizer.step(params.grads())
+            with torch.no_grad():
+                loss_sum += torch.stack(losses).detach().double() * len(idx[0])
+                correct += torch.stack([(l.argmax(1) == yb).sum() for l, yb in zip(logits, ys)])
+            del logits, losses
+        current = params.detached()
+        val_loss, val_acc = evaluate_stacked(family, current, stats, data.x_val, data.y_val, strategy)
+        if data.has_monitor:
+            monitor_loss, monitor_acc = evaluate_stacked(family, current, stats, data.x_monitor, data.y_monitor, strategy)
+        train_loss, train_acc = loss_sum / n_train, correct.double() / n_train
+        finite = torch.isfinite(train_loss) & torch.isfinite(val_loss)
+        for i in range(n):
+            if diverged_at[i] is not None or stopped_at[i] is not None:
+                continue
+            r = results[i]
+            r.train_loss.append(float(train_loss[i]))
+            r.train_acc.append(float(train_acc[i]))
+            r.val_loss.append(float(val_loss[i]))
+            r.val_acc.append(float(val_acc[i]))
+            if data.has_monitor:
+                r.monitor_loss.append(float(monitor_loss[i]))
+                r.monitor_acc.append(float(monitor_acc[i]))
+            if not finite[i]:
+                diverged_at[i] = epoch
+        alive = torch.tensor([d is None and s is None for d, s in zip(diverged_at, stopped_at)], device=device)
+        improved = alive & ((val_acc > best_val_acc) | (best_epoch == 0))
+        best_val_acc = torch.where(improved, val_acc, best_val_acc)
+        best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
+        _copy_rows(best, state(), torch.nonzero(improved).flatten())
+        if settings.patience > 0:
+            stopping = [i for i in range(n) if alive[i] and settings.should_stop(epoch, int(best_epoch[i]))]
+            for i in stopping:
+                stopped_at[i] = epoch
+            _copy_rows(frozen, state(), torch.tensor(stopping, dtype=torch.long, device=device))
+        if on_epoch is not None:
+            on_epoch(n)
+        if all(d is not None or s is not None for d, s in zip(diverged_at, stopped_at)):
+            break  # nothing more would be recorded
+
+    with torch.no_grad():
+        if settings.patience > 0:
+            rows = torch.tensor([i for i in range(n) if stopped_at[i] is not None], dtype=torch.long, device=device)
+            _copy_rows(state(), frozen, rows)
+    final = params.detached()
+    final_loss, final_acc = evaluate_stacked(family, final, stats, data.x_test, data.y_test, strategy)
+    best_layers = params.detached(best[: len(params.flat)])
+    best_stats = _restack_stats(stats, best[len(params.flat):])
+    best_loss, best_acc = evaluate_stacked(family, best_layers, best_stats, data.x_test, data.y_test, strategy)
+    seconds = (time.perf_counter() - start_time) / n
+    for i, r in enumerate(results):
+        r.seconds = seconds
+        r.final_weights = [ConvLayer(*(None if t is None else t.clone() for t in l)) for l in unstack(final, i)]
+        r.diverged_epoch, r.stop_epoch = diverged_at[i], stopped_at[i]
+        if int(best_epoch[i]) > 0:
+            r.best_epoch, r.best_val_acc = int(best_epoch[i]), float(best_val_acc[i])
+        if r.diverged:
+            continue  # no test metrics: NaN, never averaged
+        r.final_test_loss, r.final_test_acc = float(final_loss[i]), float(final_acc[i])
+        r.best_test_loss, r.best_test_acc = float(best_loss[i]), float(best_acc[i])
+    return results
+
+
+def _restack_stats(like: Stats, tensors: list[torch.Tensor]) -> Stats:
+    it = iter(tensors)
+    return [None if s is None else (next(it), next(it)) for s in like]
