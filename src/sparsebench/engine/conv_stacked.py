@@ -66,13 +66,15 @@ from .common import TrainResult, TrainSettings, epoch_order, steps_per_epoch
 from .fused_optimizer import FusedOptimizer
 
 #: 1-D networks whose widest convolution keeps at most this many channels are trained with ``unfold``.
-UNFOLD_MAX_CHANNELS = 8
+UNFOLD_MAX_CHANNELS = 24
 #: Rows evaluated at once (the reference's chunk; fixed, so that no network's sums depend on the stack).
 EVAL_ROWS = 1024
 #: Candidates scored at once: bounds the memory of scoring any K.
 SCORE_CHUNK = 16
 
 ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu}
+#: In place, where no backward pass needs the input (evaluation): a tenth of an evaluation's time is ReLU's output.
+ACTIVATIONS_INPLACE = {"relu": F.relu_, "tanh": torch.tanh_, "gelu": F.gelu}
 #: Running mean and variance ``(N, out)`` of a convolution's BatchNorm, or None without BatchNorm.
 Stats = list["tuple[torch.Tensor, torch.Tensor] | None"]
 
@@ -114,7 +116,7 @@ def forward_loop(family: ConvNet, nets: list[list[ConvLayer]], stats: Stats, xs:
     """Each network's logits ``(B, classes)`` on its own input ``xs[n]`` ``(B, C, *spatial)``: its own calls."""
     conv = F.conv1d if family.dims == 1 else F.conv2d
     pool = F.max_pool1d if family.dims == 1 else F.max_pool2d
-    act = ACTIVATIONS[family.activation]
+    act = (ACTIVATIONS if torch.is_grad_enabled() else ACTIVATIONS_INPLACE)[family.activation]
     n_conv = len(family.channels)
     logits = []
     for n, (layers, h) in enumerate(zip(nets, xs)):
@@ -133,23 +135,59 @@ def forward_loop(family: ConvNet, nets: list[list[ConvLayer]], stats: Stats, xs:
     return logits
 
 
-def _unfold_conv1d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, family: ConvNet) -> torch.Tensor:
-    """N stacked 1-D convolutions, channels last: ``h`` ``(N, B, L, C)``, ``weight`` ``(N, out, C, k)`` -> ``(N, B, L', out)``."""
-    n, b, length, channels = h.shape
-    k, stride, pad = family.kernel, family.stride, family.padding
-    out_len = (length + 2 * pad - k) // stride + 1
+def _taps(h: torch.Tensor, k: int, stride: int, pad: int, out_len: int) -> torch.Tensor:
+    """The unfolded input ``(N, B*L', k*C)`` of channels-last ``h`` ``(N, B, L, C)``: output position p's row holds the
+    padded input positions ``p*stride .. p*stride + k - 1``, each position's C channels (one strided view, one copy)."""
+    n, b, _, c = h.shape
     padded = F.pad(h, (0, 0, pad, pad))
-    span = stride * (out_len - 1) + 1
-    # Tap t of output position p reads input position p*stride + t - pad: column t*C + c.
-    cols = torch.cat([padded[:, :, t : t + span : stride] for t in range(k)], dim=3).reshape(n, b * out_len, k * channels)
-    w = weight.permute(0, 3, 2, 1).reshape(n, k * channels, weight.shape[1])
-    return torch.bmm(cols, w).add_(bias.unsqueeze(1)).view(n, b, out_len, -1)
+    s = padded.stride()
+    return padded.as_strided((n, b, out_len, k * c), (s[0], s[1], stride * c, 1)).reshape(n, b * out_len, k * c)
+
+
+class UnfoldConv1d(torch.autograd.Function):
+    """N stacked 1-D convolutions, channels last, as one ``bmm`` of the unfolded input; the backward written out.
+
+    ``h`` ``(N, B, L, C)``, ``weight`` ``(N, k*C, out)`` (tap-major rows), ``bias`` ``(N, out)`` -> ``(N, B, L', out)``.
+    Autograd through the unfolding's slices would write a zero-filled input-sized gradient per tap; here the taps'
+    gradients are added into one buffer. Every product is per network (``bmm``), and so is the bias gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, k: int, stride: int, pad: int):
+        n, b, length, c = h.shape
+        out_len = (length + 2 * pad - k) // stride + 1
+        cols = _taps(h, k, stride, pad, out_len)
+        ctx.save_for_backward(cols, weight)
+        ctx.geometry = (length, c, k, stride, pad, out_len)
+        return torch.baddbmm(bias.unsqueeze(1), cols, weight).view(n, b, out_len, -1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        cols, weight = ctx.saved_tensors
+        length, c, k, stride, pad, out_len = ctx.geometry
+        n, b = grad.shape[:2]
+        grad = grad.reshape(n, b * out_len, -1)
+        grad_weight = torch.bmm(cols.transpose(1, 2), grad)
+        grad_bias = torch.stack([g.sum(0) for g in grad.unbind(0)])
+        grad_cols = torch.bmm(grad, weight.transpose(1, 2)).view(n, b, out_len, k, c)
+        grad_padded = grad.new_zeros(n, b, length + 2 * pad, c)
+        span = stride * (out_len - 1) + 1
+        for t in range(k):
+            grad_padded[:, :, t : t + span : stride] += grad_cols[:, :, :, t]
+        return grad_padded[:, :, pad : pad + length], grad_weight, grad_bias, None, None, None
+
+
+def _unfold_conv1d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, family: ConvNet) -> torch.Tensor:
+    """``weight`` as ``nn.Conv1d`` holds it, stacked ``(N, out, C, k)``: rows reordered tap-major for the product."""
+    n, out, channels, k = weight.shape
+    rows = weight.permute(0, 3, 2, 1).reshape(n, k * channels, out)
+    return UnfoldConv1d.apply(h, rows, bias, k, family.stride, family.padding)
 
 
 def forward_unfold(family: ConvNet, layers: list[ConvLayer], stats: Stats, x: torch.Tensor,
                    training: bool) -> list[torch.Tensor]:
     """Each network's logits ``(B, classes)``; ``x`` ``(N, B, C, L)``, all N networks' convolutions as one ``bmm``."""
-    act = ACTIVATIONS[family.activation]
+    act = (ACTIVATIONS if torch.is_grad_enabled() else ACTIVATIONS_INPLACE)[family.activation]
     n_conv = len(family.channels)
     h = x.transpose(2, 3)  # (N, B, L, C)
     for i, layer in enumerate(layers[:n_conv]):
