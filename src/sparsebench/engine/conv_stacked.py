@@ -12,44 +12,60 @@ How the convolutions are computed (``choose_strategy``), two strategies:
   its hidden FC layers and head as ``F.linear`` (what the reference calls);
   the networks share the step, the backward pass and the optimizer kernel.
 - ``unfold`` (1-D, no pooling): all networks at once, channels last; a
-  convolution is the concatenation of its ``kernel`` strided taps times the
-  weight, one ``bmm`` for the N networks (the MLP engine's product); hidden
-  FC layers and the head are ``bmm`` too.
+  convolution is the unfolded input (each output position's ``kernel``
+  input positions, one strided view copied once) times the weight, one
+  ``bmm`` for the N networks (the MLP engine's product), its backward written
+  out (``UnfoldConv1d``); hidden FC layers and the head network by network.
 
 A trial's numbers must not depend on which other trials share its stack
 (DESIGN.md, "Reproducibility at any scale"). Both strategies give each network
-its own calls of fixed shapes (per-network convolutions, BatchNorm and
-cross-entropy; ``bmm``, which computes each matrix of the batch alone; the
-optimizer over per-network tensors), so a network trains bit for bit the same
-in a stack of 1 and of 3 (``tests/engine/test_conv_stacked.py``).
+its own calls of fixed shapes (per-network convolutions, BatchNorm,
+cross-entropy and weight gradients; the optimizer over per-network tensors),
+so a network trains bit for bit the same in a stack of 1 and of 3
+(``tests/engine/test_conv_stacked.py``, at 1 and 2 threads). The one batched
+product across networks, ``bmm``, is used only where its inner dimension is
+small (the unfolded forward and input gradient); with 2 threads a ``bmm``
+whose inner dimension is long (a weight gradient, summing over the batch)
+gives a network other bits in a batch of 1 than of 3, which is why the MLP
+engine's stacks are not independent today.
 
 Measured and rejected: one grouped convolution with ``groups=N`` over the
 stacked networks (what ``torch.func.vmap`` of a convolution becomes). It is
 not bitwise independent of N: oneDNN picks its algorithm by the whole
-convolution's shape, so a network's output or weight gradient changes in the
-last bits with the number of groups (1 against 2..7 for every layer tried;
-2..7 against 8+ for a first layer of one input channel, and 3+ against 2 for
-one of 3 channels; ``benchmarks/conv_strategies.py --bitwise``). Fixed chunks
-of G groups padded with dummy networks would fix G, at the price of the
-padding; it was not needed, because it is not faster where it matters:
+convolution's shape, so a network's output or gradients change in the last
+bits with the number of groups (G=1 against G=2 for a 1-D first layer and a
+13-channel layer; for a 2-D first layer of 3 input channels, G=3, 8 and 17
+against G=2; ``benchmarks/conv_strategies.py --bitwise``). Fixed chunks of G
+groups padded with dummy networks would pin G, at the price of the padding;
+not needed, since the grouped convolution is slower than a per-network
+strategy in every case that matters:
 
-Milliseconds per training step of 16 networks (autograd + Adam, batch 128 for
-1-D, 64 for 2-D; AMD EPYC, one core pinned with ``taskset``, under load from
-other work; ``benchmarks/conv_strategies.py``):
+Milliseconds per training step of 16 networks, AMD EPYC, one thread pinned
+with ``taskset`` while other work shared the machine
+(``benchmarks/conv_strategies.py --threads 1``; grouped: autograd and
+``torch.optim.Adam``; loop and unfold: this module's training, its epoch
+divided by its steps; batch 128 for 1-D, 64 for 2-D):
 
-====================  ========  =====  ======  ==========================
-case                  grouped   loop   unfold  chosen
-====================  ========  =====  ======  ==========================
-cnn1d s=0.5 (64 ch)   240       108-152  303-340  loop
-cnn1d s=0.9 (13 ch)   51        39-56  43-60   loop
-cnn1d s=0.98 (3 ch)   20        29-47  16-19   unfold
-====================  ========  =====  ======  ==========================
+=====================================  =======  =====  ======  ======
+case (kept channels)                   grouped  loop   unfold  chosen
+=====================================  =======  =====  ======  ======
+cnn1d 128x3, s=0.5 (64)                316      208    317     loop
+cnn1d 128x3, s=0.9 (13)                78       67     54      unfold
+cnn1d 128x3, s=0.98 (3)                31       50     26      unfold
+cnn Conv-4, s=0.5 (32, 32, 64, 64)     11752    7052   -       loop
+cnn Conv-4, s=0.9 (6, 6, 13, 13)       1430     808    -       loop
+cnn Conv-4, s=0.98 (1, 1, 3, 3)        275      555    -       loop
+=====================================  =======  =====  ======  ======
 
-(2-D figures: see the README's Performance section; the loop is used for
-every 2-D case, unfold being 1-D only.) Unfold wins where channels are few
-and the per-call overhead of N small convolutions dominates; where channels
-are many, its concatenated taps (and their backward) cost more than oneDNN's
-direct convolution. The switch is at ``UNFOLD_MAX_CHANNELS`` kept channels.
+Unfold wins where channels are few and the per-call overhead of N small
+convolutions dominates; where channels are many, oneDNN's direct
+convolution beats the unfolded product (a bare step, 1-D, 16 networks: 20
+channels unfold 24 ms against loop 36; 32 channels 54 against 45); hence
+``UNFOLD_MAX_CHANNELS`` = 24. In 2-D at s=0.98 the grouped convolution is
+twice as fast as the loop, but that case is a few percent of a workload
+(the cost sits at low sparsity) and the loop keeps every network
+independent of its stack. The strategy changes no number beyond float
+rounding: both are held to the reference by the same tests.
 """
 
 from __future__ import annotations
@@ -149,7 +165,8 @@ class UnfoldConv1d(torch.autograd.Function):
 
     ``h`` ``(N, B, L, C)``, ``weight`` ``(N, k*C, out)`` (tap-major rows), ``bias`` ``(N, out)`` -> ``(N, B, L', out)``.
     Autograd through the unfolding's slices would write a zero-filled input-sized gradient per tap; here the taps'
-    gradients are added into one buffer. Every product is per network (``bmm``), and so is the bias gradient.
+    gradients are added into one buffer. The forward and input-gradient products (K = k*C or out, small) are one
+    ``bmm``; the weight gradient (K = B*L') and the bias gradient are computed network by network.
     """
 
     @staticmethod
@@ -167,7 +184,9 @@ class UnfoldConv1d(torch.autograd.Function):
         length, c, k, stride, pad, out_len = ctx.geometry
         n, b = grad.shape[:2]
         grad = grad.reshape(n, b * out_len, -1)
-        grad_weight = torch.bmm(cols.transpose(1, 2), grad)
+        # Per network: a batched product of wide-K matrices splits its sums across threads differently for
+        # a batch of 1 and of 3 (measured, 2 threads), which would make a network's numbers depend on its stack.
+        grad_weight = torch.stack([c.t() @ g for c, g in zip(cols.unbind(0), grad.unbind(0))])
         grad_bias = torch.stack([g.sum(0) for g in grad.unbind(0)])
         grad_cols = torch.bmm(grad, weight.transpose(1, 2)).view(n, b, out_len, k, c)
         grad_padded = grad.new_zeros(n, b, length + 2 * pad, c)
@@ -199,13 +218,14 @@ def forward_unfold(family: ConvNet, layers: list[ConvLayer], stats: Stats, x: to
                      for j, (part, g, s) in enumerate(zip(h.unbind(0), layer.bn_weight.unbind(0), layer.bn_bias.unbind(0)))]
             h = torch.stack(parts).view(n, b, length, c)
         h = act(h)
-    h = h.transpose(2, 3).flatten(2)  # (N, B, C*L): channel-major, as nn.Flatten
+    hs = h.transpose(2, 3).flatten(2).unbind(0)  # each (B, C*L): channel-major, as nn.Flatten
+    # FC layers network by network: their weight gradients are wide-K products (see UnfoldConv1d).
     rest = layers[n_conv:]
     for j, layer in enumerate(rest):
-        h = torch.bmm(h, layer.weight.transpose(1, 2)).add_(layer.bias.unsqueeze(1))
+        hs = [F.linear(x, w, b) for x, w, b in zip(hs, layer.weight.unbind(0), layer.bias.unbind(0))]
         if j < len(rest) - 1:
-            h = act(h)
-    return list(h.unbind(0))
+            hs = [act(x) for x in hs]
+    return list(hs)
 
 
 def _forward(family, strategy, layers, stats, x, training):
