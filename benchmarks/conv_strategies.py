@@ -80,20 +80,20 @@ def engine_step_ms(family, layers, data, batch: int, strategy: str) -> float:
     return (time.perf_counter() - start) / (len(data.y_train) // batch) * 1e3
 
 
-def measure(parent: str, steps: int) -> None:
+def measure(parent: str, steps: int, sparsities=(0.5, 0.9, 0.98)) -> None:
     family, batch = family_for(parent)
     g = torch.Generator().manual_seed(0)
     n = batch * steps
     x = torch.randn(n + 32, family.in_channels, *family.spatial, generator=g)
     y = torch.randint(0, 10, (n + 32,), generator=g)
     data = DatasetSplits("strategies", x[:n], y[:n], x[n:], y[n:], x[n:], y[n:], 10)
-    for s in (0.5, 0.9, 0.98):
+    for s in sparsities:
         masks = family.node_space.random_masks(s, N, torch.Generator().manual_seed(1))
         layers = conv_stacked.stack_layers([family.compact(family.init(0), m) for m in masks])
         xb = x[:batch].expand(N, *x[:batch].shape).contiguous()
         yb = y[:batch].expand(N, batch).contiguous()
         figures = {"grouped": grouped_step_ms(family, layers, xb, yb)}
-        for strategy in ("loop", "unfold") if family.dims == 1 else ("loop",):
+        for strategy in ("loop", "unfold"):
             figures[strategy] = engine_step_ms(family, layers, data, batch, strategy)
         shown = ", ".join(f"{k} {v:.1f}" for k, v in figures.items())
         print(f"{parent} s={s:g} kept {list(masks[0].kept_per_layer)}: ms per step of {N} networks: {shown}; "
@@ -125,10 +125,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8, help="training steps per measurement")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--bitwise", action="store_true")
+    parser.add_argument("--sparsities", default="0.5,0.9,0.98")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"threads={torch.get_num_threads()}")
-    bitwise() if args.bitwise else measure(args.parent, args.steps)
+    bitwise() if args.bitwise else measure(args.parent, args.steps, tuple(float(v) for v in args.sparsities.split(",")))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ from .test_conv_engine import splits
 #: (family factory, example shape, strategies that apply)
 CASES = {
     "cnn1d": (lambda bn: CNN1d(1, (20,), (8, 8, 8), (6,), 3, batchnorm=bn), (20,), ("loop", "unfold")),
-    "cnn": (lambda bn: CNN(2, (6, 6), (6, 6), (8,), 3, batchnorm=bn), (2, 6, 6), ("loop",)),
+    "cnn": (lambda bn: CNN(2, (7, 7), (6, 6), (8,), 3, batchnorm=bn), (2, 7, 7), ("loop", "unfold")),  # odd: pooling drops an edge
+    # (the engine never chooses unfold in 2-D, slower there; it is held to the reference all the same)
 }
 STRATEGY_CASES = [(name, s) for name, (_, _, strategies) in CASES.items() for s in strategies]
 
@@ -131,23 +132,6 @@ def test_the_strategy_follows_the_kept_channels():
     mask = thin.node_space.random_masks(0.5, 1, torch.Generator().manual_seed(0))[0]
     assert conv_stacked.choose_strategy(thin, conv_stacked.stack_layers([thin.compact(thin.init(0), mask)])) == "loop"
     image = CNN(3, (8, 8), (64, 64), (), 10)
-    mask = image.node_space.random_masks(0.98, 1, torch.Generator().manual_seed(0))[0]
-    assert conv_stacked.choose_strategy(image, conv_stacked.stack_layers([image.compact(image.init(0), mask)])) == "loop"
-
-
-@pytest.mark.parametrize("sparsity,strategy", [(0.9, "unfold"), (0.5, "loop")])
-def test_stacks_are_independent_at_the_benchmark_sizes(threads, sparsity, strategy):
-    """Wide sums (a batch of 128 sequences of 20 positions in a weight gradient) are where threads split work
-    by the shape of the whole call: a batched product over the stack gave other bits here than alone."""
-    family = CNN1d(1, (40,), (128, 128, 128), (), 10, batchnorm=True)
-    engine = engine_for(family)
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(384, 1, 40, generator=g), torch.randint(0, 10, (384,), generator=g)
-    data = DatasetSplits("sized", x[:256], y[:256], x[256:], y[256:], x[256:], y[256:], 10)
-    settings = TrainSettings(epochs=1, batch_size=128, optimizer="adam", lr=1e-3)
-    parent = family.init(0)
-    masks = family.node_space.random_masks(sparsity, 3, torch.Generator().manual_seed(0))
-    alone = train(family, engine, [(parent, masks[1])], [1], data, settings, strategy)[0]
-    together = train(family, engine, [(family.init(3), masks[0]), (parent, masks[1]), (parent, masks[2])], [0, 1, 1],
-                     data, settings, strategy)
-    assert_identical(alone, together[1])
+    for sparsity, strategy in ((0.98, "loop"), (0.5, "loop")):  # 2-D: the loop everywhere (measured)
+        mask = image.node_space.random_masks(sparsity, 1, torch.Generator().manual_seed(0))[0]
+        assert conv_stacked.choose_strategy(image, conv_stacked.stack_layers([image.compact(image.init(0), mask)])) == strategy

@@ -11,11 +11,12 @@ How the convolutions are computed (``choose_strategy``), two strategies:
 - ``loop``: each network's compacted convolutions as their own oneDNN call,
   its hidden FC layers and head as ``F.linear`` (what the reference calls);
   the networks share the step, the backward pass and the optimizer kernel.
-- ``unfold`` (1-D, no pooling): all networks at once, channels last; a
-  convolution is the unfolded input (each output position's ``kernel``
-  input positions, one strided view copied once) times the weight, one
-  ``bmm`` for the N networks (the MLP engine's product), its backward written
-  out (``UnfoldConv1d``); hidden FC layers and the head network by network.
+- ``unfold``: all networks at once, channels last; a convolution is the
+  unfolded input (the input positions each output position's kernel covers,
+  one strided view copied once) times the weight, one ``bmm`` for the N
+  networks (the MLP engine's product), its backward written out
+  (``UnfoldConv``); max-pooling a max over each window's positions; hidden FC
+  layers and the head network by network.
 
 A trial's numbers must not depend on which other trials share its stack
 (DESIGN.md, "Reproducibility at any scale"). Both strategies give each network
@@ -38,7 +39,7 @@ bits with the number of groups (G=1 against G=2 for a 1-D first layer and a
 against G=2; ``benchmarks/conv_strategies.py --bitwise``). Fixed chunks of G
 groups padded with dummy networks would pin G, at the price of the padding;
 not needed, since the grouped convolution is slower than a per-network
-strategy in every case that matters:
+strategy in every case but the thinnest 2-D one:
 
 Milliseconds per training step of 16 networks, AMD EPYC, one thread pinned
 with ``taskset`` while other work shared the machine
@@ -53,23 +54,31 @@ cnn1d 128x3, s=0.5 (64)                316      208    317     loop
 cnn1d 128x3, s=0.9 (13)                78       67     54      unfold
 cnn1d 128x3, s=0.98 (3)                31       50     26      unfold
 cnn Conv-4, s=0.5 (32, 32, 64, 64)     11752    7052   -       loop
-cnn Conv-4, s=0.9 (6, 6, 13, 13)       1430     808    -       loop
-cnn Conv-4, s=0.98 (1, 1, 3, 3)        275      555    -       loop
+cnn Conv-4, s=0.8 (13, 13, 26, 26)     1373     716    3459    loop
+cnn Conv-4, s=0.9 (6, 6, 13, 13)       572      338    1868    loop
+cnn Conv-4, s=0.98 (1, 1, 3, 3)        114      165    570     loop
 =====================================  =======  =====  ======  ======
 
-Unfold wins where channels are few and the per-call overhead of N small
-convolutions dominates; where channels are many, oneDNN's direct
-convolution beats the unfolded product (a bare step, 1-D, 16 networks: 20
-channels unfold 24 ms against loop 36; 32 channels 54 against 45); hence
-``UNFOLD_MAX_CHANNELS`` = 24. In 2-D at s=0.98 the grouped convolution is
-twice as fast as the loop, but that case is a few percent of a workload
-(the cost sits at low sparsity) and the loop keeps every network
-independent of its stack. The strategy changes no number beyond float
+(Rows are from separate runs of a shared machine; compare within a row.
+An earlier run of the 2-D rows gave grouped 1430 / loop 808 at s=0.9 and
+275 / 555 at s=0.98.) In 1-D, unfold wins where channels are few and the
+per-call overhead of N small convolutions dominates; where channels are
+many, oneDNN's direct convolution beats the unfolded product (a bare step,
+1-D, 16 networks: 20 channels unfold 24 ms against loop 36; 32 channels 54
+against 45); hence ``UNFOLD_MAX_CHANNELS`` 24 for 1-D. In 2-D the unfolded
+input is k*k = 9 times the activations and its backward adds 9 shifted
+windows, and it loses everywhere, so 2-D always loops. At s=0.98 in 2-D the
+grouped convolution is 1.4 to 2 times faster than the loop, but that case
+is a few percent of a workload (the cost sits at low sparsity) and the loop
+keeps every network independent of its stack.
+The strategy changes no number beyond float
 rounding: both are held to the reference by the same tests.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import time
 from typing import Callable
 
@@ -81,8 +90,9 @@ from ..models.conv import BN_EPS, BN_MOMENTUM, ConvLayer, ConvNet
 from .common import TrainResult, TrainSettings, epoch_order, steps_per_epoch
 from .fused_optimizer import FusedOptimizer
 
-#: 1-D networks whose widest convolution keeps at most this many channels are trained with ``unfold``.
-UNFOLD_MAX_CHANNELS = 24
+#: Networks whose widest convolution keeps at most this many channels are trained with ``unfold``, by dimensions
+#: (2-D: never; measured 3.5 to 5.5 times slower than the loop, see the module docstring).
+UNFOLD_MAX_CHANNELS = {1: 24, 2: 0}
 #: Rows evaluated at once (the reference's chunk; fixed, so that no network's sums depend on the stack).
 EVAL_ROWS = 1024
 #: Candidates scored at once: bounds the memory of scoring any K.
@@ -113,12 +123,10 @@ def initial_stats(layers: list[ConvLayer]) -> Stats:
 
 
 def choose_strategy(family: ConvNet, layers: list[ConvLayer]) -> str:
-    """``unfold`` for thin 1-D networks without pooling, else ``loop`` (measured: see the module docstring)."""
+    """``unfold`` for networks of few channels, else ``loop`` (measured: see the module docstring)."""
     n_conv = len(family.channels)
     widest = max(l.weight.shape[1] for l in layers[:n_conv])
-    if family.dims == 1 and family.pool_every == 0 and widest <= UNFOLD_MAX_CHANNELS:
-        return "unfold"
-    return "loop"
+    return "unfold" if widest <= UNFOLD_MAX_CHANNELS[family.dims] else "loop"
 
 
 # -- forward passes ---------------------------------------------------------
@@ -151,75 +159,95 @@ def forward_loop(family: ConvNet, nets: list[list[ConvLayer]], stats: Stats, xs:
     return logits
 
 
-def _taps(h: torch.Tensor, k: int, stride: int, pad: int, out_len: int) -> torch.Tensor:
-    """The unfolded input ``(N, B*L', k*C)`` of channels-last ``h`` ``(N, B, L, C)``: output position p's row holds the
-    padded input positions ``p*stride .. p*stride + k - 1``, each position's C channels (one strided view, one copy)."""
-    n, b, _, c = h.shape
-    padded = F.pad(h, (0, 0, pad, pad))
+def _taps(h: torch.Tensor, k: int, stride: int, pad: int, out_size: tuple[int, ...]) -> torch.Tensor:
+    """The unfolded input ``(N, B*positions, k**d*C)`` of channels-last ``h`` ``(N, B, *spatial, C)``: an output
+    position's row holds the ``k**d`` padded input positions its kernel covers, each position's C channels
+    (one strided view of the padded input, copied once)."""
+    n, b, *spatial, c = h.shape
+    padded = F.pad(h, (0, 0) + (pad, pad) * len(spatial))
     s = padded.stride()
-    return padded.as_strided((n, b, out_len, k * c), (s[0], s[1], stride * c, 1)).reshape(n, b * out_len, k * c)
+    space = s[2 : 2 + len(spatial)]
+    view = padded.as_strided((n, b, *out_size, *(k,) * len(spatial), c),
+                             (s[0], s[1], *(stride * t for t in space), *space, 1))
+    return view.reshape(n, b * math.prod(out_size), k ** len(spatial) * c)
 
 
-class UnfoldConv1d(torch.autograd.Function):
-    """N stacked 1-D convolutions, channels last, as one ``bmm`` of the unfolded input; the backward written out.
+class UnfoldConv(torch.autograd.Function):
+    """N stacked convolutions (1-D or 2-D), channels last, as one ``bmm`` of the unfolded input; backward written out.
 
-    ``h`` ``(N, B, L, C)``, ``weight`` ``(N, k*C, out)`` (tap-major rows), ``bias`` ``(N, out)`` -> ``(N, B, L', out)``.
-    Autograd through the unfolding's slices would write a zero-filled input-sized gradient per tap; here the taps'
-    gradients are added into one buffer. The forward and input-gradient products (K = k*C or out, small) are one
-    ``bmm``; the weight gradient (K = B*L') and the bias gradient are computed network by network.
+    ``h`` ``(N, B, *spatial, C)``, ``weight`` ``(N, k**d*C, out)`` (rows kernel-position-major), ``bias`` ``(N, out)``
+    -> ``(N, B, *spatial', out)``. Autograd through the unfolding's slices would write a zero-filled input-sized
+    gradient per kernel position; here they are added into one buffer. The forward and input-gradient products
+    (inner dimension k**d*C or out, small) are one ``bmm``; the weight gradient (inner dimension B*positions) and
+    the bias gradient are computed network by network.
     """
 
     @staticmethod
     def forward(ctx, h, weight, bias, k: int, stride: int, pad: int):
-        n, b, length, c = h.shape
-        out_len = (length + 2 * pad - k) // stride + 1
-        cols = _taps(h, k, stride, pad, out_len)
+        n, b, *spatial, c = h.shape
+        out_size = tuple((size + 2 * pad - k) // stride + 1 for size in spatial)
+        cols = _taps(h, k, stride, pad, out_size)
         ctx.save_for_backward(cols, weight)
-        ctx.geometry = (length, c, k, stride, pad, out_len)
-        return torch.baddbmm(bias.unsqueeze(1), cols, weight).view(n, b, out_len, -1)
+        ctx.geometry = (tuple(spatial), c, k, stride, pad, out_size)
+        return torch.baddbmm(bias.unsqueeze(1), cols, weight).view(n, b, *out_size, -1)
 
     @staticmethod
     def backward(ctx, grad):
         cols, weight = ctx.saved_tensors
-        length, c, k, stride, pad, out_len = ctx.geometry
-        n, b = grad.shape[:2]
-        grad = grad.reshape(n, b * out_len, -1)
-        # Per network: a batched product of wide-K matrices splits its sums across threads differently for
-        # a batch of 1 and of 3 (measured, 2 threads), which would make a network's numbers depend on its stack.
-        grad_weight = torch.stack([c.t() @ g for c, g in zip(cols.unbind(0), grad.unbind(0))])
+        spatial, c, k, stride, pad, out_size = ctx.geometry
+        n, b, d = grad.shape[0], grad.shape[1], len(spatial)
+        grad = grad.reshape(n, b * math.prod(out_size), -1)
+        # Per network: a batched product of wide-K matrices splits its sums by the batch's size (measured, 1 and 2
+        # threads), which would make a network's numbers depend on its stack.
+        grad_weight = torch.stack([c_.t() @ g for c_, g in zip(cols.unbind(0), grad.unbind(0))])
         grad_bias = torch.stack([g.sum(0) for g in grad.unbind(0)])
-        grad_cols = torch.bmm(grad, weight.transpose(1, 2)).view(n, b, out_len, k, c)
-        grad_padded = grad.new_zeros(n, b, length + 2 * pad, c)
-        span = stride * (out_len - 1) + 1
-        for t in range(k):
-            grad_padded[:, :, t : t + span : stride] += grad_cols[:, :, :, t]
-        return grad_padded[:, :, pad : pad + length], grad_weight, grad_bias, None, None, None
+        grad_cols = torch.bmm(grad, weight.transpose(1, 2)).view(n, b, *out_size, *(k,) * d, c)
+        grad_padded = grad.new_zeros(n, b, *(size + 2 * pad for size in spatial), c)
+        for taps in itertools.product(range(k), repeat=d):
+            window = tuple(slice(t, t + stride * (o - 1) + 1, stride) for t, o in zip(taps, out_size))
+            grad_padded[(slice(None), slice(None), *window)] += grad_cols[(Ellipsis, *taps, slice(None))]
+        inside = tuple(slice(pad, pad + size) for size in spatial)
+        return grad_padded[(slice(None), slice(None), *inside)], grad_weight, grad_bias, None, None, None
 
 
-def _unfold_conv1d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, family: ConvNet) -> torch.Tensor:
-    """``weight`` as ``nn.Conv1d`` holds it, stacked ``(N, out, C, k)``: rows reordered tap-major for the product."""
-    n, out, channels, k = weight.shape
-    rows = weight.permute(0, 3, 2, 1).reshape(n, k * channels, out)
-    return UnfoldConv1d.apply(h, rows, bias, k, family.stride, family.padding)
+def _unfold_conv(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, family: ConvNet) -> torch.Tensor:
+    """``weight`` as ``nn.Conv*d`` holds it, stacked ``(N, out, C, *kernel)``: rows reordered for the product."""
+    n, out, channels = weight.shape[:3]
+    rows = weight.permute(0, *range(3, weight.dim()), 2, 1).reshape(n, -1, out)
+    return UnfoldConv.apply(h, rows, bias, family.kernel, family.stride, family.padding)
+
+
+def _max_pool(h: torch.Tensor) -> torch.Tensor:
+    """2x max-pooling of channels-last ``h`` ``(N, B, *spatial, C)``, as ``nn.MaxPool*d(2)``: odd edges dropped,
+    the first maximum of a window (in its row-major order) takes the gradient."""
+    n, b, *spatial, c = h.shape
+    d = len(spatial)
+    h = h[(slice(None), slice(None), *(slice(0, size // 2 * 2) for size in spatial))]
+    split = h.reshape(n, b, *(x for size in spatial for x in (size // 2, 2)), c)
+    # (N, B, o1, 2, o2, 2, C) -> (N, B, o1, o2, C, 2, 2): the window's positions last, row-major
+    order = (0, 1, *(2 + 2 * i for i in range(d)), 2 + 2 * d, *(3 + 2 * i for i in range(d)))
+    return split.permute(order).reshape(n, b, *(size // 2 for size in spatial), c, 2**d).max(-1).values
 
 
 def forward_unfold(family: ConvNet, layers: list[ConvLayer], stats: Stats, x: torch.Tensor,
                    training: bool) -> list[torch.Tensor]:
-    """Each network's logits ``(B, classes)``; ``x`` ``(N, B, C, L)``, all N networks' convolutions as one ``bmm``."""
+    """Each network's logits ``(B, classes)``; ``x`` ``(N, B, C, *spatial)``, all N networks' convolutions as one ``bmm``."""
     act = (ACTIVATIONS if torch.is_grad_enabled() else ACTIVATIONS_INPLACE)[family.activation]
     n_conv = len(family.channels)
-    h = x.transpose(2, 3)  # (N, B, L, C)
+    h = x.movedim(2, -1)  # channels last: (N, B, *spatial, C)
     for i, layer in enumerate(layers[:n_conv]):
-        h = _unfold_conv1d(h, layer.weight, layer.bias, family)
+        h = _unfold_conv(h, layer.weight, layer.bias, family)
         if layer.bn_weight is not None:
-            # Per network, its (B*L, C) rows: a channel's statistics over the batch and positions, as BatchNorm1d's.
-            n, b, length, c = h.shape
-            parts = [_batch_norm(part.reshape(b * length, c), stats, i, j, ConvLayer(None, None, g, s), training)
+            # Per network, its (B*positions, C) rows: a channel's statistics over the batch and positions, as BatchNorm's.
+            shape, c = h.shape, h.shape[-1]
+            parts = [_batch_norm(part.reshape(-1, c), stats, i, j, ConvLayer(None, None, g, s), training)
                      for j, (part, g, s) in enumerate(zip(h.unbind(0), layer.bn_weight.unbind(0), layer.bn_bias.unbind(0)))]
-            h = torch.stack(parts).view(n, b, length, c)
+            h = torch.stack(parts).view(shape)
         h = act(h)
-    hs = h.transpose(2, 3).flatten(2).unbind(0)  # each (B, C*L): channel-major, as nn.Flatten
-    # FC layers network by network: their weight gradients are wide-K products (see UnfoldConv1d).
+        if family.pools_after(i):
+            h = _max_pool(h)
+    hs = h.movedim(-1, 2).flatten(2).unbind(0)  # each (B, C*positions): channel-major, as nn.Flatten
+    # FC layers network by network: their weight gradients are wide-K products (see UnfoldConv).
     rest = layers[n_conv:]
     for j, layer in enumerate(rest):
         hs = [F.linear(x, w, b) for x, w, b in zip(hs, layer.weight.unbind(0), layer.bias.unbind(0))]
