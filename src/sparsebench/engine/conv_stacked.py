@@ -256,13 +256,13 @@ def forward_unfold(family: ConvNet, layers: list[ConvLayer], stats: Stats, x: to
     return list(hs)
 
 
-def _forward(family, strategy, layers, stats, x, training):
-    """Logits per network. ``x``: one tensor ``(B, ...)`` all networks read, or a list of each network's input."""
+def _forward(family: ConvNet, strategy: str, layers: list[ConvLayer], stats: Stats, x: torch.Tensor,
+             training: bool) -> list[torch.Tensor]:
+    """Each stacked network's logits on the same input ``x`` ``(B, C, *spatial)``."""
     n = layers[0].weight.shape[0]
-    xs = [x] * n if torch.is_tensor(x) else x
     if strategy == "unfold":
-        return forward_unfold(family, layers, stats, torch.stack(xs) if not torch.is_tensor(x) else x.expand(n, *x.shape), training)
-    return forward_loop(family, [unstack(layers, i) for i in range(n)], stats, xs, training)
+        return forward_unfold(family, layers, stats, x.expand(n, *x.shape), training)
+    return forward_loop(family, [unstack(layers, i) for i in range(n)], stats, [x] * n, training)
 
 
 @torch.no_grad()
