@@ -1,5 +1,8 @@
 """Speed of the stacked engine against the plain masked loop, side by side in one run.
 
+``--parent mlp`` (the default) runs the MLP workload below; ``--parent cnn1d``
+and ``--parent cnn`` run the convolutional workloads of ``conv_engine.py``.
+
 Workload (issue 4): an MLP parent of 3 hidden layers of 512 on MNIST-1D-sized
 data (4000 x 40, 10 classes), one seed; per sparsity 0.5, 0.9, 0.98: 16
 networks (the random-search winner and 15 random draws), plus the dense
@@ -10,8 +13,11 @@ full-width masked nn.Module at a time, for each candidate and each network),
 compacted networks one at a time, and the engine (compacted and stacked).
 A sparsity's case is its scoring plus its training. Prints per case and in
 total, training and scoring apart, then
-``speedup_vs_reference=``, ``speedup_vs_compacted=``, the scoring throughput
-beside one large matmul's (``scoring_fraction_of_gemm_peak=``) and the peak RSS
+``speedup_vs_reference=``, ``speedup_vs_compacted=``, ``speedup_vs_vmap=``
+(against the ``torch.func`` ensembling recipe on the same compacted networks,
+``vmap_recipe.py``), the scoring throughput beside one large matmul's
+(``scoring_fraction_of_gemm_peak=``), that of the engine's training at s=0.5
+(``training_s0.5_fraction_of_gemm_peak=``) and the peak RSS
 of the engine part (measured first, so the slower trainers do not inflate it).
 Each figure is the best of ``--repeats`` rounds, and a round times every
 figure once, so that a slow spell of the shared machine cannot spoil all of
@@ -26,7 +32,9 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -36,6 +44,10 @@ from sparsebench.data.registry import DatasetSplits
 from sparsebench.engine import TrainSettings, score_masks, score_reference, train_reference, train_stacked
 from sparsebench.engine.allocator import keep_freed_memory
 from sparsebench.models import MLPSpec, NodeMask, gather_stacked, init_parent, random_masks
+from sparsebench.models.mlp import compact, to_module
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vmap_recipe import score_vmap, train_vmap  # noqa: E402 - beside this script
 
 
 def workload_data(n_train: int, n_val: int) -> DatasetSplits:
@@ -70,12 +82,24 @@ def scoring_flops(spec: MLPSpec, mask: NodeMask, rows: int) -> float:
     return 2.0 * rows * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
 
 
+def training_flops(spec: MLPSpec, mask: NodeMask, rows: int) -> float:
+    """A training step's products per example: the forward's, and the backward's two (inputs and weights)."""
+    return 3 * scoring_flops(spec, mask, rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parent", choices=["mlp", "cnn1d", "cnn"], default="mlp")
     parser.add_argument("--tiny", action="store_true", help="a seconds-long smoke run")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the best is reported")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per figure; the best is reported (default 3)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="intra-op threads (default: every core)")
     args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    if args.parent != "mlp":
+        import conv_engine
+
+        return conv_engine.main(sys.argv[1:])
+    args.repeats = args.repeats or 3
+    torch.set_num_threads(args.threads)
     keep_freed_memory()  # as `sparsebench run` does; process-wide, so every engine below gets it
     if args.tiny:
         width, n_train, n_val, nets, k, epochs, sparsities = 32, 400, 100, 3, 8, 1, (0.5, 0.9)
@@ -114,6 +138,10 @@ def main() -> None:
             lambda c: [score_masks(parent, [m], data.x_val, data.y_val) for m in c],
             lambda ms: [train_stacked(stack(parent, [m]), [seed], data, settings) for m in ms],
         ),
+        "vmap": (
+            lambda c: score_vmap([to_module(compact(parent, m)) for m in c], data.x_val, data.y_val),
+            lambda ms: train_vmap([to_module(compact(parent, m)) for m in ms], [seed] * len(ms), data, settings),
+        ),
         "reference": (
             lambda c: score_reference(parent, c, data.x_val, data.y_val),
             lambda ms: [train_reference(parent, None if m is full else m, seed, data, settings) for m in ms],
@@ -146,6 +174,7 @@ def main() -> None:
 
     engine_score_t, engine_train_t = figures("engine", "score"), figures("engine", "train")
     compact_score_t, compact_train_t = figures("compacted", "score"), figures("compacted", "train")
+    vmap_score_t, vmap_train_t = figures("vmap", "score"), figures("vmap", "train")
     reference_score_t, reference_train_t = figures("reference", "score"), figures("reference", "train")
 
     def total(score_t, train_t):
@@ -177,6 +206,13 @@ def main() -> None:
     print(f"training_speedup_vs_reference={part_speedup['training']:.1f}")
     print(f"scoring_speedup_vs_reference={part_speedup['scoring']:.1f}")
     print(f"speedup_vs_compacted={total_c / total_e:.1f}")
+    total_v = sum(total(vmap_score_t, vmap_train_t).values())
+    print(f"vmap recipe: {total_v:.2f} s (training {sum(vmap_train_t.values()):.2f} s, scoring {sum(vmap_score_t.values()):.2f} s)")
+    print(f"speedup_vs_vmap={total_v / total_e:.1f}")
+    half = f"s={sparsities[0]:g}"
+    train_half = training_flops(spec, masks[sparsities[0]][0], len(data.y_train)) * epochs * nets / engine_train_t[half] / 1e9
+    print(f"training at {half}: {train_half:.1f} GFLOP/s in the products of its steps")
+    print(f"training_s{sparsities[0]:g}_fraction_of_gemm_peak={train_half / gemm:.2f}")
     print(f"scoring_fraction_of_gemm_peak={scoring / gemm:.2f}")
     print(f"engine_peak_rss_mb={engine_rss:.0f}")
 

@@ -5,12 +5,14 @@ Two ways to train a sub-network, which compute the same function:
 - the **reference** (``engine = "reference"``): the full-width network with
   every parameter multiplied by its 0/1 mask on each forward pass, through
   ``torch.nn.utils.prune``, as research code does it;
-- the **compacted** network (``engine = "stacked"``, the default): the
-  physically smaller ``nn.Sequential`` of ``family.to_module``, trained the
-  same plain way, one network at a time. Its cost falls with the kept
-  channels, so it is many times faster at high sparsity; its numbers agree
-  with the reference to float tolerance (tests/engine/test_conv_engine.py),
-  and a network's numbers do not depend on which others share its group.
+- the **stacked** engine (``engine = "stacked"``, the default): the
+  physically smaller (compacted) networks of one shape trained together, each
+  with its own weights, BatchNorm statistics, optimizer state and minibatch
+  order (``conv_stacked``: how, and the measurements behind its strategy).
+  Its cost falls with the kept channels; its numbers agree with the reference
+  to float tolerance (tests/engine/test_conv_engine.py,
+  tests/engine/test_conv_stacked.py), and a network's numbers do not depend,
+  to the bit, on which others share its stack.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from torch import nn
 from torch.nn.utils import prune
 
 from ..data.registry import SPLIT_TENSORS, DatasetSplits
-from ..models.conv import ConvLayer, ConvNet, layers_of, mask_multipliers
+from ..models.conv import ConvLayer, ConvNet, mask_multipliers
 from ..models.mask import NodeMask
 from .common import TrainResult, TrainSettings
 from .base import FamilyEngine
+from . import conv_stacked
 from .reference import _evaluate, train_module
 
 #: Evaluation of a convolutional network reads at most this many examples at once (its activations can be large).
@@ -55,7 +58,7 @@ def masked_module(family: ConvNet, weights: list[ConvLayer], mask: NodeMask | No
 
 
 class ConvEngine(FamilyEngine):
-    """Trains and scores a convolutional family's networks, one at a time (compacted, or masked full-width)."""
+    """Trains and scores a convolutional family's networks: compacted and stacked, or masked full-width one at a time."""
 
     family: ConvNet
 
@@ -68,32 +71,21 @@ class ConvEngine(FamilyEngine):
     def to_device(self, weights: list[ConvLayer], device: torch.device) -> list[ConvLayer]:
         return [ConvLayer(*(None if t is None else t.to(device) for t in layer)) for layer in weights]
 
-    def stack(self, networks: list[tuple[list[ConvLayer], NodeMask]]) -> list[list[ConvLayer]]:
-        """Each network's compact initial weights, in order (a list: they are trained one at a time)."""
-        return [self.family.compact(weights, mask) for weights, mask in networks]
-
-    def _compact_module(self, weights: list[ConvLayer]) -> nn.Sequential:
-        return self.family.to_module(weights).to(weights[0].weight.device)
+    def stack(self, networks: list[tuple[list[ConvLayer], NodeMask]]) -> list[ConvLayer]:
+        """Each network's compact initial weights, stacked along a first dimension (all of one shape)."""
+        return conv_stacked.stack_layers([self.family.compact(weights, mask) for weights, mask in networks])
 
     def evaluate(self, stacked, x, y):
-        results = [_evaluate(self._compact_module(w), x, y, EVAL_CHUNK) for w in stacked]
-        return torch.tensor([r[0] for r in results]), torch.tensor([r[1] for r in results])
+        loss, acc = conv_stacked.evaluate_stacked(self.family, stacked, None, x, y)
+        return loss.float(), acc.float()
 
     def train(self, stacked, seeds, data, settings: TrainSettings, on_epoch: Callable[[int], None] | None = None) -> list[TrainResult]:
-        results = []
-        for weights, seed in zip(stacked, seeds):
-            start = time.perf_counter()
-            model = self._compact_module(weights)
-            result = train_module(model, seed, data, settings, EVAL_CHUNK, start=start, on_epoch=on_epoch)
-            result.final_weights = layers_of(model, lambda p: p.detach().clone())
-            results.append(result)
-        return results
+        return conv_stacked.train_stacked(self.family, stacked, seeds, data, settings, on_epoch=on_epoch)
 
     def score(self, weights, masks, x, y, score, reference=False):
-        if reference:
-            values = [_evaluate(masked_module(self.family, weights, m).to(x.device), x, y, EVAL_CHUNK) for m in masks]
-        else:
-            values = [_evaluate(self._compact_module(self.family.compact(weights, m)), x, y, EVAL_CHUNK) for m in masks]
+        if not reference:
+            return conv_stacked.score_stacked(self.family, weights, masks, x, y, score)
+        values = [_evaluate(masked_module(self.family, weights, m).to(x.device), x, y, EVAL_CHUNK) for m in masks]
         return torch.tensor([v[0] if score == "loss" else v[1] for v in values])
 
     def train_reference(self, weights, mask, seed, data, settings):

@@ -1,0 +1,469 @@
+"""Stacked training and scoring of N compacted convolutional networks of one shape.
+
+Every network keeps its own weights, BatchNorm running statistics, optimizer
+state (one fused Adam/SGD kernel a step, element by element as
+``torch.optim``), its seed's minibatch order, the stopping rule and
+divergence detection, as ``engine/stacked.py`` does for the MLP. One Python
+loop and one backward pass per step serve all N networks.
+
+How the convolutions are computed (``choose_strategy``), two strategies:
+
+- ``loop``: each network's compacted convolutions as their own oneDNN call,
+  its hidden FC layers and head as ``F.linear`` (what the reference calls);
+  the networks share the step, the backward pass and the optimizer kernel.
+- ``unfold``: all networks at once, channels last; a convolution is the
+  unfolded input (the input positions each output position's kernel covers,
+  one strided view copied once) times the weight, one ``bmm`` for the N
+  networks (the MLP engine's product), its backward written out
+  (``UnfoldConv``); max-pooling a max over each window's positions; hidden FC
+  layers and the head network by network.
+
+A trial's numbers must not depend on which other trials share its stack
+(DESIGN.md, "Reproducibility at any scale"). Both strategies give each network
+its own calls of fixed shapes (per-network convolutions, BatchNorm,
+cross-entropy and weight gradients; the optimizer over per-network tensors),
+so a network trains bit for bit the same in a stack of 1 and of 3
+(``tests/engine/test_conv_stacked.py``, at 1 and 2 threads). The one batched
+product across networks, ``bmm``, is used only where its inner dimension is
+small (the unfolded forward and input gradient); with 2 threads a ``bmm``
+whose inner dimension is long (a weight gradient, summing over the batch)
+gives a network other bits in a batch of 1 than of 3, which is why the MLP
+engine's stacks are not independent today.
+
+Measured and rejected: one grouped convolution with ``groups=N`` over the
+stacked networks (what ``torch.func.vmap`` of a convolution becomes). It is
+not bitwise independent of N: oneDNN picks its algorithm by the whole
+convolution's shape, so a network's output or gradients change in the last
+bits with the number of groups (G=1 against G=2 for a 1-D first layer and a
+13-channel layer; for a 2-D first layer of 3 input channels, G=3, 8 and 17
+against G=2; ``benchmarks/conv_strategies.py --bitwise``). Fixed chunks of G
+groups padded with dummy networks would pin G, at the price of the padding;
+not needed, since the grouped convolution is slower than a per-network
+strategy in every case but the thinnest 2-D one:
+
+Milliseconds per training step of 16 networks, AMD EPYC, one thread pinned
+with ``taskset`` while other work shared the machine
+(``benchmarks/conv_strategies.py --threads 1``; grouped: autograd and
+``torch.optim.Adam``; loop and unfold: this module's training, its epoch
+divided by its steps; batch 128 for 1-D, 64 for 2-D):
+
+=====================================  =======  =====  ======  ======
+case (kept channels)                   grouped  loop   unfold  chosen
+=====================================  =======  =====  ======  ======
+cnn1d 128x3, s=0.5 (64)                316      208    317     loop
+cnn1d 128x3, s=0.9 (13)                78       67     54      unfold
+cnn1d 128x3, s=0.98 (3)                31       50     26      unfold
+cnn Conv-4, s=0.5 (32, 32, 64, 64)     11752    7052   -       loop
+cnn Conv-4, s=0.8 (13, 13, 26, 26)     1373     716    3459    loop
+cnn Conv-4, s=0.9 (6, 6, 13, 13)       572      338    1868    loop
+cnn Conv-4, s=0.98 (1, 1, 3, 3)        114      165    570     loop
+=====================================  =======  =====  ======  ======
+
+(Rows are from separate runs of a shared machine; compare within a row.
+An earlier run of the 2-D rows gave grouped 1430 / loop 808 at s=0.9 and
+275 / 555 at s=0.98.) In 1-D, unfold wins where channels are few and the
+per-call overhead of N small convolutions dominates; where channels are
+many, oneDNN's direct convolution beats the unfolded product (a bare step,
+1-D, 16 networks: 20 channels unfold 24 ms against loop 36; 32 channels 54
+against 45); hence ``UNFOLD_MAX_CHANNELS`` 24 for 1-D. In 2-D the unfolded
+input is k*k = 9 times the activations and its backward adds 9 shifted
+windows, and it loses everywhere, so 2-D always loops. At s=0.98 in 2-D the
+grouped convolution is 1.4 to 2 times faster than the loop, but that case
+is a few percent of a workload (the cost sits at low sparsity) and the loop
+keeps every network independent of its stack.
+The strategy changes no number beyond float
+rounding: both are held to the reference by the same tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..data.registry import DatasetSplits
+from ..models.conv import BN_EPS, BN_MOMENTUM, ConvLayer, ConvNet
+from .common import TrainResult, TrainSettings, epoch_order, steps_per_epoch
+from .fused_optimizer import FusedOptimizer
+
+#: Networks whose widest convolution keeps at most this many channels are trained with ``unfold``, by dimensions
+#: (2-D: never; measured 3.5 to 5.5 times slower than the loop, see the module docstring).
+UNFOLD_MAX_CHANNELS = {1: 24, 2: 0}
+#: Rows evaluated at once (the reference's chunk; fixed, so that no network's sums depend on the stack).
+EVAL_ROWS = 1024
+#: Candidates scored at once: bounds the memory of scoring any K.
+SCORE_CHUNK = 16
+
+ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu}
+#: In place, where no backward pass needs the input (evaluation): a tenth of an evaluation's time is ReLU's output.
+ACTIVATIONS_INPLACE = {"relu": F.relu_, "tanh": torch.tanh_, "gelu": F.gelu}
+#: Running mean and variance ``(N, out)`` of a convolution's BatchNorm, or None without BatchNorm.
+Stats = list["tuple[torch.Tensor, torch.Tensor] | None"]
+
+
+def stack_layers(networks: list[list[ConvLayer]]) -> list[ConvLayer]:
+    """Compact networks of one shape, stacked per parameter along a new first dimension."""
+    return [ConvLayer(*(None if parts[0] is None else torch.stack(parts) for parts in zip(*layers)))
+            for layers in zip(*networks)]
+
+
+def unstack(layers: list[ConvLayer], i: int) -> list[ConvLayer]:
+    """Network ``i``'s layers: views into the stacked tensors."""
+    return [ConvLayer(*(None if t is None else t[i] for t in layer)) for layer in layers]
+
+
+def initial_stats(layers: list[ConvLayer]) -> Stats:
+    """BatchNorm's running statistics at their start (mean 0, variance 1) for every stacked network."""
+    return [None if l.bn_weight is None else (torch.zeros_like(l.bn_weight), torch.ones_like(l.bn_weight))
+            for l in layers]
+
+
+def choose_strategy(family: ConvNet, layers: list[ConvLayer]) -> str:
+    """``unfold`` for networks of few channels, else ``loop`` (measured: see the module docstring)."""
+    n_conv = len(family.channels)
+    widest = max(l.weight.shape[1] for l in layers[:n_conv])
+    return "unfold" if widest <= UNFOLD_MAX_CHANNELS[family.dims] else "loop"
+
+
+# -- forward passes ---------------------------------------------------------
+def _batch_norm(h, stats, i, n, layer, training):
+    mean, var = stats[i]
+    return F.batch_norm(h, mean[n], var[n], layer.bn_weight, layer.bn_bias, training, BN_MOMENTUM, BN_EPS)
+
+
+def forward_loop(family: ConvNet, nets: list[list[ConvLayer]], stats: Stats, xs: list[torch.Tensor],
+                 training: bool) -> list[torch.Tensor]:
+    """Each network's logits ``(B, classes)`` on its own input ``xs[n]`` ``(B, C, *spatial)``: its own calls."""
+    conv = F.conv1d if family.dims == 1 else F.conv2d
+    pool = F.max_pool1d if family.dims == 1 else F.max_pool2d
+    act = (ACTIVATIONS if torch.is_grad_enabled() else ACTIVATIONS_INPLACE)[family.activation]
+    n_conv = len(family.channels)
+    logits = []
+    for n, (layers, h) in enumerate(zip(nets, xs)):
+        for i, layer in enumerate(layers):
+            if i < n_conv:
+                h = conv(h, layer.weight, layer.bias, stride=family.stride, padding=family.padding)
+                if layer.bn_weight is not None:
+                    h = _batch_norm(h, stats, i, n, layer, training)
+            else:
+                h = F.linear(h.flatten(1) if i == n_conv else h, layer.weight, layer.bias)
+            if i < len(layers) - 1:
+                h = act(h)
+            if i < n_conv and family.pools_after(i):
+                h = pool(h, 2)
+        logits.append(h)
+    return logits
+
+
+def _taps(h: torch.Tensor, k: int, stride: int, pad: int, out_size: tuple[int, ...]) -> torch.Tensor:
+    """The unfolded input ``(N, B*positions, k**d*C)`` of channels-last ``h`` ``(N, B, *spatial, C)``: an output
+    position's row holds the ``k**d`` padded input positions its kernel covers, each position's C channels
+    (one strided view of the padded input, copied once)."""
+    n, b, *spatial, c = h.shape
+    padded = F.pad(h, (0, 0) + (pad, pad) * len(spatial))
+    s = padded.stride()
+    space = s[2 : 2 + len(spatial)]
+    view = padded.as_strided((n, b, *out_size, *(k,) * len(spatial), c),
+                             (s[0], s[1], *(stride * t for t in space), *space, 1))
+    return view.reshape(n, b * math.prod(out_size), k ** len(spatial) * c)
+
+
+class UnfoldConv(torch.autograd.Function):
+    """N stacked convolutions (1-D or 2-D), channels last, as one ``bmm`` of the unfolded input; backward written out.
+
+    ``h`` ``(N, B, *spatial, C)``, ``weight`` ``(N, k**d*C, out)`` (rows kernel-position-major), ``bias`` ``(N, out)``
+    -> ``(N, B, *spatial', out)``. Autograd through the unfolding's slices would write a zero-filled input-sized
+    gradient per kernel position; here they are added into one buffer. The forward and input-gradient products
+    (inner dimension k**d*C or out, small) are one ``bmm``; the weight gradient (inner dimension B*positions) and
+    the bias gradient are computed network by network.
+    """
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, k: int, stride: int, pad: int):
+        n, b, *spatial, c = h.shape
+        out_size = tuple((size + 2 * pad - k) // stride + 1 for size in spatial)
+        cols = _taps(h, k, stride, pad, out_size)
+        ctx.save_for_backward(cols, weight)
+        ctx.geometry = (tuple(spatial), c, k, stride, pad, out_size)
+        return torch.baddbmm(bias.unsqueeze(1), cols, weight).view(n, b, *out_size, -1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        cols, weight = ctx.saved_tensors
+        spatial, c, k, stride, pad, out_size = ctx.geometry
+        n, b, d = grad.shape[0], grad.shape[1], len(spatial)
+        grad = grad.reshape(n, b * math.prod(out_size), -1)
+        # Per network: a batched product of wide-K matrices splits its sums by the batch's size (measured, 1 and 2
+        # threads), which would make a network's numbers depend on its stack.
+        grad_weight = torch.stack([c_.t() @ g for c_, g in zip(cols.unbind(0), grad.unbind(0))])
+        grad_bias = torch.stack([g.sum(0) for g in grad.unbind(0)])
+        grad_cols = torch.bmm(grad, weight.transpose(1, 2)).view(n, b, *out_size, *(k,) * d, c)
+        grad_padded = grad.new_zeros(n, b, *(size + 2 * pad for size in spatial), c)
+        for taps in itertools.product(range(k), repeat=d):
+            window = tuple(slice(t, t + stride * (o - 1) + 1, stride) for t, o in zip(taps, out_size))
+            grad_padded[(slice(None), slice(None), *window)] += grad_cols[(Ellipsis, *taps, slice(None))]
+        inside = tuple(slice(pad, pad + size) for size in spatial)
+        return grad_padded[(slice(None), slice(None), *inside)], grad_weight, grad_bias, None, None, None
+
+
+def _unfold_conv(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, family: ConvNet) -> torch.Tensor:
+    """``weight`` as ``nn.Conv*d`` holds it, stacked ``(N, out, C, *kernel)``: rows reordered for the product."""
+    n, out, channels = weight.shape[:3]
+    rows = weight.permute(0, *range(3, weight.dim()), 2, 1).reshape(n, -1, out)
+    return UnfoldConv.apply(h, rows, bias, family.kernel, family.stride, family.padding)
+
+
+def _max_pool(h: torch.Tensor) -> torch.Tensor:
+    """2x max-pooling of channels-last ``h`` ``(N, B, *spatial, C)``, as ``nn.MaxPool*d(2)``: odd edges dropped,
+    the first maximum of a window (in its row-major order) takes the gradient."""
+    n, b, *spatial, c = h.shape
+    d = len(spatial)
+    h = h[(slice(None), slice(None), *(slice(0, size // 2 * 2) for size in spatial))]
+    split = h.reshape(n, b, *(x for size in spatial for x in (size // 2, 2)), c)
+    # (N, B, o1, 2, o2, 2, C) -> (N, B, o1, o2, C, 2, 2): the window's positions last, row-major
+    order = (0, 1, *(2 + 2 * i for i in range(d)), 2 + 2 * d, *(3 + 2 * i for i in range(d)))
+    return split.permute(order).reshape(n, b, *(size // 2 for size in spatial), c, 2**d).max(-1).values
+
+
+def forward_unfold(family: ConvNet, layers: list[ConvLayer], stats: Stats, x: torch.Tensor,
+                   training: bool) -> list[torch.Tensor]:
+    """Each network's logits ``(B, classes)``; ``x`` ``(N, B, C, *spatial)``, all N networks' convolutions as one ``bmm``."""
+    act = (ACTIVATIONS if torch.is_grad_enabled() else ACTIVATIONS_INPLACE)[family.activation]
+    n_conv = len(family.channels)
+    h = x.movedim(2, -1)  # channels last: (N, B, *spatial, C)
+    for i, layer in enumerate(layers[:n_conv]):
+        h = _unfold_conv(h, layer.weight, layer.bias, family)
+        if layer.bn_weight is not None:
+            # Per network, its (B*positions, C) rows: a channel's statistics over the batch and positions, as BatchNorm's.
+            shape, c = h.shape, h.shape[-1]
+            parts = [_batch_norm(part.reshape(-1, c), stats, i, j, ConvLayer(None, None, g, s), training)
+                     for j, (part, g, s) in enumerate(zip(h.unbind(0), layer.bn_weight.unbind(0), layer.bn_bias.unbind(0)))]
+            h = torch.stack(parts).view(shape)
+        h = act(h)
+        if family.pools_after(i):
+            h = _max_pool(h)
+    hs = h.movedim(-1, 2).flatten(2).unbind(0)  # each (B, C*positions): channel-major, as nn.Flatten
+    # FC layers network by network: their weight gradients are wide-K products (see UnfoldConv).
+    rest = layers[n_conv:]
+    for j, layer in enumerate(rest):
+        hs = [F.linear(x, w, b) for x, w, b in zip(hs, layer.weight.unbind(0), layer.bias.unbind(0))]
+        if j < len(rest) - 1:
+            hs = [act(x) for x in hs]
+    return list(hs)
+
+
+def _forward(family: ConvNet, strategy: str, layers: list[ConvLayer], stats: Stats, x: torch.Tensor,
+             training: bool) -> list[torch.Tensor]:
+    """Each stacked network's logits on the same input ``x`` ``(B, C, *spatial)``."""
+    n = layers[0].weight.shape[0]
+    if strategy == "unfold":
+        return forward_unfold(family, layers, stats, x.expand(n, *x.shape), training)
+    return forward_loop(family, [unstack(layers, i) for i in range(n)], stats, [x] * n, training)
+
+
+@torch.no_grad()
+def evaluate_stacked(family: ConvNet, layers: list[ConvLayer], stats: Stats | None, x: torch.Tensor, y: torch.Tensor,
+                     strategy: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss and accuracy ``(N,)`` (float64) of each stacked network on ``(x, y)``, BatchNorm in evaluation mode.
+
+    Rows are read ``EVAL_ROWS`` at a time, summed per network as the reference's ``_evaluate`` sums them.
+    """
+    strategy = strategy or choose_strategy(family, layers)
+    stats = initial_stats(layers) if stats is None else stats
+    n = layers[0].weight.shape[0]
+    loss_sum = torch.zeros(n, dtype=torch.float64, device=x.device)
+    correct = torch.zeros(n, dtype=torch.long, device=x.device)
+    for start in range(0, len(y), EVAL_ROWS):
+        yb = y[start : start + EVAL_ROWS]
+        logits = _forward(family, strategy, layers, stats, x[start : start + EVAL_ROWS], False)
+        loss_sum += torch.stack([F.cross_entropy(l, yb, reduction="sum") for l in logits]).double()
+        correct += torch.stack([(l.argmax(1) == yb).sum() for l in logits])
+    return loss_sum / len(y), correct.double() / len(y)
+
+
+@torch.no_grad()
+def score_stacked(family: ConvNet, parent: list[ConvLayer], masks, x: torch.Tensor, y: torch.Tensor, score: str) -> torch.Tensor:
+    """Each untrained candidate's mean loss or accuracy ``(K,)``, ``SCORE_CHUNK`` compacted candidates at a time."""
+    values = []
+    for start in range(0, len(masks), SCORE_CHUNK):
+        layers = stack_layers([family.compact(parent, m) for m in masks[start : start + SCORE_CHUNK]])
+        loss, acc = evaluate_stacked(family, layers, None, x, y)
+        values.append(loss if score == "loss" else acc)
+    return torch.cat(values).float().cpu() if values else torch.empty(0)
+
+
+# -- training ----------------------------------------------------------------
+class _Parameters:
+    """The stacked parameters (no autograd) and, per strategy, the leaf tensors autograd differentiates.
+
+    ``loop``: each network's own views as leaves (indexing a stacked leaf would make
+    every network's backward write a full-stack gradient). ``unfold``: the stacked
+    tensors themselves. Either way the optimizer sees per-network tensors, so its
+    element-wise kernel treats a network the same whatever the stack.
+    """
+
+    def __init__(self, layers: list[ConvLayer], strategy: str):
+        self.strategy = strategy
+        self.stacked = [ConvLayer(*(None if t is None else t.detach().clone() for t in l)) for l in layers]
+        self.n = layers[0].weight.shape[0]
+        self.flat = [t for l in self.stacked for t in l if t is not None]
+        if strategy == "loop":
+            self.nets = [unstack(self.stacked, i) for i in range(self.n)]
+            self.leaves = [net[li][f] for li, layer in enumerate(self.stacked) for f, t in enumerate(layer)
+                           if t is not None for net in self.nets]
+        else:
+            self.leaves = self.flat
+        for t in self.leaves:
+            t.requires_grad_()
+        # In the order of the leaves for ``loop`` (layer, parameter, network): the same order here.
+        self.per_network = [t.detach()[i] for t in self.flat for i in range(self.n)]
+
+    def grads(self) -> list[torch.Tensor]:
+        """Gradients in the order of ``per_network``."""
+        if self.strategy == "loop":
+            return [t.grad for t in self.leaves]
+        return [t.grad[i] for t in self.flat for i in range(self.n)]
+
+    def zero_grad(self) -> None:
+        for t in self.leaves:
+            t.grad = None
+
+    def logits(self, family, stats, x, training):
+        if self.strategy == "loop":
+            return forward_loop(family, self.nets, stats, x, training)
+        return forward_unfold(family, self.stacked, stats, x, training)
+
+    def snapshot(self) -> list[torch.Tensor]:
+        return [t.detach().clone() for t in self.flat]
+
+    def detached(self, tensors: list[torch.Tensor] | None = None) -> list[ConvLayer]:
+        it = iter(self.flat if tensors is None else tensors)
+        return [ConvLayer(*(None if t is None else next(it).detach() for t in l)) for l in self.stacked]
+
+
+def _copy_rows(dst: list[torch.Tensor], src: list[torch.Tensor], rows: torch.Tensor) -> None:
+    for d, s in zip(dst, src):
+        d.index_copy_(0, rows, s.detach().index_select(0, rows))
+
+
+def _stats_tensors(stats: Stats) -> list[torch.Tensor]:
+    return [t for s in stats if s is not None for t in s]
+
+
+def train_stacked(
+    family: ConvNet,
+    layers: list[ConvLayer],
+    seeds: list[int],
+    data: DatasetSplits,
+    settings: TrainSettings,
+    on_epoch: Callable[[int], None] | None = None,
+    strategy: str | None = None,
+) -> list[TrainResult]:
+    """Train N stacked compact networks (``layers`` not modified); network i follows ``seeds[i]``'s minibatch order.
+
+    The same bookkeeping as the reference ``train_module``: curves per epoch, best epoch by validation accuracy
+    (weights and running statistics kept), the stopping rule, divergence, final and best test metrics.
+    """
+    start_time = time.perf_counter()
+    strategy = strategy or choose_strategy(family, layers)
+    params = _Parameters(layers, strategy)
+    n, device = params.n, layers[0].weight.device
+    stats = initial_stats(params.stacked)
+    state = lambda: params.flat + _stats_tensors(stats)  # noqa: E731 - what "the weights" of an epoch are
+    optimizer = FusedOptimizer(params.per_network, settings)
+    n_train = len(data.y_train)
+    results = [TrainResult() for _ in range(n)]
+    best = [t.detach().clone() for t in state()]
+    best_val_acc = torch.full((n,), -1.0, dtype=torch.float64, device=device)
+    best_epoch = torch.zeros(n, dtype=torch.long, device=device)
+    diverged_at: list[int | None] = [None] * n
+    # A stopped network keeps its slot (the others' shapes and numbers never depend on when it stopped);
+    # its weights of the stop epoch are kept here, nothing of it is recorded any more.
+    stopped_at: list[int | None] = [None] * n
+    frozen = [t.detach().clone() for t in state()] if settings.patience > 0 else []
+    distinct = sorted(set(seeds))
+    slot = [distinct.index(s) for s in seeds]
+    for epoch in range(1, settings.epochs + 1):
+        orders = [epoch_order(s, epoch, n_train).to(device) for s in distinct]
+        loss_sum = torch.zeros(n, dtype=torch.float64, device=device)
+        correct = torch.zeros(n, dtype=torch.long, device=device)
+        for step in range(steps_per_epoch(n_train, settings.batch_size)):
+            batch = slice(step * settings.batch_size, (step + 1) * settings.batch_size)
+            idx = [o[batch] for o in orders]
+            xb_seed, yb_seed = [data.x_train[i] for i in idx], [data.y_train[i] for i in idx]
+            xs, ys = [xb_seed[k] for k in slot], [yb_seed[k] for k in slot]
+            x = xs if strategy == "loop" else torch.stack(xs)
+            logits = params.logits(family, stats, x, True)
+            losses = [F.cross_entropy(l, yb) for l, yb in zip(logits, ys)]
+            params.zero_grad()
+            # Each network's gradient is its own loss's: backward from every loss with weight 1.
+            torch.autograd.backward(losses)
+            optimizer.step(params.grads())
+            with torch.no_grad():
+                loss_sum += torch.stack(losses).detach().double() * len(idx[0])
+                correct += torch.stack([(l.argmax(1) == yb).sum() for l, yb in zip(logits, ys)])
+            del logits, losses
+        current = params.detached()
+        val_loss, val_acc = evaluate_stacked(family, current, stats, data.x_val, data.y_val, strategy)
+        if data.has_monitor:
+            monitor_loss, monitor_acc = evaluate_stacked(family, current, stats, data.x_monitor, data.y_monitor, strategy)
+        train_loss, train_acc = loss_sum / n_train, correct.double() / n_train
+        finite = torch.isfinite(train_loss) & torch.isfinite(val_loss)
+        for i in range(n):
+            if diverged_at[i] is not None or stopped_at[i] is not None:
+                continue
+            r = results[i]
+            r.train_loss.append(float(train_loss[i]))
+            r.train_acc.append(float(train_acc[i]))
+            r.val_loss.append(float(val_loss[i]))
+            r.val_acc.append(float(val_acc[i]))
+            if data.has_monitor:
+                r.monitor_loss.append(float(monitor_loss[i]))
+                r.monitor_acc.append(float(monitor_acc[i]))
+            if not finite[i]:
+                diverged_at[i] = epoch
+        alive = torch.tensor([d is None and s is None for d, s in zip(diverged_at, stopped_at)], device=device)
+        improved = alive & ((val_acc > best_val_acc) | (best_epoch == 0))
+        best_val_acc = torch.where(improved, val_acc, best_val_acc)
+        best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
+        _copy_rows(best, state(), torch.nonzero(improved).flatten())
+        if settings.patience > 0:
+            stopping = [i for i in range(n) if alive[i] and settings.should_stop(epoch, int(best_epoch[i]))]
+            for i in stopping:
+                stopped_at[i] = epoch
+            _copy_rows(frozen, state(), torch.tensor(stopping, dtype=torch.long, device=device))
+        if on_epoch is not None:
+            on_epoch(n)
+        if all(d is not None or s is not None for d, s in zip(diverged_at, stopped_at)):
+            break  # nothing more would be recorded
+
+    with torch.no_grad():
+        if settings.patience > 0:
+            rows = torch.tensor([i for i in range(n) if stopped_at[i] is not None], dtype=torch.long, device=device)
+            _copy_rows(state(), frozen, rows)
+    final = params.detached()
+    final_loss, final_acc = evaluate_stacked(family, final, stats, data.x_test, data.y_test, strategy)
+    best_layers = params.detached(best[: len(params.flat)])
+    best_stats = _restack_stats(stats, best[len(params.flat):])
+    best_loss, best_acc = evaluate_stacked(family, best_layers, best_stats, data.x_test, data.y_test, strategy)
+    seconds = (time.perf_counter() - start_time) / n
+    for i, r in enumerate(results):
+        r.seconds = seconds
+        r.final_weights = [ConvLayer(*(None if t is None else t.clone() for t in l)) for l in unstack(final, i)]
+        r.diverged_epoch, r.stop_epoch = diverged_at[i], stopped_at[i]
+        if int(best_epoch[i]) > 0:
+            r.best_epoch, r.best_val_acc = int(best_epoch[i]), float(best_val_acc[i])
+        if r.diverged:
+            continue  # no test metrics: NaN, never averaged
+        r.final_test_loss, r.final_test_acc = float(final_loss[i]), float(final_acc[i])
+        r.best_test_loss, r.best_test_acc = float(best_loss[i]), float(best_acc[i])
+    return results
+
+
+def _restack_stats(like: Stats, tensors: list[torch.Tensor]) -> Stats:
+    it = iter(tensors)
+    return [None if s is None else (next(it), next(it)) for s in like]

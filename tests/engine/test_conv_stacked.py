@@ -1,0 +1,137 @@
+"""The stacked conv engine: each strategy equals the masked reference, and a network's numbers do not depend on its stack."""
+
+import numpy as np
+import pytest
+import torch
+
+from sparsebench.data.registry import DatasetSplits
+from sparsebench.engine import conv_stacked
+from sparsebench.engine.common import TrainSettings
+from sparsebench.engine.conv import EVAL_CHUNK, masked_module
+from sparsebench.engine.families import engine_for
+from sparsebench.engine.reference import _evaluate, train_module
+from sparsebench.models.cnn import CNN
+from sparsebench.models.cnn1d import CNN1d
+from sparsebench.models.conv import layers_of
+
+from .test_conv_engine import splits
+
+#: (family factory, example shape, strategies that apply)
+CASES = {
+    "cnn1d": (lambda bn: CNN1d(1, (20,), (8, 8, 8), (6,), 3, batchnorm=bn), (20,), ("loop", "unfold")),
+    "cnn": (lambda bn: CNN(2, (7, 7), (6, 6), (8,), 3, batchnorm=bn), (2, 7, 7), ("loop", "unfold")),  # odd: pooling drops an edge
+    # (the engine never chooses unfold in 2-D, slower there; it is held to the reference all the same)
+}
+STRATEGY_CASES = [(name, s) for name, (_, _, strategies) in CASES.items() for s in strategies]
+
+
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
+def threads(request):
+    """The thread count changes how kernels split work; the independence must hold at either."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
+def setup(name, bn, sparsity=0.5, count=3):
+    make, shape, _ = CASES[name]
+    family = make(bn)
+    engine = engine_for(family)
+    data = engine.prepare(splits(shape))
+    parent = family.init(0)
+    masks = family.node_space.random_masks(sparsity, count, torch.Generator().manual_seed(1))
+    return family, engine, data, parent, masks
+
+
+def train(family, engine, networks, seeds, data, settings, strategy):
+    return conv_stacked.train_stacked(family, engine.stack(networks), seeds, data, settings, strategy=strategy)
+
+
+def assert_identical(a, b):
+    for field in ("train_loss", "train_acc", "val_loss", "val_acc", "monitor_loss", "monitor_acc", "stop_epoch",
+                  "best_epoch", "diverged_epoch"):
+        assert getattr(a, field) == getattr(b, field), field
+    assert np.array_equal([a.final_test_loss, a.best_test_loss, a.final_test_acc, a.best_test_acc],
+                          [b.final_test_loss, b.best_test_loss, b.final_test_acc, b.best_test_acc], equal_nan=True)
+    for la, lb in zip(a.final_weights, b.final_weights):
+        for ta, tb in zip(la, lb):
+            assert (ta is None and tb is None) or torch.equal(ta, tb)
+
+
+@pytest.mark.parametrize("name,strategy", STRATEGY_CASES)
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_a_network_trains_bit_for_bit_the_same_in_a_stack_of_one_and_of_three(threads, name, strategy, optimizer):
+    family, engine, data, parent, masks = setup(name, bn=True)
+    # Patience 1 over 4 epochs: networks stop at different epochs, their slots stay frozen in the stack.
+    settings = TrainSettings(epochs=4, batch_size=32, optimizer=optimizer, lr=0.02 if optimizer == "adam" else 0.1,
+                             weight_decay=1e-4, patience=1)
+    other_parent = family.init(7)
+    alone = train(family, engine, [(parent, masks[1])], [5], data, settings, strategy)[0]
+    together = train(family, engine, [(other_parent, masks[0]), (parent, masks[1]), (parent, masks[2])], [3, 5, 5],
+                     data, settings, strategy)
+    assert_identical(alone, together[1])
+
+
+@pytest.mark.parametrize("name,strategy", STRATEGY_CASES)
+@pytest.mark.parametrize("bn", [False, True])
+@pytest.mark.parametrize("optimizer,lr", [("adam", 1e-2), ("sgd", 0.05)])
+def test_stacked_training_equals_the_masked_reference(name, strategy, bn, optimizer, lr):
+    family, engine, data, parent, masks = setup(name, bn, count=2)
+    settings = TrainSettings(epochs=4, batch_size=32, optimizer=optimizer, lr=lr, weight_decay=1e-4, patience=2)
+    fast_results = train(family, engine, [(parent, m) for m in masks], [0, 1], data, settings, strategy)
+    for mask, seed, fast in zip(masks, [0, 1], fast_results):
+        model = masked_module(family, parent, mask)
+        slow = train_module(model, seed, data, settings, EVAL_CHUNK)
+        for curve in ("train_loss", "val_loss", "monitor_loss"):
+            np.testing.assert_allclose(getattr(fast, curve), getattr(slow, curve), rtol=1e-4, atol=1e-5)
+        for curve in ("train_acc", "val_acc", "monitor_acc"):
+            np.testing.assert_allclose(getattr(fast, curve), getattr(slow, curve), atol=1.5 / 30)  # a tie may flip
+        assert (fast.best_epoch, fast.stop_epoch) == (slow.best_epoch, slow.stop_epoch)
+        np.testing.assert_allclose([fast.final_test_loss, fast.best_test_loss, fast.final_test_acc, fast.best_test_acc],
+                                   [slow.final_test_loss, slow.best_test_loss, slow.final_test_acc, slow.best_test_acc],
+                                   rtol=1e-4, atol=1e-5)
+        # The reference's final weights, compacted (its removed units never moved: their gradients are zero).
+        # A convolution's bias before BatchNorm is left out: BatchNorm subtracts it again, so its gradient is
+        # zero up to rounding, and Adam turns that rounding into steps of size lr in either engine.
+        for got, want in zip(fast.final_weights, family.compact(layers_of(model, lambda p: p.detach()), mask)):
+            for field, g, w in zip(got._fields, got, want):
+                if w is not None and not (field == "bias" and got.bn_weight is not None):
+                    torch.testing.assert_close(g, w, rtol=1e-3, atol=1e-4)  # Adam magnifies rounding where gradients are ~0
+
+
+@pytest.mark.parametrize("name,strategy", STRATEGY_CASES)
+def test_stacked_scores_equal_one_at_a_time_scores(name, strategy, monkeypatch):
+    family, engine, data, parent, masks = setup(name, bn=True, count=conv_stacked.SCORE_CHUNK + 3)  # two chunks
+    monkeypatch.setattr(conv_stacked, "choose_strategy", lambda *a: strategy)
+    for score in ("loss", "accuracy"):
+        stacked = engine.score(parent, masks, data.x_val, data.y_val, score)
+        alone = [_evaluate(family.to_module(parent, m), data.x_val, data.y_val, EVAL_CHUNK) for m in masks]
+        torch.testing.assert_close(stacked, torch.tensor([a[0] if score == "loss" else a[1] for a in alone]),
+                                   rtol=1e-5, atol=1e-6)
+        # A candidate's score does not depend on the chunk it is scored in.
+        assert torch.equal(engine.score(parent, masks[3:4], data.x_val, data.y_val, score), stacked[3:4])
+
+
+@pytest.mark.parametrize("name,strategy", STRATEGY_CASES)
+def test_a_diverging_network_is_detected_and_leaves_its_stack_untouched(name, strategy):
+    family, engine, data, parent, masks = setup(name, bn=False)
+    settings = TrainSettings(epochs=3, batch_size=32, optimizer="sgd", lr=0.05)
+    huge = [l._replace(weight=l.weight * 1e12) for l in parent]  # its activations overflow to inf, its loss is NaN
+    results = train(family, engine, [(parent, masks[0]), (huge, masks[1])], [0, 0], data, settings, strategy)
+    assert results[1].diverged_epoch == 1 and np.isnan(results[1].final_test_acc) and results[1].best_epoch == 0
+    assert not results[0].diverged
+    alone = train(family, engine, [(parent, masks[0])], [0], data, settings, strategy)[0]
+    assert_identical(results[0], alone)
+
+
+def test_the_strategy_follows_the_kept_channels():
+    thin = CNN1d(1, (40,), (128, 128, 128), (), 10)
+    mask = thin.node_space.random_masks(0.98, 1, torch.Generator().manual_seed(0))[0]
+    assert conv_stacked.choose_strategy(thin, conv_stacked.stack_layers([thin.compact(thin.init(0), mask)])) == "unfold"
+    mask = thin.node_space.random_masks(0.5, 1, torch.Generator().manual_seed(0))[0]
+    assert conv_stacked.choose_strategy(thin, conv_stacked.stack_layers([thin.compact(thin.init(0), mask)])) == "loop"
+    image = CNN(3, (8, 8), (64, 64), (), 10)
+    for sparsity, strategy in ((0.98, "loop"), (0.5, "loop")):  # 2-D: the loop everywhere (measured)
+        mask = image.node_space.random_masks(sparsity, 1, torch.Generator().manual_seed(0))[0]
+        assert conv_stacked.choose_strategy(image, conv_stacked.stack_layers([image.compact(image.init(0), mask)])) == strategy
