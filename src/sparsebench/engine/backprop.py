@@ -42,9 +42,12 @@ import torch
 
 from ..models.mlp import activation_fn
 
-#: Elements (float32) of the boundary every network's slab starts on: 64 bytes, a cache
-#: line, the width of an AVX-512 vector and the unit of PyTorch's fused optimizers.
-ALIGN = 16
+#: Elements (float32) in a multiple of which every network's slab is laid out: 256 bytes.
+#: So each slab starts on a 64-byte boundary (a cache line, an AVX-512 vector, the unit of
+#: PyTorch's fused optimizers), and a run of whole slabs holds a whole number of the
+#: element-wise kernels' unrolled vector steps (2 x 16 floats) even when halved between
+#: two threads: no element of a network falls in a scalar tail.
+ALIGN = 64
 
 
 def padded_size(numel: int) -> int:
@@ -53,8 +56,8 @@ def padded_size(numel: int) -> int:
     Strictly above, so that a stack of several is never contiguous: ``torch.bmm``
     takes its network-by-network path only for a result that is not.
 
-    >>> padded_size(10), padded_size(16), padded_size(17)
-    (16, 32, 32)
+    >>> padded_size(10), padded_size(64), padded_size(65)
+    (64, 128, 128)
     """
     return (numel // ALIGN + 1) * ALIGN
 
@@ -122,18 +125,22 @@ PARALLEL_GRAIN = 32768
 
 
 def _network_groups(t: torch.Tensor) -> list[torch.Tensor]:
-    """``t`` ``(N, ...)`` as consecutive groups of whole networks, each run by one thread.
+    """The slabs of ``t`` (laid out by ``aligned_empty``) as flat runs of whole networks, pads included.
 
-    A transcendental function rounds differently in the vector loop and the
-    scalar tail; a kernel split among threads puts a tail where the split
-    falls, which depends on N. Groups under the grain are run serially, each
-    network its own inner loop; one network over it alone is split at a point
-    of its own.
+    For the transcendental functions, which PyTorch rounds differently in its
+    vector loop, its scalar tail and (GELU) for strided tensors: each run is
+    contiguous and a whole number of vector steps, so every element takes the
+    vector path, whatever N. Runs are kept under the grain at which PyTorch
+    splits a kernel among threads (at a point that depends on the size); one
+    network over it alone is split at its own midpoint, a whole number of steps too.
+    A tensor laid out otherwise (scoring's) is returned whole.
     """
-    if t.dim() < 2 or torch.get_num_threads() == 1 or t.numel() < PARALLEL_GRAIN:
+    slab = t.stride(0) if t.dim() > 1 else 0
+    if t.dim() < 2 or slab % ALIGN or slab < t[0].numel() or not t[0].is_contiguous():
         return [t]
-    size = max(1, (PARALLEL_GRAIN - 1) // t[0].numel())
-    return [t[i : i + size] for i in range(0, len(t), size)]
+    n = t.shape[0]
+    size = n if torch.get_num_threads() == 1 or n * slab < PARALLEL_GRAIN else max(1, (PARALLEL_GRAIN - 1) // slab)
+    return [t.as_strided(((min(i + size, n) - i) * slab,), (1,), t.storage_offset() + i * slab) for i in range(0, n, size)]
 
 
 def _activation_backward_(grad: torch.Tensor, out: torch.Tensor, pre: torch.Tensor | None, activation: str) -> torch.Tensor:
@@ -199,12 +206,17 @@ def loss_and_gradients(
     write the gradients into (the weights' laid out as ``aligned_empty`` lays them out).
     """
     logits, inputs, pre_activations = forward(weights, biases, x, activation)
-    losses, correct, _ = loss_and_correct(logits, y)
-    # d(mean loss)/d(logits) = (softmax - one-hot) / B. The softmax kernel works network by
-    # network (``exp`` of the log-probabilities would round the stack's tail elements apart).
+    losses, correct, log_probs = loss_and_correct(logits, y)
+    # d(mean loss)/d(logits) = (softmax - one-hot) / B. The exponential runs over each
+    # network's own slab (not torch.softmax: with two threads it splits a stack of one
+    # differently from a larger one; nor exp over the contiguous stack, whose tail
+    # elements the scalar loop rounds apart from the vector loop).
     target = y.unsqueeze(1)  # (N, 1, B)
     minus_one = torch.full(target.shape, -1.0, dtype=logits.dtype, device=logits.device)
-    grad = aligned(torch.softmax(logits, dim=1)).scatter_add_(1, target, minus_one).div_(y.shape[1])
+    probs = aligned(log_probs)
+    for part in _network_groups(probs):
+        part.exp_()
+    grad = probs.scatter_add_(1, target, minus_one).div_(y.shape[1])
 
     n_params = 2 * len(weights)
     slots = out if out is not None else [None] * n_params
