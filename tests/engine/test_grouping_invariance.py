@@ -101,8 +101,10 @@ KEY = ["method", "role", "candidate", "sparsity", "seed"]
 def _stored(tmp_path, name: str, **overrides) -> dict[str, pd.DataFrame]:
     db = tmp_path / f"{name}.db"
     sparsebench.run({**RUN, **overrides}, store=db, progress=False)
-    trials = sparsebench.load_results(db).drop(columns=["trial_id", "experiment_id", "config_hash", "train_seconds"])
-    curves = sparsebench.load_curves(db).drop(columns=["trial_id", "experiment_id"])
+    results = sparsebench.load_results(db)
+    curves = sparsebench.load_curves(db).merge(results[["trial_id", "candidate"]], on="trial_id")
+    trials = results.drop(columns=["trial_id", "experiment_id", "config_hash", "train_seconds"])
+    curves = curves.drop(columns=["trial_id", "experiment_id"])
     return {"trials": trials.set_index(KEY).sort_index(), "curves": curves.set_index([*KEY, "epoch"]).sort_index()}
 
 

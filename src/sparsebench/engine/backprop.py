@@ -15,25 +15,27 @@ logits ``(N, C, B)``, classes in the middle, where PyTorch's CPU softmax runs
 vectorized along the batch.
 
 Grouping invariance: a network's numbers must not depend on which others share
-its stack (issue 19). Three things made them depend on it, each measured on
-this CPU build (MKL, AVX-512) with the stack {0,1,2} against {2} alone:
+its stack (issue 19). What made them depend on it, each measured on this CPU
+build (MKL, AVX-512), stack {0,1,2} against {2} alone, one and two threads:
 
 - ``torch.bmm`` into a contiguous result runs MKL's batched GEMM, whose
-  rounding for one matrix depends on the batch: with one thread small
+  rounding of one matrix depends on the batch: with one thread small
   products (5x100 @ 100x5) differ between odd and even batch sizes; with two,
-  a batch of one is split across the threads (its sums split) while a larger
-  batch is not. ``bmm_`` below writes into a result whose networks lie apart
-  (``aligned_empty``): PyTorch then multiplies network by network, one plain
-  GEMM each, the same call whatever else is stacked.
+  a batch of one is split across the threads while a larger one is not.
+  ``bmm_`` writes into a result whose networks lie apart (``aligned_empty``):
+  PyTorch then multiplies network by network, one plain GEMM each, the same
+  call whatever else is stacked.
 - MKL's GEMM rounds differently for operands at different alignments (widths
-  5 and 10 differ between offsets of 0 and 12 bytes): every network's operand
-  starts on a 64-byte boundary (``ALIGN``), whatever its place in the stack.
-- element-wise kernels run a vector loop and a scalar loop for the tail; the
-  two round transcendental functions (``exp``, ``tanh``) differently, so an
-  element's value depended on whether the stack's size put it in the tail.
-  The cross-entropy gradient takes its softmax from PyTorch's softmax kernel,
-  which works network by network; and the activations work on each network's
-  own slab, of which no part is a tail of another's.
+  5 and 10, offsets of 0 and 12 bytes): every network's operands start on a
+  64-byte boundary, whatever its place in the stack.
+- element-wise kernels round transcendental functions (``exp``, ``tanh``,
+  GELU) differently in their vector loop, their scalar tail and (GELU) on
+  strided tensors, and where the tail falls depended on the stack's size and
+  on how the threads split it; ``torch.softmax`` over a stack of one is split
+  among threads otherwise than over a larger stack. These functions run over
+  runs of whole padded slabs (``_network_groups``), always in the vector loop.
+- (the fused optimizer's scalar tail: see ``stacked._FlatStack``; evaluation's
+  row chunks: ``stacked.evaluate_stacked``.)
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import torch
 
 from ..data.registry import DatasetSplits
 from ..models.mlp import Layer
-from .backprop import aligned, forward, loss_and_correct, loss_and_gradients, padded_size
+from .backprop import PARALLEL_GRAIN, aligned, forward, loss_and_correct, loss_and_gradients, padded_size
 from .common import TrainResult, TrainSettings, epoch_order, steps_per_epoch
 from .fused_optimizer import FusedOptimizer
 
@@ -46,6 +46,9 @@ def evaluate_stacked(layers: list[Layer], x: torch.Tensor, y: torch.Tensor, acti
     widest = max(l.weight.shape[1] for l in layers)
     # Chunks of a few MB, as in scoring: products whose operands stay in cache run faster.
     rows = max(1, EVAL_CHUNK_BYTES // (4 * EVAL_NETWORKS * max(widest, 1)))
+    # Under the size from which PyTorch sums one network's losses with several threads
+    # (and a stack of one otherwise than a larger stack).
+    rows = min(rows, PARALLEL_GRAIN // 2)
     loss_sum = torch.zeros(n, dtype=torch.float64, device=x.device)
     correct = torch.zeros(n, dtype=torch.long, device=x.device)
     for first in range(0, n, EVAL_NETWORKS):
