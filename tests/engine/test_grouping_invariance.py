@@ -83,14 +83,22 @@ def test_every_optimizer_and_activation_is_grouping_invariant(threads, optimizer
     _assert_identical(stacked, alone)
 
 
-def test_evaluation_of_a_network_does_not_depend_on_its_stack(threads):
-    """What runs before training (the initial scores of every trial) too."""
+def test_evaluation_of_a_network_does_not_depend_on_its_stack(threads, monkeypatch):
+    """What runs before training (the initial scores of every trial) too, in chunks of rows."""
+    import sparsebench.engine.stacked as stacked
+
+    # Chunks of 40 rows for this shape: a split is evaluated in several, in a stack of any size.
+    monkeypatch.setattr(stacked, "EVAL_CHUNK_BYTES", 4 * stacked.EVAL_NETWORKS * 24 * 40)
+    nine, _ = _stack([_network(s % 3, s // 3, 0.6) for s in range(9)])  # more than EVAL_NETWORKS
     three, _ = _stack([_network(s, 0, 0.6) for s in (0, 1, 2)])
     one, _ = _stack([_network(2, 0, 0.6)])
     for x, y in ((DATA.x_val, DATA.y_val), (DATA.x_test, DATA.y_test)):
-        loss3, acc3 = evaluate_stacked(three, x, y)
+        assert len(y) > 80
         loss1, acc1 = evaluate_stacked(one, x, y)
+        loss3, acc3 = evaluate_stacked(three, x, y)
+        loss9, acc9 = evaluate_stacked(nine, x, y)
         assert torch.equal(loss3[2:], loss1) and torch.equal(acc3[2:], acc1)
+        assert torch.equal(loss9[:3], loss3) and torch.equal(acc9[:3], acc3)
 
 
 RUN = dict(dataset="digits", hidden=(24, 24), sparsities=(0.6,), candidates=4, epochs=5, patience=1,
@@ -151,3 +159,35 @@ def test_the_thread_count_is_recorded_with_the_experiment(tmp_path, monkeypatch)
         torch.set_num_threads(before)
     with sparsebench.store.Store(tmp_path / "t.db") as st:
         assert st.software(1)["threads"] == "1"
+
+
+@pytest.mark.parametrize("stored_threads,warned", [(None, False), ("7", True)])
+def test_resuming_warns_of_another_thread_count_but_not_for_stores_that_never_recorded_one(
+        tmp_path, monkeypatch, stored_threads, warned):
+    import json
+    import warnings
+
+    from sparsebench.errors import SparsebenchWarning
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    config = {**RUN, "seeds": (0,), "epochs": 1, "sparsities": (0.6, 0.8)}
+    db = tmp_path / "r.db"
+    try:
+        sparsebench.run(config, store=db, progress=False)
+        with sparsebench.store.Store(db) as st, st.transaction():
+            software = {k: v for k, v in st.software(1).items() if k != "threads"}  # as an older store holds it
+            if stored_threads is not None:
+                software["threads"] = stored_threads
+            st.con.execute("UPDATE experiments SET software = ? WHERE id = 1", (json.dumps(software),))
+            st.con.execute("DELETE FROM curves WHERE trial_id IN (SELECT id FROM trials WHERE sparsity = 0.8)")
+            st.con.execute("DELETE FROM trials WHERE sparsity = 0.8")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sparsebench.run(config, store=db, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    messages = [str(w.message) for w in caught if issubclass(w.category, SparsebenchWarning)]
+    assert bool(messages) == warned, messages
+    if warned:
+        assert "threads 7 -> 1" in messages[0]
