@@ -7,7 +7,7 @@
 
 from importlib import import_module
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # The public API, loaded on first use (PEP 562): `import sparsebench.cli` must not
 # import torch, so that the command line answers --help, bad input and an early

@@ -111,7 +111,7 @@ def _stored(tmp_path, name: str, **overrides) -> dict[str, pd.DataFrame]:
     sparsebench.run({**RUN, **overrides}, store=db, progress=False)
     results = sparsebench.load_results(db)
     curves = sparsebench.load_curves(db).merge(results[["trial_id", "candidate"]], on="trial_id")
-    trials = results.drop(columns=["trial_id", "experiment_id", "config_hash", "train_seconds"])
+    trials = results.drop(columns=["trial_id", "experiment_id", "config_hash", "train_seconds", "selection_seconds"])
     curves = curves.drop(columns=["trial_id", "experiment_id"])
     return {"trials": trials.set_index(KEY).sort_index(), "curves": curves.set_index([*KEY, "epoch"]).sort_index()}
 
