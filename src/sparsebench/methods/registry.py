@@ -162,7 +162,9 @@ def make_method(label: str, name: str, params: str, flat: Mapping[str, Any]) -> 
         return cls(**kwargs)
     except SparsebenchError as exc:  # our own one-line refusal of a value ("score: got 'x'; allowed: ...")
         raise ConfigError(f"method {label!r} ({name}) parameter {' '.join(str(exc).split())}") from None
-    except (TypeError, ValueError) as exc:
+    except Exception as exc:  # TypeError, ValueError; any failure of a user's constructor is one line too
+        if cls.__module__.split(".")[0] == "sparsebench" and not isinstance(exc, (TypeError, ValueError)):
+            raise  # our own bug: a traceback
         shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
         raise ConfigError(f"method {label!r}: {name}({shown}) refused its parameters ({describe(exc)}); "
                           f"allowed: the parameters {cls.__qualname__} documents") from None
