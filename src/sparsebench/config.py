@@ -173,12 +173,15 @@ class ExperimentConfig:
         from_file.pop("preset", None)
         if preset_name is not None:
             values.update(preset_values(preset_name))
+        refuse_flat_and_table(from_file)
         values.update(from_file)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values.update(given)
         if method_params:
             default_methods = next(f.default for f in dataclasses.fields(cls) if f.name == "methods")
-            values["methods"] = with_method_params(values.get("methods", default_methods), method_params)
-        return cls.from_dict(values)
+            values["methods"] = given["methods"] = with_method_params(values.get("methods", default_methods), method_params)
+        refuse_flat_and_table(given)
+        return cls._from_values(values)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "ExperimentConfig":
@@ -187,6 +190,12 @@ class ExperimentConfig:
         >>> ExperimentConfig.from_dict({"dataset": "digits", "parent": {"family": "mlp", "hidden": [16]}, "sparsities": [0.5]}).hidden
         (16,)
         """
+        values = flatten_tables(values)
+        refuse_flat_and_table(values)
+        return cls._from_values(values)
+
+    @classmethod
+    def _from_values(cls, values: Mapping[str, Any]) -> "ExperimentConfig":
         values = flatten_tables(values)
         known = {f.name for f in dataclasses.fields(cls)}
         for key in values:
@@ -424,16 +433,17 @@ def flatten_tables(values: Mapping[str, Any]) -> dict[str, Any]:
                 put(key, value, f"[{prefix}methods] tables")
             else:
                 put(key, value, f"[experiment] {_key_name(key)}" if prefix else f"top-level {_key_name(key)}")
-    if isinstance(flat.get("methods"), dict):
-        _refuse_flat_and_table(flat, places)
     return flat
 
 
-def _refuse_flat_and_table(flat: Mapping[str, Any], places: Mapping[str, str]) -> None:
-    """A method parameter whose default is a flat key (``Method.CONFIG_DEFAULTS``) given in its table
-    and as that flat key: one would silently lose."""
+def refuse_flat_and_table(flat: Mapping[str, Any]) -> None:
+    """A method parameter whose default is a flat key (``Method.CONFIG_DEFAULTS``: random-search's
+    ``candidates``, ``score``, ``probe``) given in its ``[methods.LABEL]`` table and as that flat key by
+    the same source (a file, the flags, a dict): one would silently lose. A preset's value is a default."""
     from .methods.registry import get_method
 
+    if not isinstance(flat.get("methods"), Mapping):
+        return
     for label, table in flat["methods"].items():
         if not isinstance(table, dict):
             continue  # refused when the tables are resolved
@@ -441,9 +451,10 @@ def _refuse_flat_and_table(flat: Mapping[str, Any], places: Mapping[str, str]) -
         if not isinstance(name, str):
             continue
         for param, key in getattr(get_method(name), "CONFIG_DEFAULTS", {}).items():
-            if param in table and key in flat:
-                raise ConfigError(f"config: {_key_name(param)} of method {label!r} is given twice, as {places[key]} and "
-                                  f"as [methods.{_key_name(label)}] {_key_name(param)}; allowed: one of the two")
+            if param in table and flat.get(key) is not None:
+                raise ConfigError(f"config: {_key_name(param)} of method {label!r} is given twice, as the flat key "
+                                  f"{_key_name(key)} and as [methods.{_key_name(label)}] {_key_name(param)}; "
+                                  "allowed: one of the two")
 
 
 def with_method_params(methods: Any, params: list[tuple[str, str, Any]]) -> dict[str, dict[str, Any]]:
