@@ -87,12 +87,13 @@ def test_bad_tables_are_refused_in_one_line(methods, message):
     assert message in str(info.value)
 
 
-def test_a_flat_key_and_the_same_parameter_in_a_table_of_one_file_are_refused(tmp_path):
-    path = write(tmp_path, 'candidates = 8\n[methods.random]\n[methods.rs]\nmethod = "random-search"\ncandidates = 4\n')
-    with pytest.raises(ConfigError, match="candidates of method 'rs' is given twice"):
+def test_a_flat_key_and_the_same_parameter_of_the_method_it_sets_in_one_file_are_refused(tmp_path):
+    path = write(tmp_path, 'candidates = 8\n[methods.random]\n[methods.random-search]\ncandidates = 4\n')
+    with pytest.raises(ConfigError, match="candidates of method 'random-search' is given twice"):
         ExperimentConfig.from_sources(toml_path=path)
-    # flat keys mix with tables: the flat key is random-search's default, a table's own value wins for it
-    path = write(tmp_path, 'candidates = 20\n[methods.random]\n[methods.random-search]\n[methods.rs]\nmethod = "random-search"\nscore = "accuracy"\n')
+    # flat keys mix with tables: the flat key is random-search's default, another label's own value wins for it
+    path = write(tmp_path, 'candidates = 20\nscore = "loss"\n[methods.random]\n[methods.random-search]\n'
+                           '[methods.rs]\nmethod = "random-search"\nscore = "accuracy"\n')
     cfg = ExperimentConfig.from_sources(toml_path=path, preset="paper")  # a preset's candidates is only a default
     assert cfg.candidates == 20 and cfg.method_specs == (("rs", "random-search", '{"score":"accuracy"}'),)
 

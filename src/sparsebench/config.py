@@ -438,8 +438,10 @@ def flatten_tables(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def refuse_flat_and_table(flat: Mapping[str, Any]) -> None:
     """A method parameter whose default is a flat key (``Method.CONFIG_DEFAULTS``: random-search's
-    ``candidates``, ``score``, ``probe``) given in its ``[methods.LABEL]`` table and as that flat key by
-    the same source (a file, the flags, a dict): one would silently lose. A preset's value is a default."""
+    ``candidates``, ``score``, ``probe``) given in the table of the method's own label
+    (``[methods.random-search]``) and as that flat key by the same source (a file, the flags, a dict):
+    both set that one method, and one would silently lose. For another label (``[methods.rs-acc]``)
+    the flat key is only a default, which its table overrides; so is a preset's value."""
     from .methods.registry import get_method
 
     if not isinstance(flat.get("methods"), Mapping):
@@ -448,13 +450,13 @@ def refuse_flat_and_table(flat: Mapping[str, Any]) -> None:
         if not isinstance(table, dict):
             continue  # refused when the tables are resolved
         name = table.get("method", label)
-        if not isinstance(name, str):
+        if not isinstance(name, str) or name != label:
             continue
         for param, key in getattr(get_method(name), "CONFIG_DEFAULTS", {}).items():
             if param in table and flat.get(key) is not None:
                 raise ConfigError(f"config: {_key_name(param)} of method {label!r} is given twice, as the flat key "
-                                  f"{_key_name(key)} and as [methods.{_key_name(label)}] {_key_name(param)}; "
-                                  "allowed: one of the two")
+                                  f"{_key_name(key)} and as [methods.{label}] {_key_name(param)}; allowed: one of the two "
+                                  "(or the parameter in a table of another label, which the flat key is a default for)")
 
 
 def with_method_params(methods: Any, params: list[tuple[str, str, Any]]) -> dict[str, dict[str, Any]]:
