@@ -153,3 +153,40 @@ def test_one_method_twice_with_other_parameters_runs_and_both_are_on_the_leaderb
     assert trials.loc[trials["role"] == "probe", "method"].tolist() == ["rs-acc"] * 4
     board = leaderboard(paired_comparison(trials))
     assert set(board["method"]) == {"random-search", "rs-acc"}
+
+
+PLUGIN = '''
+from sparsebench.methods import Method, Selection
+from sparsebench.models.mask import NodeMask
+
+
+class KeepFrom(Method):
+    """Keeps, per node layer, the kept count of nodes starting at node ``start``."""
+
+    def __init__(self, start: int = 0):
+        if not isinstance(start, int) or start < 0:
+            raise ValueError(f"start must be a whole number >= 0, not {start!r}")
+        self.start = start
+
+    def select(self, ctx):
+        keep = [[(self.start + i) % w for i in range(k)] for w, k in zip(ctx.node_space.widths, ctx.kept())]
+        return Selection(NodeMask.from_indices(keep, ctx.node_space.widths))
+'''
+
+
+def test_a_user_method_with_parameters_declared_in_toml_runs_and_a_bad_value_is_one_line(install_plugin, tmp_path, cli):
+    install_plugin("keepfrom_plugin", PLUGIN, "[sparsebench.methods]\nkeep-from = keepfrom_plugin:KeepFrom\n")
+    path = write(tmp_path, '[methods.random]\n[methods.keep-from]\n[methods.from3]\nmethod = "keep-from"\nstart = 3\n')
+    db = str(tmp_path / "s.db")
+    code, _, err = cli("run", *RUN, "--config", str(path), "--store", db)
+    assert code == 0, err
+    trials = sparsebench.load_results(db).set_index("method")
+    assert json.loads(trials.loc["keep-from", "kept_nodes"]) == json.loads(trials.loc["from3", "kept_nodes"])
+    assert trials.loc["from3", "method_params"] == '{"start":3}' and trials.loc["keep-from", "method_params"] == "{}"
+    first = sparsebench.load_mask(db, int(trials.loc["keep-from", "trial_id"])).bool_tensors()[0]
+    shifted = sparsebench.load_mask(db, int(trials.loc["from3", "trial_id"])).bool_tensors()[0]
+    assert shifted.tolist() == first.roll(3).tolist()  # the parameter reached the method
+    path = write(tmp_path, '[methods.random]\n[methods.from-1]\nmethod = "keep-from"\nstart = -1\n')
+    code, _, err = cli("run", *RUN, "--config", str(path), "--store", str(tmp_path / "t.db"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert "method 'from-1': keep-from(start=-1) refused its parameters (ValueError: start must be" in err

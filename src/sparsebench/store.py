@@ -762,7 +762,8 @@ class Store:
         configs = df.pop("config_json").map(json.loads)
         df.insert(2, "dataset", configs.map(lambda c: c["dataset"]))
         # A random-search labelled with its own score ranked (and scored its trials) by it.
-        df["score_name"] = [json.loads(p or "{}").get("score", c["score"]) for p, c in zip(df["method_params"], configs)]
+        df["score_name"] = [json.loads(p if isinstance(p, str) else "{}").get("score", c["score"])
+                            for p, c in zip(df["method_params"], configs)]
         # K: how many candidates the trial's method scored to choose it (0 for dense, random
         # and any method that returns no candidates); a probe is one of those, not a search.
         scored = df.pop("n_scored")
