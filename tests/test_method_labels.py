@@ -190,3 +190,22 @@ def test_a_user_method_with_parameters_declared_in_toml_runs_and_a_bad_value_is_
     code, _, err = cli("run", *RUN, "--config", str(path), "--store", str(tmp_path / "t.db"))
     assert code == 2 and err.count("\n") == 1, err
     assert "method 'from-1': keep-from(start=-1) refused its parameters (ValueError: start must be" in err
+
+
+def test_a_constructor_taking_any_keyword_decides_itself_and_its_type_error_is_one_line():
+    from sparsebench.methods import Method
+    from sparsebench.methods.registry import canonical_params
+
+    class Options(Method):
+        def __init__(self, **options):
+            if set(options) - {"depth"}:
+                raise TypeError(f"unexpected options {sorted(set(options) - {'depth'})}")
+            self.options = options
+
+        def select(self, ctx):
+            raise NotImplementedError
+
+    sparsebench.register_method("options-test")(Options)
+    assert canonical_params("o", "options-test", {"depth": 2}, FLAT) == '{"depth":2}'
+    with pytest.raises(ConfigError, match=r"^method 'o': options-test\(width=2\) refused its parameters \(TypeError: "):
+        canonical_params("o", "options-test", {"width": 2}, FLAT)

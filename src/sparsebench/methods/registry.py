@@ -109,6 +109,14 @@ def method_parameters(cls: type[Method]) -> dict[str, inspect.Parameter]:
     return {name: p for name, p in signature.parameters.items() if p.kind in kinds}
 
 
+def _takes_any_keyword(cls: type[Method]) -> bool:
+    """Whether the constructor takes ``**kwargs`` (then it, not its signature, says which names it refuses)."""
+    try:
+        return any(p.kind == inspect.Parameter.VAR_KEYWORD for p in inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError):
+        return False
+
+
 def config_defaults(cls: type[Method], flat: Mapping[str, Any]) -> dict[str, Any]:
     """The constructor arguments a method takes from the config's flat keys (``Method.CONFIG_DEFAULTS``)."""
     return {param: flat[key] for param, key in getattr(cls, "CONFIG_DEFAULTS", {}).items() if key in flat}
@@ -137,7 +145,7 @@ def canonical_params(label: str, name: str, params: Mapping[str, Any], flat: Map
     cls = get_method(name)
     accepted = method_parameters(cls)
     for key in params:
-        if key not in accepted:
+        if key not in accepted and not _takes_any_keyword(cls):
             allowed = "one of " + ", ".join(accepted) if accepted else f"none ({name} takes no parameters)"
             raise invalid(f"method {label!r} parameter", key, allowed)
     defaults = {k: p.default for k, p in accepted.items() if p.default is not inspect.Parameter.empty}
