@@ -192,8 +192,8 @@ def test_a_user_method_with_parameters_declared_in_toml_runs_and_a_bad_value_is_
     assert "method 'from-1': keep-from(start=-1) refused its parameters (ValueError: start must be" in err
 
 
-def test_a_constructor_taking_any_keyword_decides_itself_and_its_type_error_is_one_line():
-    from sparsebench.methods import Method
+def test_a_constructor_taking_any_keyword_decides_itself_and_its_type_error_is_one_line(monkeypatch):
+    from sparsebench.methods import Method, registry
     from sparsebench.methods.registry import canonical_params
 
     class Options(Method):
@@ -205,7 +205,7 @@ def test_a_constructor_taking_any_keyword_decides_itself_and_its_type_error_is_o
         def select(self, ctx):
             raise NotImplementedError
 
-    sparsebench.register_method("options-test")(Options)
+    monkeypatch.setitem(registry._METHODS, "options-test", Options)  # registered for this test only
     assert canonical_params("o", "options-test", {"depth": 2}, FLAT) == '{"depth":2}'
     with pytest.raises(ConfigError, match=r"^method 'o': options-test\(width=2\) refused its parameters \(TypeError: "):
         canonical_params("o", "options-test", {"width": 2}, FLAT)
