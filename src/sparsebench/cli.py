@@ -17,6 +17,7 @@ import shlex
 import signal
 import sys
 import threading
+import tomllib
 import typing
 import warnings
 from contextlib import contextmanager
@@ -65,6 +66,40 @@ def _list_of(kind: Callable[[str], Any], name: str, allowed: str) -> Callable[[s
             raise argparse.ArgumentTypeError(str(invalid(name, text, allowed))) from None
 
     return parse
+
+
+def method_param(text: str) -> tuple[str, str, Any]:
+    """``--method-param LABEL.KEY=VALUE`` as ``(label, key, value)``; VALUE reads as a TOML value, else as text.
+
+    >>> method_param("snip.batches=4"), method_param("rs-acc.score=accuracy")
+    (('snip', 'batches', 4), ('rs-acc', 'score', 'accuracy'))
+    """
+    target, equals, value_text = text.partition("=")
+    label, dot, key = target.strip().rpartition(".")
+    if not equals or not dot or not label or not key.isidentifier():
+        raise argparse.ArgumentTypeError(str(invalid("--method-param", text, "LABEL.KEY=VALUE, e.g. snip.batches=4")))
+    try:
+        value = tomllib.loads(f"v = {value_text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = value_text.strip()
+    return label, key, value
+
+
+def labelled_methods(methods: tuple[str, ...] | None) -> Any:
+    """``--methods`` items: plain names as they are; with a ``LABEL=NAME`` among them, label tables.
+
+    >>> labelled_methods(("random", "rs-acc=random-search"))
+    {'random': {}, 'rs-acc': {'method': 'random-search'}}
+    """
+    if methods is None or not any("=" in m for m in methods):
+        return methods
+    tables: dict[str, dict[str, str]] = {}
+    for item in methods:
+        label, equals, name = (part.strip() for part in item.partition("="))
+        if label in tables:
+            raise invalid("methods", ",".join(methods), f"distinct labels ({label!r} is given twice)")
+        tables[label] = {"method": name} if equals else {}
+    return tables
 
 
 def _number(kind: Callable[[str], Any], name: str, allowed: str) -> Callable[[str], Any]:
@@ -154,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", metavar="NAME", help=f"{' or '.join(PRESETS)}; quick is the defaults below")
     run.add_argument("--config", metavar="FILE", help="TOML file with config keys and a [parent] table (see README)")
     add_config_flags(run)
+    run.add_argument("--method-param", dest="method_params", action="append", type=method_param, metavar="LABEL.KEY=VALUE",
+                     help="set a parameter of the method labelled LABEL (repeatable), VALUE as in TOML (bare words are "
+                          "text): --method-param snip.batches=4; with --methods rs-acc=random-search, "
+                          "--method-param rs-acc.score=accuracy")
     run.add_argument("--store", default="sparsebench.db", metavar="PATH", help="SQLite results file (default: sparsebench.db)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -193,6 +232,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .runner import run
 
     overrides = {f.name: getattr(args, f.name) for f in config_flag_fields()}
+    overrides["methods"] = labelled_methods(overrides["methods"])
+    overrides["method_params"] = args.method_params
     if args.store == ":memory:":
         raise invalid("store", args.store, "a file path (an in-memory store keeps nothing; the Python API accepts ':memory:')")
     cfg = ExperimentConfig.from_sources(preset=args.preset, toml_path=args.config, overrides=overrides)

@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from .errors import ConfigError, invalid, show
-from .names import DENSE, RANDOM, RANDOM_SEARCH
+from .names import DENSE, RANDOM, RANDOM_SEARCH, SCORES
 
 if TYPE_CHECKING:
     from .engine.common import TrainSettings
 
 ACTIVATIONS = ("relu", "tanh", "gelu")
 OPTIMIZERS = ("adam", "sgd")
-SCORES = ("loss", "accuracy")
 ENGINES = ("stacked", "reference")
 STANDARDIZATIONS = ("none", "feature", "channel")
 
@@ -38,7 +37,7 @@ STANDARDIZATIONS = ("none", "feature", "channel")
 #: this value, so an experiment stored before the field existed keeps its hash
 #: (and resumes) when the field is set to it.
 LEGACY_VALUES: dict[str, Any] = {"patience": 0, "monitor_fraction": 0.0, "standardize": "feature", "parent": "mlp",
-                                  "fc": [], "batchnorm": False, "train_limit": None}
+                                  "fc": [], "batchnorm": False, "train_limit": None, "method_specs": []}
 DEVICES = ("cpu", "cuda")
 #: The keys of a ``[parent]`` table and the config fields they set: the family, and its options.
 PARENT_TABLE = {"family": "parent", "hidden": "hidden", "activation": "activation", "fc": "fc", "batchnorm": "batchnorm"}
@@ -87,8 +86,15 @@ class ExperimentConfig:
         "help": "fractions of nodes (neurons, channels) removed per node layer, each in [0, 1)", "metavar": "S1,S2,...",
         "allowed": "comma-separated numbers in [0, 1)"})
     methods: tuple[str, ...] = field(default=(DENSE, RANDOM, RANDOM_SEARCH), metadata={
-        "help": "mask-choosing methods: registered names or module:Class", "metavar": "M1,M2,...",
-        "allowed": "comma-separated method names"})
+        "help": "mask-choosing methods: registered names or module:Class, each also LABEL=NAME (a second copy of a "
+                "method under its own label; set its parameters with --method-param); results call each by its label",
+        "metavar": "M1,M2,...", "allowed": "comma-separated method names (or LABEL=NAME)"})
+    #: The methods that have a label other than their name or parameters: ``(label, registered name,
+    #: canonical JSON of the parameters away from their defaults)``, sorted by label; the others are
+    #: plain names at their defaults. Empty (and so left out of the hash) for a config of plain names.
+    method_specs: tuple[tuple[str, str, str], ...] = field(default=(), metadata={
+        "help": "labelled methods and their parameters ([methods.LABEL] tables)", "flag": False,
+        "section_default": True})
     candidates: int = field(default=100, metadata={
         "help": "K, candidates sampled and scored by a search method", "metavar": "K", "allowed": "an integer >= 1"})
     score: str = field(default="loss", metadata={
@@ -133,6 +139,7 @@ class ExperimentConfig:
         if self.lr is None and isinstance(self.optimizer, str) and self.optimizer in DEFAULT_LR:
             object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
         _resolve_family_defaults(self)
+        _resolve_methods(self)
         _validate(self)
         # Normalize so that equal experiments hash equally: 0, 0.0 and -0.0, any order.
         object.__setattr__(self, "seeds", tuple(sorted(self.seeds)))
@@ -155,6 +162,8 @@ class ExperimentConfig:
     ) -> "ExperimentConfig":
         """Merge defaults, a preset, a TOML file and overrides (highest wins)."""
         values: dict[str, Any] = {}
+        overrides = dict(overrides or {})
+        method_params = overrides.pop("method_params", None)
         from_file: dict[str, Any] = flatten_tables(load_toml(toml_path)) if toml_path is not None else {}
         file_keys = {f.name for f in dataclasses.fields(cls)} | {"preset"}
         for key in from_file:
@@ -164,9 +173,15 @@ class ExperimentConfig:
         from_file.pop("preset", None)
         if preset_name is not None:
             values.update(preset_values(preset_name))
+        refuse_flat_and_table(from_file)
         values.update(from_file)
-        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-        return cls.from_dict(values)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values.update(given)
+        if method_params:
+            default_methods = next(f.default for f in dataclasses.fields(cls) if f.name == "methods")
+            values["methods"] = given["methods"] = with_method_params(values.get("methods", default_methods), method_params)
+        refuse_flat_and_table(given)
+        return cls._from_values(values)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "ExperimentConfig":
@@ -175,6 +190,12 @@ class ExperimentConfig:
         >>> ExperimentConfig.from_dict({"dataset": "digits", "parent": {"family": "mlp", "hidden": [16]}, "sparsities": [0.5]}).hidden
         (16,)
         """
+        values = flatten_tables(values)
+        refuse_flat_and_table(values)
+        return cls._from_values(values)
+
+    @classmethod
+    def _from_values(cls, values: Mapping[str, Any]) -> "ExperimentConfig":
         values = flatten_tables(values)
         known = {f.name for f in dataclasses.fields(cls)}
         for key in values:
@@ -245,7 +266,7 @@ SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     # models/: the parent's family and its options; the keys of a [parent] table, whatever they are.
     "model": tuple(PARENT_TABLE.values()),
     # plan.py: the trials (seeds x sparsities x methods, and the probes).
-    "design": ("seeds", "sparsities", "methods", "probe"),
+    "design": ("seeds", "sparsities", "methods", "probe", "method_specs"),
     # methods/: how a search method samples and ranks candidates.
     "search": ("candidates", "score"),
     # engine/: how each network trains (``cfg.training`` is a TrainSettings, which also carries the
@@ -295,8 +316,11 @@ class Section:
 
 def _section_class(class_name: str, section: str, doc: str) -> type:
     """A frozen dataclass holding ``SECTION_FIELDS[section]``, typed as in ``ExperimentConfig``."""
-    types = {f.name: f.type for f in dataclasses.fields(ExperimentConfig)}
-    cls = dataclasses.make_dataclass(class_name, [(name, types[name]) for name in SECTION_FIELDS[section]],
+    fields = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
+    # A field added to a section after code built it from its other fields has its default there too.
+    specs = [(name, fields[name].type, field(default=fields[name].default)) if fields[name].metadata.get("section_default")
+             else (name, fields[name].type) for name in SECTION_FIELDS[section]]
+    cls = dataclasses.make_dataclass(class_name, specs,
                                      bases=(Section,), namespace={"section": section}, frozen=True)
     cls.__module__, cls.__doc__ = __name__, doc  # picklable, and documented, as a class written here would be
     return cls
@@ -376,7 +400,9 @@ def flatten_tables(values: Mapping[str, Any]) -> dict[str, Any]:
     names the family (``family``, the ``parent`` field) and its options (``hidden``,
     ``activation``). A value given twice (a flat key and a table's, or inside and
     outside ``[experiment]``) is refused, even if both are equal: one of them would
-    silently lose. ``methods`` is a list; ``[methods.LABEL]`` tables come later.
+    silently lose. ``methods`` is a list of names, or ``[methods.LABEL]`` tables (kept as
+    they are: ``ExperimentConfig`` resolves them); a flat key that is a method's default
+    (``candidates`` of random-search) and the same parameter in its table are a value given twice.
 
     >>> flatten_tables({"seeds": 2, "parent": {"family": "mlp", "hidden": [16, 16]}})
     {'seeds': 2, 'parent': 'mlp', 'hidden': [16, 16]}
@@ -404,11 +430,116 @@ def flatten_tables(values: Mapping[str, Any]) -> dict[str, Any]:
                         raise invalid(f"[{prefix}parent] key", option, "one of " + ", ".join(sorted(PARENT_TABLE)))
                     put(PARENT_TABLE[option], option_value, f"[{prefix}parent] {option}")
             elif key == "methods" and isinstance(value, dict):
-                raise ConfigError(f"methods: got a [{prefix}methods] table; allowed: a list of method names, "
-                                  f"e.g. methods = [\"dense\", \"random\"] ([methods.LABEL] tables come with a later version)")
+                put(key, value, f"[{prefix}methods] tables")
             else:
                 put(key, value, f"[experiment] {_key_name(key)}" if prefix else f"top-level {_key_name(key)}")
     return flat
+
+
+def refuse_flat_and_table(flat: Mapping[str, Any]) -> None:
+    """A method parameter whose default is a flat key (``Method.CONFIG_DEFAULTS``: random-search's
+    ``candidates``, ``score``, ``probe``) given in the table of the method's own label
+    (``[methods.random-search]``) and as that flat key by the same source (a file, the flags, a dict):
+    both set that one method, and one would silently lose. For another label (``[methods.rs-acc]``)
+    the flat key is only a default, which its table overrides; so is a preset's value."""
+    from .methods.registry import get_method
+
+    if not isinstance(flat.get("methods"), Mapping):
+        return
+    for label, table in flat["methods"].items():
+        if not isinstance(table, dict):
+            continue  # refused when the tables are resolved
+        name = table.get("method", label)
+        if not isinstance(name, str) or name != label:
+            continue
+        for param, key in getattr(get_method(name), "CONFIG_DEFAULTS", {}).items():
+            if param in table and flat.get(key) is not None:
+                raise ConfigError(f"config: {_key_name(param)} of method {label!r} is given twice, as the flat key "
+                                  f"{_key_name(key)} and as [methods.{label}] {_key_name(param)}; allowed: one of the two "
+                                  "(or the parameter in a table of another label, which the flat key is a default for)")
+
+
+def with_method_params(methods: Any, params: list[tuple[str, str, Any]]) -> dict[str, dict[str, Any]]:
+    """``methods`` (names, or label tables) as label tables with ``params`` ``(label, key, value)`` set
+    (``--method-param LABEL.KEY=VALUE``); a label that is not among the methods is refused."""
+    if isinstance(methods, Mapping):
+        tables = {label: dict(t) if isinstance(t, Mapping) else t for label, t in methods.items()}
+    elif isinstance(methods, (list, tuple)) and all(isinstance(m, str) for m in methods):
+        tables = {m: {} for m in methods}
+    else:
+        raise invalid("methods", methods, "a list of method names or [methods.LABEL] tables")
+    for label, key, value in params:
+        if label not in tables or not isinstance(tables[label], dict):
+            raise invalid("--method-param label", label, "one of the methods: " + ", ".join(map(str, tables)))
+        tables[label][key] = value
+    return tables
+
+
+def _resolve_methods(cfg: "ExperimentConfig") -> None:
+    """Turn ``[methods.LABEL]`` tables (or stored ``method_specs``) into ``methods``, the labels, and
+    ``method_specs``, canonical: parameters checked against each constructor and at their defaults left out,
+    so that equal experiments hash equally and a config of plain names has no specs (and its old hash)."""
+    methods, specs = cfg.methods, cfg.method_specs
+    if isinstance(methods, Mapping):
+        if specs:
+            raise ConfigError("methods: given both as [methods.LABEL] tables and as method_specs; allowed: one of the two")
+        tables = dict(methods)
+    else:
+        if not specs:
+            return  # plain names: validated as they always were
+        if not isinstance(specs, (tuple, list)) or not all(
+                isinstance(s, (tuple, list)) and len(s) == 3 and all(isinstance(p, str) for p in s) for s in specs):
+            raise invalid("method_specs", specs, "a list of [label, method name, parameters as JSON]")
+        if not isinstance(methods, tuple) or not all(isinstance(m, str) for m in methods) or len(set(methods)) != len(methods):
+            return  # refused by validation
+        tables = {m: {} for m in methods}
+        for label, name, params in specs:
+            if label not in tables:
+                raise invalid("method_specs label", label, "one of the methods: " + ", ".join(methods))
+            try:
+                decoded = json.loads(params)
+            except ValueError:
+                decoded = None
+            if not isinstance(decoded, dict):
+                raise invalid(f"method_specs parameters of {label!r}", params, "a JSON object")
+            tables[label] = {"method": name, **decoded}
+    labels, resolved = method_tables(tables, {"candidates": cfg.candidates, "score": cfg.score, "probe": cfg.probe})
+    object.__setattr__(cfg, "methods", labels)
+    object.__setattr__(cfg, "method_specs", resolved)
+
+
+def method_tables(tables: Mapping[str, Any], flat: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[tuple[str, str, str], ...]]:
+    """The labels and the canonical specs of ``[methods.LABEL]`` tables (``method = NAME``, default: the
+    label, and the parameters). The dense parent is labelled ``dense``; two labels of one method with the same
+    parameters are refused (they would be one experiment's same numbers twice).
+
+    >>> method_tables({"random": {}, "rs-acc": {"method": "random-search", "score": "accuracy"}}, {"score": "loss"})
+    (('random', 'rs-acc'), (('rs-acc', 'random-search', '{"score":"accuracy"}'),))
+    """
+    from .methods.registry import NO_PARAMS, canonical_params, check_label
+
+    if not tables:
+        raise invalid("methods", {}, "at least one [methods.LABEL] table")
+    specs: list[tuple[str, str, str]] = []
+    seen: dict[tuple[str, str], str] = {}
+    for label, table in tables.items():
+        if not isinstance(table, Mapping):
+            raise invalid(f"[methods.{_key_name(label)}]", table, "a table: method = NAME and the method's parameters")
+        params = dict(table)
+        name = params.pop("method", label)
+        if not isinstance(name, str) or not name:
+            raise invalid(f"[methods.{_key_name(label)}] method", name, "a registered method name or module:Class")
+        check_label(label, name)
+        if name == DENSE and label != DENSE:
+            raise invalid(f"method label {label!r}", "method 'dense'", "the label dense (the dense parent is trained once per seed)")
+        text = canonical_params(label, name, params, flat)
+        if (name, text) in seen:
+            raise invalid(f"method {label!r}", f"{name} {text}", f"other parameters than method {seen[name, text]!r}, "
+                          "or one label (two labels of one method with the same parameters give the same numbers)")
+        seen[name, text] = label
+        if label != name or text != NO_PARAMS:
+            specs.append((label, name, text))
+    return tuple(sorted(tables)), tuple(sorted(specs))
 
 
 def _key_name(key: Any) -> str:
@@ -478,6 +609,8 @@ def validate_parent_name(name: Any) -> None:
 # -- validation ---------------------------------------------------------------
 def _coerce(key: str, value: Any) -> Any:
     """Turn list values into tuples, and an integer ``seeds`` N into 0..N-1."""
+    if key == "method_specs" and isinstance(value, list):
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
     if key == "seeds" and _is_int(value):
         if not 1 <= value <= MAX_COUNT:
             raise invalid("seeds", value, f"a count in [1, {MAX_COUNT}] or a list of non-negative integers")
@@ -583,14 +716,15 @@ def _validate(cfg: ExperimentConfig) -> None:
         raise invalid("methods", cfg.methods, "a non-empty list of method names")
     if len(set(cfg.methods)) != len(cfg.methods):
         raise invalid("methods", cfg.methods, "distinct names")
+    named = method_names_of(cfg)
     for m in cfg.methods:
-        validate_method_name(m)
+        validate_method_name(named[m])
     _check_int("candidates", cfg.candidates, 1)
     _check_choice("score", cfg.score, SCORES)
     _check_int("probe", cfg.probe, 0, 1 << 12)
     if cfg.probe > cfg.candidates - 1 and cfg.probe > 0:
         raise invalid("probe", cfg.probe, f"at most candidates - 1 = {cfg.candidates - 1}")
-    if cfg.probe > 0 and RANDOM_SEARCH not in cfg.methods:
+    if cfg.probe > 0 and RANDOM_SEARCH not in named.values():
         raise invalid("probe", cfg.probe, "0 unless methods include random-search (probes are its scored candidates)")
     _check_int("epochs", cfg.epochs, 1, 100_000)
     _check_int("patience", cfg.patience, 0, 100_000)
@@ -611,3 +745,10 @@ def _validate(cfg: ExperimentConfig) -> None:
     _check_int("data_seed", cfg.data_seed, 0, 2**31 - 1)
     _check_choice("engine", cfg.engine, ENGINES)
     _check_choice("device", cfg.device, DEVICES)
+
+
+def method_names_of(values: Any) -> dict[str, str]:
+    """Each method label's registered name, of a config or a section (``methods``, ``method_specs``)."""
+    names = {label: label for label in values.methods}
+    names.update({label: name for label, name, _ in values.method_specs})
+    return names

@@ -11,3 +11,5 @@ RANDOM = "random"
 RANDOM_SEARCH = "random-search"
 #: What every other method is compared with, paired by seed.
 BASELINE = RANDOM
+#: How candidates are ranked at initialization (lower loss, or higher accuracy, is better).
+SCORES = ("loss", "accuracy")

@@ -9,6 +9,7 @@ unit that concurrent runs of one experiment claim from each other.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -24,6 +25,20 @@ class WorkGroup:
     seeds: tuple[int, ...]
     methods: tuple[str, ...]
     probes: int
+    #: Each method label's ``(registered name, canonical parameters)`` where it is not ``(label, "{}")``.
+    specs: tuple[tuple[str, str, str], ...] = ()
+
+    def method_of(self, label: str) -> tuple[str, str]:
+        """The registered name and canonical parameters (JSON) of the method labelled ``label``."""
+        for spec_label, name, params in self.specs:
+            if spec_label == label:
+                return name, params
+        return label, "{}"
+
+    def probes_for(self, label: str) -> int:
+        """Scored candidates of ``label`` also trained per seed: a random-search's ``probe`` (default: the flat key)."""
+        name, params = self.method_of(label)
+        return int(json.loads(params).get("probe", self.probes)) if name == RANDOM_SEARCH else 0
 
     @property
     def label(self) -> str:
@@ -36,7 +51,7 @@ class WorkGroup:
 
     @property
     def n_trials(self) -> int:
-        per_seed = len(self.methods) + (self.probes if RANDOM_SEARCH in self.methods else 0)
+        per_seed = len(self.methods) + sum(self.probes_for(m) for m in self.methods)
         return per_seed * len(self.seeds)
 
 
@@ -49,13 +64,14 @@ def plan(design: DesignSection) -> list[WorkGroup]:
     ['dense', 's=0.5', 's=0.9']
     """
     seeds, methods = tuple(design.seeds), design.methods
+    specs = tuple(tuple(s) for s in design.method_specs if s[0] != DENSE)
     groups = []
     if DENSE in methods:
         groups.append(WorkGroup(None, seeds, (DENSE,), 0))
     sparse_methods = tuple(m for m in methods if m != DENSE)
     if sparse_methods:
         for s in design.sparsities:
-            groups.append(WorkGroup(float(s), seeds, sparse_methods, design.probe))
+            groups.append(WorkGroup(float(s), seeds, sparse_methods, design.probe, specs))
     return groups
 
 

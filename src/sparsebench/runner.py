@@ -39,7 +39,7 @@ from .engine.common import TrainResult, TrainSettings
 from .engine.families import FamilyEngine, engine_for
 from .errors import ConfigError, PluginError, ResourceError, SparsebenchError, SparsebenchWarning, describe, invalid, show
 from .methods.base import Selection, SelectionContext
-from .methods.registry import get_method
+from .methods.registry import NO_PARAMS, make_method
 from .models.base import NodeSpace, ParentFamily, Weights
 from .models.mask import NodeMask
 from .models.registry import family_for
@@ -70,7 +70,7 @@ POLL_SECONDS = 1.0
 class Network:
     """One network of a work group, before training."""
 
-    method: str
+    method: str  # its label
     role: str
     candidate: int
     seed: int
@@ -79,6 +79,11 @@ class Network:
     selection_seconds: float = 0.0
     candidate_evaluations: int = 0
     search_epochs: int = 0
+    #: The method's registered name and canonical parameters (JSON); None: the label is the name, at its defaults.
+    method_name: str | None = None
+    method_params: str = "{}"
+    #: How its initial score is measured (None: the config's ``score``; a random-search's own ``score``).
+    score_name: str | None = None
 
 
 def as_config(config: ExperimentConfig | Mapping[str, Any] | None) -> ExperimentConfig:
@@ -473,11 +478,19 @@ def select_networks(
     training: TrainSettings | None = None,
 ) -> tuple[list[Network], list[CandidateRecord]]:
     """Ask each method of the group for its mask at this seed (``parent``: the seed's initial weights; ``search``:
-    ``cfg.search``; ``engine``: the one that scores); add random-search's probes."""
+    ``cfg.search``; ``engine``: the one that scores); add random-search's probes.
+
+    A method's random stream is keyed by its registered name and canonical parameters, not by its label, so
+    relabelling a method changes no number; at its default parameters the key is the name alone, as it always was.
+    """
     if group.sparsity is None:
-        return [Network(DENSE, "selected", -1, seed, family.node_space.full_mask())], []
+        return [Network(DENSE, "selected", -1, seed, family.node_space.full_mask(), method_name=DENSE)], []
     networks, candidates = [], []
-    for name in group.methods:
+    flat = {"candidates": search.candidates, "score": search.score, "probe": group.probes}
+    for label in group.methods:
+        name, params = group.method_of(label)
+        method = make_method(label, name, params, flat)
+        stream = (name,) if params == NO_PARAMS else (name, params)
         # Copies: a method that changed the parent or the data in place would
         # silently change what every other method of this seed trains on.
         ctx = SelectionContext(
@@ -490,35 +503,42 @@ def select_networks(
             y_train=data.y_train.clone(),
             x_val=data.x_val.clone(),
             y_val=data.y_val.clone(),
-            generator=generator(seed, "method", name, group.sparsity),
+            generator=generator(seed, "method", *stream, group.sparsity),
             engine=engine,
             training=training,  # what ctx.train trains candidates with: the experiment's own settings
         )
         # Wall-clock of the method's own work only (not of copying the parent and data for it above).
         started = time.perf_counter()
-        selection = _select(name, ctx)
+        selection = _select(label, method, ctx)
         seconds = time.perf_counter() - started
-        check_selected_mask(name, selection.mask, family.node_space, group.sparsity)
+        check_selected_mask(label, selection.mask, family.node_space, group.sparsity)
         evaluations, search_epochs = selection.cost()
-        networks.append(Network(name, "selected", selection.chosen, seed, selection.mask, seconds, evaluations, search_epochs))
+        # A random-search ranks, and so its trials' initial scores are, by its own score.
+        score_name = getattr(method, "score", None) if name == RANDOM_SEARCH else None
+        networks.append(Network(label, "selected", selection.chosen, seed, selection.mask, seconds, evaluations, search_epochs,
+                                name, params, score_name))
         candidates += [
-            CandidateRecord(name, group.sparsity, seed, i, score, i == selection.chosen, m.to_bytes())
+            CandidateRecord(label, group.sparsity, seed, i, score, i == selection.chosen, m.to_bytes())
             for i, (m, score) in enumerate(zip(selection.candidates, selection.scores))
         ]
-        if name == RANDOM_SEARCH and group.probes:
+        probes = group.probes_for(label)
+        if probes:
             others = [i for i in range(len(selection.candidates)) if i != selection.chosen]
-            order = torch.randperm(len(others), generator=generator(seed, "probe", group.sparsity)).tolist()
-            for i in sorted(others[j] for j in order[: group.probes]):
-                networks.append(Network(name, "probe", i, seed, selection.candidates[i]))
+            probe_stream = () if params == NO_PARAMS and name == RANDOM_SEARCH else (name, params)
+            order = torch.randperm(len(others), generator=generator(seed, "probe", *probe_stream, group.sparsity)).tolist()
+            for i in sorted(others[j] for j in order[:probes]):
+                networks.append(Network(label, "probe", i, seed, selection.candidates[i], method_name=name, method_params=params,
+                                        score_name=score_name))
     return networks, candidates
 
 
-def _select(name: str, ctx: SelectionContext) -> Selection:
-    """The method's Selection; a failure inside the user's code is reported in one line, not as a traceback."""
-    method = get_method(name)
+def _select(name: str, instance: Any, ctx: SelectionContext) -> Selection:
+    """The Selection of method ``instance`` (labelled ``name``); a failure inside the user's code is reported in
+    one line, not as a traceback."""
+    method = type(instance)
     where = f"{method.__module__}.{method.__qualname__}.select"
     try:
-        selection = method().select(ctx)
+        selection = instance.select(ctx)
     except SystemExit as exc:
         # sys.exit() in a plugin would otherwise end the whole run as if it had succeeded (exit 0),
         # with the experiment incomplete. (A KeyboardInterrupt stays an interruption: resumable, exit 130.)
@@ -615,7 +635,8 @@ def run_group(
     # Compacted initial weights of all networks, stacked (each from its own seed's parent).
     stacked = family_engine.stack([(parents[n.seed], n.mask) for n in networks])
     init_loss, init_acc = family_engine.evaluate(stacked, data.x_val, data.y_val)
-    init_scores = (init_loss if search.score == "loss" else init_acc).tolist()
+    init_scores = [float(loss if (n.score_name or search.score) == "loss" else acc)
+                   for n, loss, acc in zip(networks, init_loss.tolist(), init_acc.tolist())]
 
     reported = 0
 
@@ -652,6 +673,8 @@ def _record(settings: TrainSettings, group: WorkGroup, family: ParentFamily, net
     kept = net.mask.kept_per_layer
     return TrialRecord(
         method=net.method,
+        method_name=net.method_name or net.method,
+        method_params=net.method_params,
         role=net.role,
         candidate=net.candidate,
         sparsity=0.0 if dense else group.sparsity,

@@ -44,7 +44,8 @@ APPLICATION = "sparsebench"
 #: 1: experiments, trials, curves, candidates. 2: + claims (work shared out between concurrent runs).
 #: 3: + experiments.software. 4: + experiments.data_fingerprint and data_stats, trials.stop_epoch, curves.monitor_loss/monitor_acc.
 #: 5: + trials.flops and flop_reduction. 6: + trials.selection_seconds, candidate_evaluations and search_epochs.
-SCHEMA_VERSION = 6
+#: 7: + trials.method_name and method_params (trials.method is the method's label).
+SCHEMA_VERSION = 7
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: How long a statement waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 60_000
@@ -68,7 +69,7 @@ CREATE TABLE IF NOT EXISTS experiments (
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY,
     experiment_id INTEGER NOT NULL REFERENCES experiments(id),
-    method TEXT NOT NULL,
+    method TEXT NOT NULL,           -- the method's label (of a [methods.LABEL] table, or a plain name: its own label)
     role TEXT NOT NULL,             -- 'selected', or 'probe' for extra trained candidates
     candidate INTEGER NOT NULL,     -- index among the method's scored candidates, -1 if none
     sparsity REAL NOT NULL,
@@ -95,6 +96,9 @@ CREATE TABLE IF NOT EXISTS trials (
     selection_seconds REAL,
     candidate_evaluations INTEGER,
     search_epochs INTEGER,
+    -- the method's registered name and its parameters away from their defaults (canonical JSON, '{}' at defaults)
+    method_name TEXT,
+    method_params TEXT,
     created_at TEXT NOT NULL,
     UNIQUE (experiment_id, method, role, candidate, sparsity, seed)
 );
@@ -156,12 +160,19 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE trials ADD COLUMN candidate_evaluations INTEGER",
         "ALTER TABLE trials ADD COLUMN search_epochs INTEGER",
     ),
+    # Before labels and parameters, a method's label was its registered name at its default parameters.
+    6: (
+        "ALTER TABLE trials ADD COLUMN method_name TEXT",
+        "ALTER TABLE trials ADD COLUMN method_params TEXT",
+        "UPDATE trials SET method_name = method, method_params = '{}'",
+    ),
 }
 
 TRIAL_COLUMNS = (
     "method role candidate sparsity seed weight_sparsity kept_nodes n_params mask init_score status "
     "diverged_epoch epochs stop_epoch final_test_loss final_test_acc best_epoch best_val_acc best_test_loss "
-    "best_test_acc train_seconds flops flop_reduction selection_seconds candidate_evaluations search_epochs"
+    "best_test_acc train_seconds flops flop_reduction selection_seconds candidate_evaluations search_epochs "
+    "method_name method_params"
 ).split()
 CURVE_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "monitor_loss", "monitor_acc")
 
@@ -201,6 +212,9 @@ class TrialRecord:
     selection_seconds: float | None = None
     candidate_evaluations: int | None = None
     search_epochs: int | None = None
+    #: The method's registered name and canonical parameters (JSON); ``method`` is its label.
+    method_name: str | None = None
+    method_params: str | None = None
     #: One tuple per epoch, in ``CURVE_COLUMNS`` order (monitor values None without a monitoring split).
     curves: list[tuple] = field(default_factory=list)
 
@@ -747,7 +761,9 @@ class Store:
         df = df.loc[:, ~df.columns.duplicated()].drop(columns=["id", "created_at", "mask"])
         configs = df.pop("config_json").map(json.loads)
         df.insert(2, "dataset", configs.map(lambda c: c["dataset"]))
-        df["score_name"] = configs.map(lambda c: c["score"])
+        # A random-search labelled with its own score ranked (and scored its trials) by it.
+        df["score_name"] = [json.loads(p if isinstance(p, str) else "{}").get("score", c["score"])
+                            for p, c in zip(df["method_params"], configs)]
         # K: how many candidates the trial's method scored to choose it (0 for dense, random
         # and any method that returns no candidates); a probe is one of those, not a search.
         scored = df.pop("n_scored")

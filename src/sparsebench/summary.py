@@ -25,7 +25,6 @@ from .analysis.paired import MIN_SEEDS
 from .analysis.trials import DENSE, method_order, selected_trials
 from .config import DesignSection
 from .errors import invalid
-from .names import RANDOM_SEARCH
 from .plan import plan, planned_trial_count
 
 #: A network is "at chance level" when its final test accuracy is at most this far (2 pp)
@@ -225,7 +224,7 @@ def pending_work(config: Mapping[str, Any], trials: pd.DataFrame) -> pd.DataFram
     planned: dict[tuple[float, str], int] = {}
     for group in plan(DesignSection.from_stored(config)):
         for method in group.methods:
-            per_seed = 1 + (group.probes if method == RANDOM_SEARCH else 0)
+            per_seed = 1 + group.probes_for(method)
             key = (0.0 if group.sparsity is None else float(group.sparsity), method)
             planned[key] = per_seed * len(group.seeds)
     stored = trials.groupby([trials["sparsity"].astype(float), "method"]).size().to_dict() if len(trials) else {}

@@ -159,8 +159,23 @@ def make_version_1(db: Path) -> None:
 COST_COLUMNS = ["selection_seconds", "candidate_evaluations", "search_epochs"]
 
 
+#: The trials columns schema 7 added: the method's registered name and parameters (``method`` is its label).
+LABEL_COLUMNS = ["method_name", "method_params"]
+
+
+def make_version_6(db: Path) -> None:
+    """Turn a store into what sparsebench with schema version 6 wrote: a method is its name, without parameters."""
+    con = sqlite3.connect(db)
+    for column in LABEL_COLUMNS:
+        con.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+    con.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+
+
 def make_version_5(db: Path) -> None:
     """Turn a store into what sparsebench with schema version 5 wrote: no selection cost per trial."""
+    make_version_6(db)
     con = sqlite3.connect(db)
     for column in COST_COLUMNS:
         con.execute(f"ALTER TABLE trials DROP COLUMN {column}")
@@ -205,7 +220,7 @@ def tables(db: Path) -> set[str]:
 
 def test_a_new_store_has_the_current_schema_version(tmp_path):
     with Store(tmp_path / "n.db") as st:
-        assert st.schema_version == SCHEMA_VERSION == 6
+        assert st.schema_version == SCHEMA_VERSION == 7
     assert "claims" in tables(tmp_path / "n.db")
 
 
@@ -284,8 +299,8 @@ def test_a_version_4_store_upgraded_by_a_run_keeps_its_trials_without_flops(tmp_
     resumed = sparsebench.run(tiny_config, store=db, progress=False)
     con = sqlite3.connect(db)
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
-    # The old rows are as they were, with NULL in the new columns (added last by the upgrades to schemas 5 and 6).
-    assert [r[:-5] for r in con.execute("SELECT * FROM trials ORDER BY id LIMIT ?", (len(old_rows),))] == old_rows
+    # The old rows are as they were, with NULL in the new columns (added last by the upgrades to schemas 5 to 7).
+    assert [r[:-7] for r in con.execute("SELECT * FROM trials ORDER BY id LIMIT ?", (len(old_rows),))] == old_rows
     assert con.execute("SELECT COUNT(*) FROM trials WHERE flops IS NULL AND flop_reduction IS NULL").fetchone() == (6,)
     con.close()
     new = (resumed["sparsity"] == 0.9).to_numpy()
@@ -340,7 +355,7 @@ def test_a_version_5_store_upgraded_by_a_run_records_the_cost_of_new_trials_only
     resumed = sparsebench.run(tiny_config, store=db, progress=False)
     con = sqlite3.connect(db)
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
-    assert [r[:-3] for r in con.execute("SELECT * FROM trials ORDER BY id LIMIT ?", (len(old_rows),))] == old_rows
+    assert [r[:-5] for r in con.execute("SELECT * FROM trials ORDER BY id LIMIT ?", (len(old_rows),))] == old_rows
     con.close()
     new = (resumed["sparsity"] == 0.9).to_numpy()
     assert resumed.loc[~new, COST_COLUMNS].isna().all().all()
@@ -348,6 +363,48 @@ def test_a_version_5_store_upgraded_by_a_run_records_the_cost_of_new_trials_only
     k = tiny_config.search.candidates
     assert fresh["candidate_evaluations"].to_dict() == {"random": 0, "random-search": k}
     assert (fresh["search_epochs"] == 0).all() and (fresh["selection_seconds"] > 0).all()
+
+
+def test_a_version_6_store_is_listed_reported_and_exported_with_each_method_its_own_label_and_left_as_it_was(
+        tmp_path, cli, tiny_config):
+    db = tmp_path / "v6.db"
+    sparsebench.run(tiny_config, store=db, progress=False)
+    without_last_sparsity(db)
+    make_version_6(db)
+    before = db.read_bytes()
+    code, out, err = cli("list", "--store", str(db))
+    assert code == 0 and "6/10" in out, err
+    code, _, err = cli("export", "--store", str(db), "--format", "csv", "--out", str(tmp_path / "t.csv"))
+    assert code == 0, err
+    columns, *rows = list(csv.reader((tmp_path / "t.csv").open()))
+    assert len(rows) == 6 and columns[columns.index("method") + 1: columns.index("method") + 3] == LABEL_COLUMNS
+    for row in rows:  # before labels, a method was its registered name at its defaults
+        cells = dict(zip(columns, row))
+        assert cells["method_name"] == cells["method"] and cells["method_params"] == "{}"
+    code, _, err = cli("report", "--store", str(db), "--out", str(tmp_path / "rep"))
+    assert code == 0, err
+    assert db.read_bytes() == before and not Path(f"{db}-wal").exists()  # read as it is: not upgraded
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("6",)
+    con.close()
+
+
+def test_a_version_6_store_upgraded_by_a_run_resumes_with_the_same_numbers_and_labels(tmp_path, tiny_config):
+    db = tmp_path / "v6.db"
+    full = sparsebench.run(tiny_config, store=db, progress=False)
+    without_last_sparsity(db)
+    make_version_6(db)
+    con = sqlite3.connect(db)
+    old_rows = con.execute("SELECT * FROM trials ORDER BY id").fetchall()
+    con.close()
+    resumed = sparsebench.run(tiny_config, store=db, progress=False)  # the same config hash: it resumes
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+    assert [r[:-2] for r in con.execute("SELECT * FROM trials ORDER BY id LIMIT ?", (len(old_rows),))] == old_rows
+    con.close()
+    assert (resumed["method_name"] == resumed["method"]).all() and (resumed["method_params"] == "{}").all()
+    cols = [c for c in full.columns if c not in ("train_seconds", "selection_seconds", "trial_id")]
+    pd.testing.assert_frame_equal(full[cols].reset_index(drop=True), resumed[cols].reset_index(drop=True), check_exact=True)
 
 
 def test_a_failed_migration_leaves_the_version_1_store_as_it_was(tmp_path, tiny_config, monkeypatch):

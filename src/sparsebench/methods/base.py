@@ -8,9 +8,10 @@ weights, so one method class works on every family.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
@@ -255,6 +256,19 @@ class Method(ABC):
     ...         return Selection(NodeMask.from_indices(keep, ctx.node_space.widths))
     """
 
+    #: Constructor parameters whose default is a flat config key (parameter name to config field):
+    #: ``random-search`` takes ``candidates``, ``score`` and ``probe`` from the config unless a
+    #: ``[methods.LABEL]`` table sets them.
+    CONFIG_DEFAULTS: ClassVar[dict[str, str]] = {}
+
     @abstractmethod
     def select(self, ctx: SelectionContext) -> Selection:
         """Return the mask to train for ``ctx.sparsity``."""
+
+    def params(self) -> dict[str, object]:
+        """The constructor's keyword parameters and their values (each stored under its own name)."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names if hasattr(self, name)}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in self.params().items()) + ")"

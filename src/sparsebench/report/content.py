@@ -222,12 +222,18 @@ def _mean_sd(mean: float, sd: float, n: int) -> str:
 
 
 def _config_rows(config: Mapping, trials: pd.DataFrame) -> list[list[str]]:
-    rows = [[str(key), _plain(value)] for key, value in config.items()]
+    rows = [[str(key), _method_specs(value) if key == "method_specs" else _plain(value)] for key, value in config.items()
+            if not (key == "method_specs" and not value)]  # a config of plain names has none: as before labels
     known = {str(k) for k in config}
     for column in ("experiment_id", "config_hash"):
         if column not in known and column in trials.columns and len(trials):
             rows.append([column, str(trials[column].iloc[0])])
     return rows
+
+
+def _method_specs(specs) -> str:
+    """The labelled methods as ``label = name {params}``, one after another."""
+    return "; ".join(f"{label} = {name} {params}" for label, name, params in specs)
 
 
 def _plain(value) -> str:
