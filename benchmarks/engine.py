@@ -25,8 +25,6 @@ one engine's repeats.
 
     python benchmarks/engine.py            # the full workload
     python benchmarks/engine.py --tiny     # seconds; a smoke test of this script
-    python benchmarks/engine.py --engine-only --threads 1   # the engine alone, e.g. to
-        # compare two versions side by side (run each from its own checkout, alternately)
 """
 
 from __future__ import annotations
@@ -94,8 +92,7 @@ def main() -> None:
     parser.add_argument("--parent", choices=["mlp", "cnn1d", "cnn"], default="mlp")
     parser.add_argument("--tiny", action="store_true", help="a seconds-long smoke run")
     parser.add_argument("--repeats", type=int, default=None, help="runs per figure; the best is reported (default 3)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch's intra-op threads (default: every core)")
-    parser.add_argument("--engine-only", action="store_true", help="time the engine alone (no reference, no compacted loop)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="intra-op threads (default: every core)")
     args = parser.parse_args()
     if args.parent != "mlp":
         import conv_engine
@@ -150,8 +147,6 @@ def main() -> None:
             lambda ms: [train_reference(parent, None if m is full else m, seed, data, settings) for m in ms],
         ),
     }
-    if args.engine_only:
-        per_engine = {"engine": per_engine["engine"]}
     work = {}
     for engine, (score, train) in per_engine.items():
         for name, c in scored.items():
@@ -178,13 +173,6 @@ def main() -> None:
         return {name: best[engine, part, name] for name in scored if (engine, part, name) in best}
 
     engine_score_t, engine_train_t = figures("engine", "score"), figures("engine", "train")
-    if args.engine_only:
-        for name, ms in cases:
-            print(f"{name:>8} {len(ms):>5} nets: training {engine_train_t[name]:.3f} s, scoring {engine_score_t[name]:.3f} s")
-        print(f"engine_train_seconds={sum(engine_train_t.values()):.3f}")
-        print(f"engine_score_seconds={sum(engine_score_t.values()):.3f}")
-        print(f"engine_peak_rss_mb={engine_rss:.0f}")
-        return
     compact_score_t, compact_train_t = figures("compacted", "score"), figures("compacted", "train")
     vmap_score_t, vmap_train_t = figures("vmap", "score"), figures("vmap", "train")
     reference_score_t, reference_train_t = figures("reference", "score"), figures("reference", "train")

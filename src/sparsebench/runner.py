@@ -238,25 +238,19 @@ def check_training_split(source: DataSection, batch_size: int, data: DatasetSpli
 
 
 def software_versions() -> dict[str, str]:
-    """What computes the numbers: recorded with each new experiment.
-
-    With ``threads``, torch's intra-op thread count (``compute_threads``, set before this is
-    read): numbers are bit-identical for the same hardware, software and thread count.
-    """
+    """What computes the numbers: recorded with each new experiment."""
     import platform
 
     from . import __version__
 
-    return {"sparsebench": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "threads": str(torch.get_num_threads())}
+    return {"sparsebench": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
 def warn_if_resumed_with_other_software(design: DesignSection, st: Store, experiment_id: int) -> None:
     """Bit-identical numbers need the same software: say so when an unfinished experiment
     (of the trials ``design``, ``cfg.design``, plans) is resumed with other versions than it was started with."""
     recorded = st.software(experiment_id)
-    # Stores written before the thread count was recorded are compared on the versions alone.
-    current = {k: v for k, v in software_versions().items() if k in recorded or k != "threads"}
+    current = software_versions()
     if not recorded or recorded == current or len(st.finished_keys(experiment_id)) >= sum(g.n_trials for g in plan(design)):
         return
     differences = ", ".join(f"{k} {recorded.get(k, '?')} -> {v}" for k, v in current.items() if recorded.get(k) != v)

@@ -8,12 +8,6 @@ it. Here the state is held in flat lists and handed straight to the kernels;
 the arithmetic is PyTorch's own, which the equivalence tests check against
 ``torch.optim`` in the reference trainer. (``torch`` is pinned, so these
 underscored kernels cannot change under us.)
-
-The kernels run each tensor in units of 64 bytes, the last partial unit
-through a scalar loop whose rounding differs from the vector loop's: for an
-update of each element that does not depend on where it lies, hand them
-tensors of whole units (the stacked engine hands one flat buffer, padded
-network by network: ``stacked._FlatStack``).
 """
 
 from __future__ import annotations
