@@ -122,3 +122,12 @@ def test_a_found_subnetworks_module_computes_what_the_stored_trial_trained(tmp_p
     torch.testing.assert_close(module(x), reference(x), rtol=1e-5, atol=1e-6)
     # The stored initial score is this network's validation loss.
     assert sum(p.numel() for p in module.parameters()) == row["n_params"]
+
+
+def test_fc_empty_on_the_command_line_means_no_hidden_fc_layer(tmp_path, cli, plugins):
+    db = tmp_path / "nofc.db"
+    code, _, err = cli("run", "--dataset", "user_images:tiny_images", "--parent", "cnn", "--hidden", "4,4", "--fc", "",
+                       "--seeds", "1", "--sparsities", "0.5", "--candidates", "2", "--epochs", "1", "--batch-size", "32",
+                       "--store", str(db))
+    assert code == 0, err
+    assert json.loads(sparsebench.load_results(db).query("method == 'random'")["kept_nodes"].iloc[0]) == [2, 2]

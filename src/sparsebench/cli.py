@@ -55,8 +55,10 @@ def _finite(kind: Callable[[str], Any], text: str) -> Any:
     return value
 
 
-def _list_of(kind: Callable[[str], Any], name: str, allowed: str) -> Callable[[str], tuple]:
+def _list_of(kind: Callable[[str], Any], name: str, allowed: str, may_be_empty: bool = False) -> Callable[[str], tuple]:
     def parse(text: str) -> tuple:
+        if may_be_empty and not text.strip():
+            return ()
         items = [t.strip() for t in text.split(",")]
         if not text.strip() or any(not t for t in items):
             raise argparse.ArgumentTypeError(str(invalid(name, text, allowed)))
@@ -141,7 +143,8 @@ def _flag_type(field: dataclasses.Field, hint: Any) -> Callable[[str], Any] | No
     item = next((a for a in typing.get_args(hint) if a is not Ellipsis), hint)
     kind, allowed = _ITEM_KINDS[item]
     if typing.get_origin(hint) is tuple:
-        return _list_of(kind, name, field.metadata.get("allowed", f"comma-separated values, each {allowed}"))
+        return _list_of(kind, name, field.metadata.get("allowed", f"comma-separated values, each {allowed}"),
+                        field.metadata.get("may_be_empty", False))
     return None if kind is str else _number(kind, name, field.metadata.get("allowed", allowed))
 
 

@@ -58,6 +58,7 @@ class ExperimentConfig:
     from its metadata: ``help``; optionally ``metavar``, ``choices`` (shown in the help; checked
     here, in ``_validate``), ``allowed`` (what a flag's parse error says is allowed),
     ``flag_type`` (the flag's type when it differs from the field's: ``seeds`` takes a count),
+    ``may_be_empty: True`` for a list flag that takes "" as the empty list,
     ``flag: False`` for a field that is not a flag, and ``hashed: False`` for a field that is not part
     of the experiment's identity (``config_hash`` leaves it out: where the data lies, not what it is).
     """
@@ -75,8 +76,8 @@ class ExperimentConfig:
                 "(default: the family's: mlp 256,256,256; cnn1d 128,128,128; cnn 64,64,128,128)",
         "metavar": "W1,W2,...", "allowed": "comma-separated positive integers"})
     fc: tuple[int, ...] | None = field(default=None, metadata={
-        "help": "widths of a CNN's hidden fully connected layers, also node layers (default: cnn 256,256; cnn1d none)",
-        "metavar": "W1,W2,...", "allowed": "comma-separated positive integers"})
+        "help": "widths of a CNN's hidden fully connected layers, also node layers; \"\" for none (default: cnn 256,256; cnn1d none)",
+        "metavar": "W1,W2,...", "allowed": "comma-separated positive integers, or \"\" for none", "may_be_empty": True})
     batchnorm: bool = field(default=False, metadata={"help": "BatchNorm after each convolution of a CNN parent"})
     activation: str = field(default="relu", metadata={"help": "hidden activation", "choices": ACTIVATIONS})
     seeds: tuple[int, ...] = field(default=tuple(range(10)), metadata={
