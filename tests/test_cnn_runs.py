@@ -131,3 +131,12 @@ def test_fc_empty_on_the_command_line_means_no_hidden_fc_layer(tmp_path, cli, pl
                        "--store", str(db))
     assert code == 0, err
     assert json.loads(sparsebench.load_results(db).query("method == 'random'")["kept_nodes"].iloc[0]) == [2, 2]
+
+
+def test_a_last_minibatch_batchnorm_cannot_normalize_is_refused_in_one_line(tmp_path, cli):
+    """Six stride-2 convolutions take MNIST-1D's 40 positions to 1; 3500 training rows in batches of 3499 leave one over."""
+    db = tmp_path / "bn.db"
+    code, _, err = cli("run", "--parent", "cnn1d", "--hidden", "4,4,4,4,4,4", "--batchnorm", "--batch-size", "3499",
+                       "--seeds", "1", "--sparsities", "0.5", "--epochs", "1", "--store", str(db))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "leave a last minibatch of one example" in err, err
+    assert not db.exists()

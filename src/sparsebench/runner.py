@@ -128,6 +128,7 @@ def run(
     store_exists(path)  # a path that cannot be a store is refused first, before the data is loaded
     data = load_checked_data(cfg.data, cfg.training.batch_size, device)
     family = parent_family(cfg.model, data)  # a shape the family cannot take is refused before the store is opened too
+    family.check_minibatches(len(data.y_train), cfg.training.batch_size)
     stats = dataset_stats(data)
     with store_errors(path), Store(path) as st:
         experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict(), create=False)

@@ -152,6 +152,10 @@ class ParentFamily(ABC):
         raise ConfigError(f"parent {self.name!r}: gated_module is not implemented by this family; "
                           "allowed: a method that uses only incoming weights and validation scores")
 
+    def check_minibatches(self, n_train: int, batch_size: int) -> None:
+        """Refuse, in one line, minibatches this parent cannot train on (``n_train`` rows in batches of
+        ``batch_size``, the last one smaller); any family can, unless it says otherwise."""
+
     # -- derived from the above: the same for every family ----------------
     def weight_sparsity(self, kept: NodeMask | Sequence[int] | None) -> float:
         """Fraction of the parent's weights and biases the sub-network drops."""

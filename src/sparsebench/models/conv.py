@@ -111,6 +111,23 @@ class ConvNet(ParentFamily):
                               f"{'x'.join(str(n) for n in self.spatial)} to nothing ({shown}); allowed: fewer "
                               "convolutions (--hidden) or larger examples")
 
+    def check_minibatches(self, n_train: int, batch_size: int) -> None:
+        """BatchNorm in training mode needs more than one value per channel: a last minibatch of one example
+        cannot be normalized after a convolution whose output has one position."""
+        if not self.batchnorm or n_train % batch_size != 1:
+            return
+        sizes, size = [], self.spatial
+        for i in range(len(self.channels)):
+            size = tuple((n + 2 * self.padding - self.kernel) // self.stride + 1 for n in size)
+            sizes.append(math.prod(size))
+            if self.pools_after(i):
+                size = tuple(n // 2 for n in size)
+        if min(sizes) == 1:
+            raise ConfigError(f"batch_size: got {batch_size}; the {n_train} training rows leave a last minibatch of one "
+                              f"example, which BatchNorm cannot normalize after a convolution whose output has one position "
+                              f"(parent {self.name!r}); allowed: a batch size that leaves more than one example over, "
+                              "or no BatchNorm")
+
     @property
     def positions(self) -> int:
         """Spatial positions of each channel of the last convolution's (pooled) output."""
