@@ -206,6 +206,12 @@ def assert_consistent(db: Path, config: ExperimentConfig = CONFIG) -> int:
     """
     con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
     try:
+        tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "trials" not in tables:
+            # Killed while the store was being created: its schema is written in one transaction,
+            # so the file holds no table at all, never part of the schema.
+            assert tables == set(), f"a store with part of its schema: {sorted(tables)}"
+            return 0
         keys = con.execute("SELECT experiment_id, method, role, candidate, sparsity, seed, COUNT(*) FROM trials "
                            "GROUP BY 1, 2, 3, 4, 5, 6 HAVING COUNT(*) > 1").fetchall()
         assert keys == [], f"trials stored twice: {keys}"
