@@ -88,3 +88,23 @@ class TrainResult:
     @property
     def diverged(self) -> bool:
         return self.diverged_epoch is not None
+
+
+def record_epoch(results: list[TrainResult], epoch: int, train_loss: torch.Tensor, train_acc: torch.Tensor,
+                 val_loss: torch.Tensor, val_acc: torch.Tensor, monitor: tuple[torch.Tensor, torch.Tensor] | None,
+                 diverged_at: list[int | None], stopped_at: list[int | None]) -> None:
+    """Append one epoch's metrics ``(N,)`` to each stacked network still training, and mark the networks whose
+    training or validation loss is no longer finite as diverged at ``epoch`` (both stacked engines)."""
+    finite = torch.isfinite(train_loss) & torch.isfinite(val_loss)
+    for i, r in enumerate(results):
+        if diverged_at[i] is not None or stopped_at[i] is not None:
+            continue
+        r.train_loss.append(float(train_loss[i]))
+        r.train_acc.append(float(train_acc[i]))
+        r.val_loss.append(float(val_loss[i]))
+        r.val_acc.append(float(val_acc[i]))
+        if monitor is not None:
+            r.monitor_loss.append(float(monitor[0][i]))
+            r.monitor_acc.append(float(monitor[1][i]))
+        if not finite[i]:
+            diverged_at[i] = epoch

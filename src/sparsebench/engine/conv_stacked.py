@@ -87,7 +87,7 @@ import torch.nn.functional as F
 
 from ..data.registry import DatasetSplits
 from ..models.conv import BN_EPS, BN_MOMENTUM, ConvLayer, ConvNet
-from .common import TrainResult, TrainSettings, epoch_order, steps_per_epoch
+from .common import TrainResult, TrainSettings, epoch_order, record_epoch, steps_per_epoch
 from .fused_optimizer import FusedOptimizer
 
 #: Networks whose widest convolution keeps at most this many channels are trained with ``unfold``, by dimensions
@@ -412,20 +412,8 @@ def train_stacked(
         if data.has_monitor:
             monitor_loss, monitor_acc = evaluate_stacked(family, current, stats, data.x_monitor, data.y_monitor, strategy)
         train_loss, train_acc = loss_sum / n_train, correct.double() / n_train
-        finite = torch.isfinite(train_loss) & torch.isfinite(val_loss)
-        for i in range(n):
-            if diverged_at[i] is not None or stopped_at[i] is not None:
-                continue
-            r = results[i]
-            r.train_loss.append(float(train_loss[i]))
-            r.train_acc.append(float(train_acc[i]))
-            r.val_loss.append(float(val_loss[i]))
-            r.val_acc.append(float(val_acc[i]))
-            if data.has_monitor:
-                r.monitor_loss.append(float(monitor_loss[i]))
-                r.monitor_acc.append(float(monitor_acc[i]))
-            if not finite[i]:
-                diverged_at[i] = epoch
+        record_epoch(results, epoch, train_loss, train_acc, val_loss, val_acc,
+                     (monitor_loss, monitor_acc) if data.has_monitor else None, diverged_at, stopped_at)
         alive = torch.tensor([d is None and s is None for d, s in zip(diverged_at, stopped_at)], device=device)
         improved = alive & ((val_acc > best_val_acc) | (best_epoch == 0))
         best_val_acc = torch.where(improved, val_acc, best_val_acc)

@@ -17,7 +17,7 @@ import torch
 from ..data.registry import DatasetSplits
 from ..models.mlp import Layer
 from .backprop import forward, loss_and_correct, loss_and_gradients
-from .common import TrainResult, TrainSettings, epoch_order, steps_per_epoch
+from .common import TrainResult, TrainSettings, epoch_order, record_epoch, steps_per_epoch
 from .fused_optimizer import FusedOptimizer
 
 # One chunk of stacked evaluation: its widest activations take at most this many bytes.
@@ -118,20 +118,8 @@ def train_stacked(
             monitor_loss, monitor_acc = evaluate_stacked(current, data.x_monitor, data.y_monitor, settings.activation)
         train_loss = (loss_sum / n_train).float()
         train_acc = correct.double().div(n_train).float()
-        finite = torch.isfinite(train_loss) & torch.isfinite(val_loss)
-        for i in range(n):
-            if diverged_at[i] is not None or stopped_at[i] is not None:
-                continue
-            r = results[i]
-            r.train_loss.append(float(train_loss[i]))
-            r.train_acc.append(float(train_acc[i]))
-            r.val_loss.append(float(val_loss[i]))
-            r.val_acc.append(float(val_acc[i]))
-            if data.has_monitor:
-                r.monitor_loss.append(float(monitor_loss[i]))
-                r.monitor_acc.append(float(monitor_acc[i]))
-            if not finite[i]:
-                diverged_at[i] = epoch
+        record_epoch(results, epoch, train_loss, train_acc, val_loss, val_acc,
+                     (monitor_loss, monitor_acc) if data.has_monitor else None, diverged_at, stopped_at)
         # Once diverged or stopped, a network's later epochs are not recorded and cannot be its best.
         alive = torch.tensor([d is None and s is None for d, s in zip(diverged_at, stopped_at)], device=device)
         improved = alive & (val_acc > best_val_acc)
