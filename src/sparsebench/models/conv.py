@@ -89,15 +89,18 @@ class ConvNet(ParentFamily):
         return family
 
     # -- shape -------------------------------------------------------------
-    def conv_output_sizes(self) -> list[tuple[int, ...]]:
-        """The spatial size after each convolution (and its pooling, if any)."""
+    def conv_sizes(self) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """The spatial size each convolution computes, and the size after its pooling (the same if none)."""
         sizes, size = [], self.spatial
         for i in range(len(self.channels)):
-            size = tuple((n + 2 * self.padding - self.kernel) // self.stride + 1 for n in size)
-            if self.pools_after(i):
-                size = tuple(n // 2 for n in size)
-            sizes.append(size)
+            computed = tuple((n + 2 * self.padding - self.kernel) // self.stride + 1 for n in size)
+            size = tuple(n // 2 for n in computed) if self.pools_after(i) else computed
+            sizes.append((computed, size))
         return sizes
+
+    def conv_output_sizes(self) -> list[tuple[int, ...]]:
+        """The spatial size after each convolution (and its pooling, if any)."""
+        return [pooled for _, pooled in self.conv_sizes()]
 
     def pools_after(self, i: int) -> bool:
         return self.pool_every > 0 and (i + 1) % self.pool_every == 0
@@ -116,13 +119,7 @@ class ConvNet(ParentFamily):
         cannot be normalized after a convolution whose output has one position."""
         if not self.batchnorm or n_train % batch_size != 1:
             return
-        sizes, size = [], self.spatial
-        for i in range(len(self.channels)):
-            size = tuple((n + 2 * self.padding - self.kernel) // self.stride + 1 for n in size)
-            sizes.append(math.prod(size))
-            if self.pools_after(i):
-                size = tuple(n // 2 for n in size)
-        if min(sizes) == 1:
+        if min(math.prod(computed) for computed, _ in self.conv_sizes()) == 1:
             raise ConfigError(f"batch_size: got {batch_size}; the {n_train} training rows leave a last minibatch of one "
                               f"example, which BatchNorm cannot normalize after a convolution whose output has one position "
                               f"(parent {self.name!r}); allowed: a batch size that leaves more than one example over, "
@@ -214,14 +211,8 @@ class ConvNet(ParentFamily):
         """
         counts = kept_counts(kept, self.node_space)
         outs = [*counts, self.n_classes]
-        n_conv = len(self.channels)
-        sizes, size = [], self.spatial
-        for i in range(n_conv):  # positions each convolution computes (before its pooling)
-            size = tuple((n + 2 * self.padding - self.kernel) // self.stride + 1 for n in size)
-            sizes.append(math.prod(size))
-            if self.pools_after(i):
-                size = tuple(n // 2 for n in size)
-        positions = sizes + [1] * (len(outs) - n_conv)
+        # Positions each convolution computes (before its pooling); one for each linear layer.
+        positions = [math.prod(computed) for computed, _ in self.conv_sizes()] + [1] * (len(outs) - len(self.channels))
         return sum(p * o * (2 * f + 1) for p, o, f in zip(positions, outs, self._fan_ins(counts)))
 
     def incoming_weights(self, weights: list[ConvLayer]) -> list[torch.Tensor]:
