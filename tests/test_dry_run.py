@@ -51,7 +51,7 @@ def test_a_dry_run_prints_the_plan_and_an_estimate_and_creates_no_store(tmp_path
         assert rows[g.label]["candidates"] == (0 if g.sparsity is None else 6 * 2)
         assert seconds(rows[g.label]["time"]) >= 1  # a time was estimated for every group
     total = rows["total"]
-    assert total["trials"] == sum(g.n_trials for g in groups) == 14
+    assert total["trials"] == sum(g.n_trials for g in groups) == 10
     assert total["candidates"] == sum(rows[g.label]["candidates"] for g in groups) == 24
     assert total["gflops"] == pytest.approx(sum(rows[g.label]["gflops"] for g in groups), abs=2e-3)
     assert "dry run: nothing is trained" in out
@@ -75,7 +75,7 @@ def test_the_flops_are_the_plans_networks_epochs_and_candidates(tiny_config):
     assert dense.flops == forward * 2 * (2 * (3 * n_train + n_val + n_monitor) + n_val + 2 * n_test)
     sparse = family.flops(family.node_space.kept(0.9))
     per_network = 2 * (3 * n_train + n_val + n_monitor) + n_val + 2 * n_test
-    assert tenth.flops == sparse * (6 * per_network + 12 * n_val)  # 6 trials; 12 candidates scored on validation
+    assert tenth.flops == sparse * (4 * per_network + 12 * n_val)  # 4 trials (random, random-search; 2 seeds); 12 candidates scored on validation
     assert half.flops == group_flops(plan(tiny_config.design)[1], [6], family, data, 2) > tenth.flops
     assert est.seconds is None and all(g.seconds is None for g in est.groups)
 
@@ -93,9 +93,9 @@ def test_a_dry_run_shows_what_an_existing_store_holds_and_leaves_it_unchanged(tm
     assert code == 0, err
     assert {p.name: digest(p) for p in tmp_path.iterdir()} == before  # not a byte changed, nothing created beside it
     rows = table(out)
-    assert (rows["dense"]["stored"], rows["s=0.5"]["stored"], rows["s=0.9"]["stored"]) == (2, 6, 0)
-    assert rows["total"]["stored"] == 8
-    assert "experiment 1 in the store: 8 of 14 trials stored" in out
+    assert (rows["dense"]["stored"], rows["s=0.5"]["stored"], rows["s=0.9"]["stored"]) == (2, 4, 0)
+    assert rows["total"]["stored"] == 6
+    assert "experiment 1 in the store: 6 of 10 trials stored" in out
     # Only the group left to run takes time; the stored ones none.
     assert seconds(rows["dense"]["time"]) == seconds(rows["s=0.5"]["time"]) == 0
     assert seconds(rows["total"]["time"]) == seconds(rows["s=0.9"]["time"]) >= 1

@@ -259,10 +259,10 @@ def estimate_seconds(group: WorkGroup, ks: list[int], family: ParentFamily, engi
 
 # -- output -------------------------------------------------------------------------------------------
 def clock(seconds: float | None) -> str:
-    """``H:MM:SS`` (days as hours), or ``-`` without an estimate.
+    """``H:MM:SS`` rounded up (days as hours), or ``-`` without an estimate.
 
     >>> clock(3725.4), clock(None)
-    ('1:02:05', '-')
+    ('1:02:06', '-')
     """
     if seconds is None:
         return "-"
