@@ -145,6 +145,7 @@ def run(
     cfg = as_config(config)
     device = resolve_device(cfg.execution.device)
     lease = lease_seconds()
+    kernels.requested()  # a bad $SPARSEBENCH_KERNELS is refused now, before a store exists
     path = os.fsdecode(os.fspath(store))
     # The data is loaded and checked on every run, before the store is opened: a refused
     # dataset leaves no file behind, and its fingerprint is what a resumed experiment is checked against.

@@ -176,3 +176,13 @@ def test_resuming_with_the_other_path_warns_that_the_last_bits_may_differ(monkey
     force_public(monkeypatch)
     with pytest.warns(sparsebench.errors.SparsebenchWarning, match="kernels private -> public"):
         sparsebench.run(cfg, store=store, progress=False)
+
+
+def test_a_bad_kernels_setting_is_refused_before_a_store_exists(monkeypatch, tmp_path, cli):
+    monkeypatch.setenv(kernels.KERNELS_ENV, "fused")
+    store = tmp_path / "s.db"
+    code, out, err = cli("run", "--dataset", "digits", "--hidden", "8", "--seeds", "1", "--sparsities", "0.5",
+                         "--epochs", "1", "--candidates", "2", "--store", str(store))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("sparsebench: error: SPARSEBENCH_KERNELS: got 'fused'")
+    assert not store.exists()
