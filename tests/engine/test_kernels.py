@@ -186,3 +186,22 @@ def test_a_bad_kernels_setting_is_refused_before_a_store_exists(monkeypatch, tmp
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert err.startswith("sparsebench: error: SPARSEBENCH_KERNELS: got 'fused'")
     assert not store.exists()
+
+
+def test_resuming_a_store_from_before_the_kernels_were_recorded_does_not_warn(tmp_path):
+    import json
+    import warnings
+
+    cfg = sparsebench.ExperimentConfig(**{**SMALL, "sparsities": (0.5, 0.8)})
+    store = tmp_path / "s.db"
+    sparsebench.run(cfg, store=store, progress=False)
+    with Store(store) as st, st.transaction():
+        software = st.software(1)
+        del software["kernels"]  # as an older sparsebench recorded it: the private kernels were the only path
+        st.con.execute("UPDATE experiments SET software = ?", (json.dumps(software),))
+        st.con.execute("DELETE FROM curves WHERE trial_id IN (SELECT id FROM trials WHERE sparsity = 0.8)")
+        st.con.execute("DELETE FROM candidates WHERE sparsity = 0.8")
+        st.con.execute("DELETE FROM trials WHERE sparsity = 0.8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sparsebench.errors.SparsebenchWarning)
+        sparsebench.run(cfg, store=store, progress=False)

@@ -56,10 +56,10 @@ def uses_private(kernel: str, device: torch.device | str = "cpu") -> bool:
     """Whether ``kernel`` runs PyTorch's private kernel on ``device``'s type (probed once per type, then cached)."""
     if requested() == PUBLIC:
         return False
-    device_type = torch.device(device).type
-    key = (kernel, device_type)
+    # Called every training step: a device's type is read without building a new torch.device.
+    key = (kernel, device.type if isinstance(device, torch.device) else torch.device(device).type)
     if key not in _probed:
-        _probed[key] = _probe(kernel, device_type)
+        _probed[key] = _probe(*key)
     return _probed[key]
 
 
