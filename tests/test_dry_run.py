@@ -113,3 +113,16 @@ def test_a_dry_run_names_the_methods_whose_selection_cost_it_leaves_out(tmp_path
     assert code == 0, err
     assert "not estimated: the cost of choosing masks for snip" in out
     assert table(out)["total"]["candidates"] == 0
+
+
+def test_with_patience_the_estimate_is_a_range_down_to_the_earliest_stop(tmp_path, cli):
+    code, out, err = cli("run", *FLAGS, "--epochs", "20", "--patience", "4", "--store", str(tmp_path / "s.db"), "--dry-run")
+    assert code == 0, err
+    most = re.search(r"estimated time left on this machine: (\d+:\d\d:\d\d) if every network trains all 20 epochs", out)
+    least = re.search(r"at least (\d+:\d\d:\d\d) if the stopping rule stops every network at its earliest, epoch 5", out)
+    assert most and least and seconds(least.group(1)) <= seconds(most.group(1))
+    est = dry_run(sparsebench.ExperimentConfig(dataset="digits", hidden=(24, 24), seeds=(0, 1), sparsities=(0.5, 0.9),
+                                               candidates=6, epochs=20, patience=4, batch_size=64), store=":memory:")
+    assert est.min_epochs == 5
+    per_epoch = sum(g.epoch_seconds for g in est.groups)
+    assert est.seconds_at_least == pytest.approx(est.seconds - 15 * per_epoch)  # 15 epochs fewer for every network

@@ -38,7 +38,7 @@ from .seeding import generator
 
 #: The most networks a calibration stacks (its time is scaled linearly to the group's).
 CALIBRATION_NETWORKS = 4
-#: Training steps of a calibration (each timing the fastest of two, after an untimed warm-up).
+#: Training steps of a calibration (each timing the fastest of a few, after an untimed warm-up: see ``_timed``).
 CALIBRATION_STEPS = 3
 #: Validation rows a calibration evaluates (its time is scaled to the splits' rows).
 CALIBRATION_ROWS = 256
@@ -85,6 +85,9 @@ class DryRun:
     #: Methods whose cost of choosing a mask is not in the estimate (anything but dense, random and random-search).
     unestimated: tuple[str, ...] = ()
     splits: dict[str, int] = field(default_factory=dict)
+    #: The fewest epochs a network trains (unless it diverges): the stopping rule stops it ``patience`` epochs
+    #: after its best, which is epoch 1 at the earliest.
+    min_epochs: int | None = None
 
     @property
     def trials(self) -> int:
@@ -108,6 +111,14 @@ class DryRun:
         if any(g.seconds is None for g in self.groups):
             return None
         return sum(g.seconds for g in self.groups if g.pending)
+
+    @property
+    def seconds_at_least(self) -> float | None:
+        """Estimated seconds left if every network stopped as early as the stopping rule allows."""
+        if self.seconds is None:
+            return None
+        fewer = self.epochs - (self.min_epochs or self.epochs)
+        return sum(g.seconds - fewer * g.epoch_seconds for g in self.groups if g.pending)
 
 
 def dry_run(config: ExperimentConfig | Mapping[str, Any] | None = None, store: str | os.PathLike = "sparsebench.db",
@@ -158,7 +169,8 @@ def dry_run(config: ExperimentConfig | Mapping[str, Any] | None = None, store: s
                  "networks earlier: an upper bound in that respect)")
     splits = {name: len(getattr(data, f"y_{name}")) for name in ("train", "val", "monitor", "test")}
     return DryRun(cfg.config_hash(), path, experiment_id, estimates, device.type, torch.get_num_threads(),
-                  cfg.execution.engine, cfg.training.epochs, basis, tuple(sorted(unestimated)), splits)
+                  cfg.execution.engine, cfg.training.epochs, basis, tuple(sorted(unestimated)), splits,
+                  min(cfg.training.epochs, cfg.training.patience + 1) if cfg.training.patience else cfg.training.epochs)
 
 
 def stored_per_group(groups: list[WorkGroup], finished: set[tuple]) -> dict[str, int]:
@@ -203,12 +215,13 @@ def _subset(data: DatasetSplits, train_rows: int, eval_rows: int) -> DatasetSpli
                                         for split, n in rows.items() for p in ("x", "y")})
 
 
-def _timed(fn, repeats: int = 2) -> float:
-    """The fastest of ``repeats`` timed calls of ``fn``, after an untimed one (first allocations, kernel selection):
-    on a shared machine the fastest is the least disturbed."""
+def _timed(fn, budget: float = 0.25, most: int = 9) -> float:
+    """The fastest of several timed calls of ``fn`` (after an untimed one: first allocations, kernel selection): at
+    least two, more while they take under ``budget`` seconds in all. On a shared machine a call is often descheduled
+    for tens of milliseconds; the fastest is the least disturbed."""
     fn()
-    times = []
-    for _ in range(repeats):
+    times: list[float] = []
+    while len(times) < 2 or (len(times) < most and sum(times) < budget):
         start = time.perf_counter()
         fn()
         if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -241,9 +254,11 @@ def estimate_seconds(group: WorkGroup, ks: list[int], family: ParentFamily, engi
         mask = None if group.sparsity is None else masks[0]
         return _timed(lambda: engine.train_reference(parent, mask, seed, part, settings))
 
+    # A step's time is the difference between training 1 and ``steps`` steps: what a call costs besides its
+    # steps (the evaluations, setting up) cancels out. Noise can make it negative: then the whole call counts.
     one = train(1)
-    step = (train(steps) - one) / (steps - 1) if steps > 1 else one
-    step = max(step, one / steps, 1e-9)  # noise on a shared machine can make the difference small or negative
+    many = train(steps) if steps > 1 else one
+    step = (many - one) / (steps - 1) if many > one else many / steps
     evaluation = _timed(lambda: engine.evaluate(stacked, data.x_val[:eval_rows], data.y_val[:eval_rows])) / eval_rows
     per_network_step, per_network_row = step / n_cal, evaluation / n_cal
     n_train, n_val, n_monitor, n_test = len(data.y_train), len(data.y_val), len(data.y_monitor), len(data.y_test)
@@ -301,6 +316,8 @@ def format_dry_run(est: DryRun) -> str:
         "",
         f"estimated time left on this machine: {clock(est.seconds)} if every network trains all {est.epochs} epochs "
         f"({seconds_text(epoch)} an epoch; an estimate; a group not stored whole is trained whole)",
+        *([f"at least {clock(est.seconds_at_least)} if the stopping rule stops every network at its earliest, epoch "
+           f"{est.min_epochs} (none diverging)"] if est.min_epochs is not None and est.min_epochs < est.epochs else []),
         f"based on: {est.basis}",
         "GFLOPs: every network's forward and backward passes (3 forward passes per training example) for every epoch, "
         "its evaluations, and random search's scoring",
