@@ -100,9 +100,11 @@ def as_config(config: ExperimentConfig | Mapping[str, Any] | None) -> Experiment
 def resolve_device(name: str) -> torch.device:
     """The device ``name``; on CUDA, with deterministic computation set up for this process first (see below)."""
     if name == "cuda":
-        make_cuda_deterministic()
+        # Before CUDA is first asked about; the process-wide switches only once it is there.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG)
         if not torch.cuda.is_available():
             raise ConfigError("device: got 'cuda' but no CUDA device is available; allowed: cpu")
+        make_cuda_deterministic()
     return torch.device(name)
 
 

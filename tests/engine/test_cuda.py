@@ -82,9 +82,12 @@ def test_a_cpu_run_leaves_the_deterministic_switches_alone(deterministic_flags_r
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
-def test_cuda_without_a_device_is_refused_in_one_line(cli, tmp_path, deterministic_flags_restored):
+def test_cuda_without_a_device_is_refused_in_one_line_and_leaves_the_process_as_it_was(cli, tmp_path,
+                                                                                        deterministic_flags_restored):
+    torch.use_deterministic_algorithms(False)
     with pytest.raises(ConfigError, match="no CUDA device is available; allowed: cpu"):
         runner.resolve_device("cuda")
+    assert not torch.are_deterministic_algorithms_enabled()  # a refused run changes no process-wide switch
     code, out, err = cli("run", "--dataset", "digits", "--device", "cuda", "--store", str(tmp_path / "s.db"))
     assert code == 2 and err.startswith("sparsebench: error: device:") and not (tmp_path / "s.db").exists()
 
