@@ -198,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "--method-param rs-acc.score=accuracy")
     run.add_argument("--store", default="sparsebench.db", metavar="PATH", help="SQLite results file (default: sparsebench.db)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the plan (work groups, trials, candidates, FLOPs) and an estimated time from a short "
+                          "calibration on this machine; nothing is trained, no store is created or changed")
 
     lst = sub.add_parser("list", help="list experiments in a store, or the available names")
     lst.add_argument("--store", default="sparsebench.db", metavar="PATH")
@@ -240,6 +243,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.store == ":memory:":
         raise invalid("store", args.store, "a file path (an in-memory store keeps nothing; the Python API accepts ':memory:')")
     cfg = ExperimentConfig.from_sources(preset=args.preset, toml_path=args.config, overrides=overrides)
+    if args.dry_run:
+        from .dry_run import dry_run, format_dry_run
+
+        print(format_dry_run(dry_run(cfg, store=args.store)))
+        return 0
     trials = run(cfg, store=args.store, progress=not args.no_progress)
     experiment = int(trials["experiment_id"].iloc[0]) if len(trials) else None
     chance = None if experiment is None else chance_accuracy(args.store, experiment)

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from .config import DataSection, DesignSection, ExperimentConfig, ParentSection, SearchSection
 from .data.fingerprint import data_stats, short
 from .data.registry import DatasetSplits, load_dataset
+from .engine import kernels
 from .engine.allocator import keep_freed_memory
 from .engine.common import TrainResult, TrainSettings
 from .engine.families import FamilyEngine, engine_for
@@ -97,9 +98,33 @@ def as_config(config: ExperimentConfig | Mapping[str, Any] | None) -> Experiment
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: got 'cuda' but no CUDA device is available; allowed: cpu")
+    """The device ``name``; on CUDA, with deterministic computation set up for this process first (see below)."""
+    if name == "cuda":
+        # Before CUDA is first asked about; the process-wide switches only once it is there.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG)
+        if not torch.cuda.is_available():
+            raise ConfigError("device: got 'cuda' but no CUDA device is available; allowed: cpu")
+        make_cuda_deterministic()
     return torch.device(name)
+
+
+#: cuBLAS's workspace setting under which its products are deterministic (``:16:8`` is the other one allowed).
+CUBLAS_WORKSPACE_CONFIG = ":4096:8"
+
+
+def make_cuda_deterministic() -> None:
+    """Deterministic algorithms for every CUDA operation of this process, so that a trial trained again (a resumed
+    run, another worker, a store to merge) gets the same bits on the same GPU and software.
+
+    ``CUBLAS_WORKSPACE_CONFIG`` must be set before CUDA creates its cuBLAS handle: here, before the device is first
+    asked for (a value the user set is kept). TF32 is off: products and convolutions in float32, as on the CPU,
+    so that a GPU's numbers agree with a CPU's to float tolerance. Process-wide, as torch's switches are.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
 
 
 def run(
@@ -122,6 +147,7 @@ def run(
     cfg = as_config(config)
     device = resolve_device(cfg.execution.device)
     lease = lease_seconds()
+    kernels.requested()  # a bad $SPARSEBENCH_KERNELS is refused now, before a store exists
     path = os.fsdecode(os.fspath(store))
     # The data is loaded and checked on every run, before the store is opened: a refused
     # dataset leaves no file behind, and its fingerprint is what a resumed experiment is checked against.
@@ -133,10 +159,10 @@ def run(
     with store_errors(path), Store(path) as st:
         experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict(), create=False)
         if experiment_id is None:
-            experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict(), software=software_versions(),
+            experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict(), software=recorded_software(device),
                                              data_fingerprint=data.fingerprint, data_stats=stats)
         else:
-            warn_if_resumed_with_other_software(cfg.design, st, experiment_id)
+            warn_if_resumed_with_other_software(cfg.design, st, experiment_id, device)
         # Also after creating it: a concurrent run may have created it first, from other data.
         check_data_identity(cfg.data, st, experiment_id, path, data.fingerprint, stats)
         execute(cfg, st, experiment_id, device, lease, progress, data, family)
@@ -247,11 +273,21 @@ def software_versions() -> dict[str, str]:
     return {"sparsebench": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
-def warn_if_resumed_with_other_software(design: DesignSection, st: Store, experiment_id: int) -> None:
+def recorded_software(device: torch.device | str = "cpu") -> dict[str, str]:
+    """``software_versions`` and the kernels a run on ``device`` uses (``engine/kernels.py``: ``private``, ``public``,
+    or which ones are public): what an experiment records of what computed its numbers."""
+    return {**software_versions(), "kernels": kernels.summary(device)}
+
+
+def warn_if_resumed_with_other_software(design: DesignSection, st: Store, experiment_id: int,
+                                        device: torch.device | str = "cpu") -> None:
     """Bit-identical numbers need the same software: say so when an unfinished experiment
-    (of the trials ``design``, ``cfg.design``, plans) is resumed with other versions than it was started with."""
+    (of the trials ``design``, ``cfg.design``, plans) is resumed with other versions (or kernels, on ``device``)
+    than it was started with."""
     recorded = st.software(experiment_id)
-    current = software_versions()
+    if recorded and "kernels" not in recorded:
+        recorded = {**recorded, "kernels": kernels.LEGACY_SUMMARY}  # recorded before the kernels were: the private ones
+    current = recorded_software(device)
     if not recorded or recorded == current or len(st.finished_keys(experiment_id)) >= sum(g.n_trials for g in plan(design)):
         return
     differences = ", ".join(f"{k} {recorded.get(k, '?')} -> {v}" for k, v in current.items() if recorded.get(k) != v)

@@ -6,14 +6,16 @@ per-parameter state, one step counter per tensor). At high sparsity a whole
 training step of 16 stacked networks takes about 800 µs, so that is a fifth of
 it. Here the state is held in flat lists and handed straight to the kernels;
 the arithmetic is PyTorch's own, which the equivalence tests check against
-``torch.optim`` in the reference trainer. (``torch`` is pinned, so these
-underscored kernels cannot change under us.)
+``torch.optim`` in the reference trainer. The kernels are private (underscored):
+``kernels`` calls them where the running torch has them, and public operations
+with the same arithmetic otherwise.
 """
 
 from __future__ import annotations
 
 import torch
 
+from . import kernels
 from .common import ADAM_BETAS, ADAM_EPS, TrainSettings
 
 
@@ -44,18 +46,16 @@ class FusedOptimizer:
             if s.optimizer == "adam":
                 self.steps[0].add_(1)
                 beta1, beta2 = ADAM_BETAS
-                torch._fused_adam_(
-                    self.params, list(grads), self.exp_avg, self.exp_avg_sq, [], self.steps,
+                kernels.adam_step_(
+                    self.params, list(grads), self.exp_avg, self.exp_avg_sq, self.steps,
                     lr=s.lr, beta1=beta1, beta2=beta2, weight_decay=s.weight_decay, eps=ADAM_EPS,
-                    amsgrad=False, maximize=False,
                 )  # fmt: skip
                 return
             first = s.momentum != 0 and not self.momentum_buffers
             if first:
                 # As torch.optim.SGD: the buffers start as the first gradient, which the kernel copies in.
                 self.momentum_buffers = [torch.empty_like(g) for g in grads]
-            torch._fused_sgd_(
+            kernels.sgd_step_(
                 self.params, list(grads), self.momentum_buffers if s.momentum != 0 else [],
-                weight_decay=s.weight_decay, momentum=s.momentum, lr=s.lr, dampening=0.0,
-                nesterov=False, maximize=False, is_first_step=first,
+                weight_decay=s.weight_decay, momentum=s.momentum, lr=s.lr, is_first_step=first,
             )  # fmt: skip
