@@ -18,6 +18,8 @@ unscaled one to the bit. Other activations are not positively homogeneous: no sc
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.func import grad
@@ -26,21 +28,22 @@ from . import network
 
 
 def layer_scales(chunk: network.Candidates, relu: bool) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Per parameter, its factor ``(N,)`` for each candidate (powers of two; all ones without ReLU), and ``C``."""
+    """Per parameter, its factor ``(N,)`` for each candidate (powers of two; all ones without ReLU), and
+    ``log C`` ``(N,)`` (kept as a sum of exponents: ``C`` itself may be below float64's range)."""
     n = len(chunk)
-    ones = torch.ones(n, dtype=torch.float64, device=chunk.params[0].device)
+    zeros = torch.zeros(n, dtype=torch.float64, device=chunk.params[0].device)
     index = dict(zip(chunk.names, chunk.params))
     factors: dict[str, torch.Tensor] = {}
-    prefix = ones  # product of the layers' c so far
+    exponent = zeros  # log2 of the product of the layers' c so far
     for name, module in chunk.module.named_children():
         if isinstance(module, network.WEIGHTED_MODULES):
-            weight = index[f"{name}.weight"].abs().flatten(2)
-            c = torch.exp2(-torch.round(torch.log2(weight.sum(2).mean(1).double().clamp_min(1e-300)))) if relu else ones
-            prefix = prefix * c
-            factors[f"{name}.weight"], factors[f"{name}.bias"] = c, prefix
+            rows = index[f"{name}.weight"].abs().flatten(2).sum(2).mean(1).double()
+            e = -torch.round(torch.log2(rows.clamp_min(1e-300))) if relu else zeros
+            exponent = exponent + e
+            factors[f"{name}.weight"], factors[f"{name}.bias"] = torch.exp2(e), torch.exp2(exponent)
         elif isinstance(module, network.BATCHNORM_MODULES):
-            factors[f"{name}.weight"], factors[f"{name}.bias"] = ones, prefix
-    return [factors[name] for name in chunk.names], prefix
+            factors[f"{name}.weight"], factors[f"{name}.bias"] = torch.exp2(zeros), torch.exp2(exponent)
+    return [factors[name] for name in chunk.names], exponent * math.log(2)
 
 
 def compute(family, weights, masks, x, y, reference, scale: bool = True):
@@ -48,7 +51,7 @@ def compute(family, weights, masks, x, y, reference, scale: bool = True):
     values = []
     for chunk in network.chunks(family, weights, masks, ones, reference, batch_statistics=False, dtype=torch.float64):
         relu = scale and any(isinstance(m, nn.ReLU) for m in chunk.module)
-        factors, total = layer_scales(chunk, relu)
+        factors, log_total = layer_scales(chunk, relu)
         shape = lambda f, p: f.view(-1, *(1,) * (p.dim() - 1))  # noqa: E731
         chunk.params = [p.abs() * shape(f, p) for p, f in zip(chunk.params, factors)]
         for buffer in chunk.module.buffers():  # BatchNorm's running statistics, absolute as the paper's
@@ -66,5 +69,5 @@ def compute(family, weights, masks, x, y, reference, scale: bool = True):
             return sum((p * g).abs().sum() for p, g in zip(chosen, grad(flow)(chosen)))
 
         flows = network.per_candidate(one, chunk, ones).detach()
-        values.append(torch.log(flows) - torch.log(total))
+        values.append(torch.log(flows) - log_total)
     return torch.cat(values).double().cpu()
