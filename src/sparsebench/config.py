@@ -99,7 +99,9 @@ class ExperimentConfig:
     candidates: int = field(default=100, metadata={
         "help": "K, candidates sampled and scored by a search method", "metavar": "K", "allowed": "an integer >= 1"})
     score: str = field(default="loss", metadata={
-        "help": "how candidates are ranked at initialization: loss (lower is better) or accuracy", "choices": SCORES})
+        "help": "how a search method ranks untrained candidates: loss (lower is better), accuracy, or a "
+                "training-free score: naswot (log), jacob-cov, grad-norm, synflow (log) (higher is better)",
+        "choices": SCORES})
     probe: int = field(default=0, metadata={
         "help": "also train N scored random-search candidates per (seed, sparsity), to test if the score predicts trained accuracy",
         "metavar": "N", "allowed": "an integer >= 0"})

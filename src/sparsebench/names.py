@@ -11,5 +11,24 @@ RANDOM = "random"
 RANDOM_SEARCH = "random-search"
 #: What every other method is compared with, paired by seed.
 BASELINE = RANDOM
-#: How candidates are ranked at initialization (lower loss, or higher accuracy, is better).
-SCORES = ("loss", "accuracy")
+#: How candidates are ranked at initialization, each with its direction and whether it is stored as a log
+#: (``higher_is_better``, ``log``): the loss and accuracy of the untrained sub-network on the validation split,
+#: and the training-free scores of ``sparsebench.scores`` (NASWOT, Jacobian covariance, gradient norm, SynFlow).
+SCORE_FACTS = {
+    "loss": (False, False),
+    "accuracy": (True, False),
+    "naswot": (True, True),  # log |det K|, as the paper scores it
+    "jacob-cov": (True, False),
+    "grad-norm": (True, False),
+    "synflow": (True, True),  # a product over layers: spans hundreds of orders of magnitude
+}
+SCORES = tuple(SCORE_FACTS)
+
+
+def score_higher_is_better(name: str) -> bool:
+    """Whether a higher ``name`` score ranks a candidate higher (a score this version does not know: higher).
+
+    >>> score_higher_is_better("loss"), score_higher_is_better("naswot")
+    (False, True)
+    """
+    return SCORE_FACTS.get(name, (True, False))[0]

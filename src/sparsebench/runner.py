@@ -46,6 +46,7 @@ from .models.mask import NodeMask
 from .models.registry import family_for
 from .names import DENSE, RANDOM_SEARCH
 from .plan import WorkGroup, plan
+from .scores import score_masks
 from .seeding import generator
 from .store import (
     CandidateRecord, Store, TrialRecord, check_store_file, connect_for_lease, renew_claim, store_errors, worker_id,
@@ -668,6 +669,11 @@ def run_group(
     init_loss, init_acc = family_engine.evaluate(stacked, data.x_val, data.y_val)
     init_scores = [float(loss if (n.score_name or search.score) == "loss" else acc)
                    for n, loss, acc in zip(networks, init_loss.tolist(), init_acc.tolist())]
+    for i, net in enumerate(networks):
+        name = net.score_name or search.score
+        if name not in ("loss", "accuracy"):
+            # A training-free score: the network's own, computed alone (a function of this trial alone).
+            init_scores[i] = float(score_masks(name, family, parents[net.seed], [net.mask], data.x_val, data.y_val)[0])
 
     reported = 0
 

@@ -10,7 +10,7 @@ training, no store access, no randomness.
 - :func:`convergence_metrics`, :func:`compare_convergence` -- epochs to a threshold
   (censored at E) and area under the accuracy curve of the monitoring split (else
   the validation split), vs ``random``.
-- :func:`within_seed_predictiveness`, :func:`winner_vs_probes` -- is random search's
+- :func:`within_seed_predictiveness`, :func:`winner_vs_probes` -- is a search's
   initial score predictive of trained accuracy within a seed (primary);
   :func:`score_predictiveness` -- the same pooled over seeds (secondary, confounded).
 - :func:`divergence_counts` -- diverged trials per sparsity and method.

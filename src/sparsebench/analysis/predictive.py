@@ -1,12 +1,18 @@
 """Is the search score predictive? Spearman correlation of initial score and trained accuracy.
 
-Random search ranks candidate masks by a score measured at initialization
-(``init_score``, the validation loss by default) and trains only the best. With
-``--probe N`` sparsebench also trains N other scored candidates per (seed,
-sparsity) (``role == 'probe'``). Over those probes plus the selected winner
+A search method (random search; any method that returns its scored candidates)
+ranks candidate masks by a score measured at initialization (``init_score``: the
+validation loss by default, or any score of ``sparsebench.scores``) and trains only
+the best. With ``--probe N`` sparsebench also trains N other scored candidates per
+(seed, sparsity) (``role == 'probe'``). Over those probes plus the selected winner
 (the "scored and trained candidates") this module answers the question in the
-way random search uses the score: **within one seed and sparsity**, where all
+way the search uses the score: **within one seed and sparsity**, where all
 candidates share a parent initialization and a data order.
+
+Every table has one set of rows per method label (``method``; by default every
+label that has trained probes, so ``random-search`` ranking by loss and
+``rs-naswot`` ranking by NASWOT in one experiment are two sets of rows) and score
+(``score_name``), so that the report can say which score predicts trained accuracy.
 
 Primary (:func:`within_seed_predictiveness`, :func:`winner_vs_probes`):
 
@@ -39,7 +45,8 @@ sparsity itself: sparser networks start with higher loss *and* end with lower
 accuracy).
 
 A *useful* loss score gives a negative rho (lower loss, higher accuracy); a useful
-accuracy score a positive one. ``rho_useful`` flips the sign for loss scores so
+accuracy score, or any score where higher is better (``names.SCORE_FACTS``), a
+positive one. ``rho_useful`` flips the sign for scores where lower is better, so
 that positive always means "the score ranks candidates the right way".
 
 >>> import pandas as pd
@@ -47,10 +54,10 @@ that positive always means "the score ranks candidates the right way".
 ...     "role": ["selected", "probe", "probe", "probe", "probe"], "sparsity": 0.9, "seed": 0,
 ...     "candidate": [3, 0, 1, 2, 4], "score_name": "loss",
 ...     "init_score": [2.0, 2.1, 2.3, 2.2, 2.4], "final_test_acc": [0.8, 0.79, 0.75, 0.77, 0.74]})
->>> score_predictiveness(trials)[["scope", "n", "rho", "rho_useful"]]
-      scope  n  rho  rho_useful
-0  sparsity  5 -1.0         1.0
-1    pooled  5 -1.0         1.0
+>>> score_predictiveness(trials)[["method", "scope", "n", "rho", "rho_useful"]]
+          method     scope  n  rho  rho_useful
+0  random-search  sparsity  5 -1.0         1.0
+1  random-search    pooled  5 -1.0         1.0
 """
 
 from __future__ import annotations
@@ -65,7 +72,7 @@ from scipy import stats
 from sparsebench.analysis.intervals import NAN, is_constant
 from sparsebench.analysis.paired import difference_statistics
 from sparsebench.analysis.trials import require_columns, require_single_experiment
-from sparsebench.names import RANDOM_SEARCH
+from sparsebench.names import RANDOM_SEARCH, score_higher_is_better
 
 SEARCH_METHOD = RANDOM_SEARCH
 # Fieller, Hartley & Pearson (1957): variance of atanh(Spearman rho) is about 1.06/(n-3).
@@ -74,19 +81,33 @@ SPEARMAN_Z_VARIANCE = 1.06
 # before the z transform, so its interval stays finite instead of collapsing to a point.
 RHO_CLIP = 0.9999
 
-COLUMNS = ["scope", "sparsity", "score_name", "n", "rho", "ci_low", "ci_high", "p", "rho_useful"]
+COLUMNS = ["method", "scope", "sparsity", "score_name", "n", "rho", "ci_low", "ci_high", "p", "rho_useful"]
 
 
-def scored_candidates(trials: pd.DataFrame, method: str = SEARCH_METHOD,
+def useful_sign(score_names: pd.Series) -> np.ndarray:
+    """+1 where a higher score is better, -1 where lower is (loss): rho times it is positive when useful."""
+    return np.array([1.0 if score_higher_is_better(str(n)) else -1.0 for n in score_names], dtype=float)
+
+
+def probed_methods(trials: pd.DataFrame) -> list[str]:
+    """Method labels with at least one finished probe (a trained candidate the search ranked lower), sorted."""
+    require_columns(trials, ["method", "role", "status"])
+    probes = trials[(trials["role"] == "probe") & (trials["status"] == "done")]
+    return sorted(probes["method"].unique())
+
+
+def scored_candidates(trials: pd.DataFrame, method: str | None = SEARCH_METHOD,
                       metric: str = "final_test_acc") -> pd.DataFrame:
-    """Finished trials of ``method`` that were scored and trained: probes plus the winner.
+    """Finished trials of ``method`` (a label; None: every label with trained probes) that were scored and
+    trained: probes plus the winner.
 
     Rows with a NaN score or metric are dropped (diverged trials have NaN metrics
     and are excluded explicitly by status).
     """
     require_columns(trials, ["method", "role", "status", "sparsity", "init_score", metric])
     require_single_experiment(trials)
-    of_method = trials[(trials["method"] == method) & (trials["status"] == "done")]
+    methods = probed_methods(trials) if method is None else [method]
+    of_method = trials[trials["method"].isin(methods) & (trials["status"] == "done")]
     winner = of_method["role"] == "selected"
     if "candidate" in of_method.columns:
         winner &= of_method["candidate"] >= 0
@@ -129,10 +150,10 @@ def fisher_interval(rho: float, sizes: list[int], confidence: float = 0.95) -> t
     return math.tanh(z - half), math.tanh(z + half)
 
 
-def _pooled(rows: list[dict], score_name: str) -> dict:
+def _pooled(rows: list[dict], method: str, score_name: str) -> dict:
     """Fisher-z weighted mean of per-sparsity rhos (weights n-3), with interval and p."""
     usable = [r for r in rows if math.isfinite(r["rho"]) and r["n"] > 3]
-    out = dict(scope="pooled", sparsity=NAN, score_name=score_name,
+    out = dict(method=method, scope="pooled", sparsity=NAN, score_name=score_name,
                n=int(sum(r["n"] for r in rows)), rho=NAN, ci_low=NAN, ci_high=NAN, p=NAN)
     if not usable:
         return out
@@ -147,18 +168,20 @@ def _pooled(rows: list[dict], score_name: str) -> dict:
     return out
 
 
-def score_predictiveness(trials: pd.DataFrame, method: str = SEARCH_METHOD,
+def score_predictiveness(trials: pd.DataFrame, method: str | None = None,
                          metric: str = "final_test_acc") -> pd.DataFrame:
     """Secondary: Spearman rho with all seeds pooled, per sparsity and combined.
 
     Confounded by parent (seed) effects (see the module docstring); the primary
     analysis is :func:`within_seed_predictiveness`.
 
-    Returns :data:`COLUMNS`: ``scope`` ('sparsity' or 'pooled'), ``sparsity`` (NaN
-    when pooled), ``score_name``, n candidates, rho, 95% Fisher z CI, p, and
-    ``rho_useful`` (rho with the sign flipped for loss scores). One row per
-    sparsity that has any scored-and-trained candidate, plus one pooled row per
-    score name; an empty frame when no probe candidate was trained (no ``--probe`` run).
+    Returns :data:`COLUMNS`: ``method`` (the label; ``method`` None: every label with
+    trained probes), ``scope`` ('sparsity' or 'pooled'), ``sparsity`` (NaN when
+    pooled), ``score_name``, n candidates, rho, 95% Fisher z CI, p, and
+    ``rho_useful`` (rho with the sign flipped where lower scores are better). One row
+    per sparsity that has any scored-and-trained candidate, plus one pooled row per
+    method and score name; an empty frame when no probe candidate was trained (no
+    ``--probe`` run).
     """
     points = scored_candidates(trials, method, metric)
     if not (points["role"] == "probe").any():
@@ -167,27 +190,26 @@ def score_predictiveness(trials: pd.DataFrame, method: str = SEARCH_METHOD,
     if "score_name" not in points.columns:
         points = points.assign(score_name="loss")
     rows = []
-    for score_name, of_score in points.groupby("score_name", sort=True):
+    for (label, score_name), of_score in points.groupby(["method", "score_name"], sort=True):
         per_sparsity = []
         for sparsity, group in of_score.groupby("sparsity", sort=True):
             result = spearman_with_ci(group["init_score"].to_numpy(float), group[metric].to_numpy(float))
-            per_sparsity.append(dict(scope="sparsity", sparsity=float(sparsity),
+            per_sparsity.append(dict(method=label, scope="sparsity", sparsity=float(sparsity),
                                      score_name=score_name, **result))
-        rows += per_sparsity + [_pooled(per_sparsity, score_name)]
+        rows += per_sparsity + [_pooled(per_sparsity, label, score_name)]
     table = pd.DataFrame(rows, columns=COLUMNS[:-1])
     # Lower loss should mean higher accuracy, so a useful loss score has a negative rho.
-    sign = np.where(table["score_name"] == "loss", -1.0, 1.0)
-    table["rho_useful"] = table["rho"] * sign
+    table["rho_useful"] = table["rho"] * useful_sign(table["score_name"])
     return table
 
 
-WITHIN_COLUMNS = ["scope", "sparsity", "score_name", "n_groups", "n_seeds", "n_candidates",
+WITHIN_COLUMNS = ["method", "scope", "sparsity", "score_name", "n_groups", "n_seeds", "n_candidates",
                   "mean_rho", "ci_low", "ci_high", "p", "mean_rho_useful"]
-WINNER_COLUMNS = ["scope", "sparsity", "n_groups", "n_seeds", "mean_winner", "mean_probes",
+WINNER_COLUMNS = ["method", "scope", "sparsity", "n_groups", "n_seeds", "mean_winner", "mean_probes",
                   "mean_diff", "ci_low", "ci_high", "p"]
 
 
-def _probed(trials: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
+def _probed(trials: pd.DataFrame, method: str | None, metric: str) -> pd.DataFrame:
     """Scored-and-trained candidates, or none at all when no probe was trained."""
     points = scored_candidates(trials, method, metric)
     require_columns(points, ["seed"])
@@ -208,32 +230,33 @@ def _over_seeds(per_group: pd.DataFrame, value: str) -> dict:
                 ci_low=stats_["ci_low"], ci_high=stats_["ci_high"], p=stats_["p_t"])
 
 
-def group_correlations(trials: pd.DataFrame, method: str = SEARCH_METHOD,
+def group_correlations(trials: pd.DataFrame, method: str | None = None,
                        metric: str = "final_test_acc") -> pd.DataFrame:
     """Spearman rho within each (seed, sparsity) group of scored-and-trained candidates.
 
-    Returns ``score_name, sparsity, seed, n, rho`` (rho NaN when the group has fewer than
-    3 candidates or no spread in score or accuracy).
+    Returns ``method, score_name, sparsity, seed, n, rho`` (rho NaN when the group has fewer
+    than 3 candidates or no spread in score or accuracy).
     """
     rows = []
-    for (score_name, sparsity, seed), group in _probed(trials, method, metric).groupby(
-            ["score_name", "sparsity", "seed"], sort=True):
+    for (label, score_name, sparsity, seed), group in _probed(trials, method, metric).groupby(
+            ["method", "score_name", "sparsity", "seed"], sort=True):
         result = spearman_with_ci(group["init_score"].to_numpy(float), group[metric].to_numpy(float))
-        rows.append(dict(score_name=score_name, sparsity=float(sparsity), seed=seed,
+        rows.append(dict(method=label, score_name=score_name, sparsity=float(sparsity), seed=seed,
                          n=result["n"], rho=result["rho"]))
-    return pd.DataFrame(rows, columns=["score_name", "sparsity", "seed", "n", "rho"])
+    return pd.DataFrame(rows, columns=["method", "score_name", "sparsity", "seed", "n", "rho"])
 
 
-def within_seed_predictiveness(trials: pd.DataFrame, method: str = SEARCH_METHOD,
+def within_seed_predictiveness(trials: pd.DataFrame, method: str | None = None,
                                metric: str = "final_test_acc") -> pd.DataFrame:
-    """Primary: mean within-(seed, sparsity) Spearman rho, per sparsity and overall.
+    """Primary: mean within-(seed, sparsity) Spearman rho, per sparsity and overall, per method label and score.
 
-    Returns :data:`WITHIN_COLUMNS`: ``scope`` ('sparsity' or 'overall'; ``sparsity``
+    Returns :data:`WITHIN_COLUMNS`: ``method`` (the label; ``method`` None: every label
+    with trained probes), ``scope`` ('sparsity' or 'overall'; ``sparsity``
     NaN overall), ``n_groups`` (groups with a defined rho), ``n_seeds`` (the
     independent units of the interval), ``n_candidates`` (in those groups), the mean
     rho with its 95% t interval over seeds and the t test's p, and
-    ``mean_rho_useful`` (sign flipped for loss scores). Empty (with the columns) when
-    no probe candidate was trained.
+    ``mean_rho_useful`` (sign flipped where lower scores are better, as loss). Empty
+    (with the columns) when no probe candidate was trained.
 
     >>> rows = [dict(method="random-search", status="done", sparsity=0.9, seed=seed,
     ...              role="selected" if i == 0 else "probe", candidate=i, score_name="loss",
@@ -248,26 +271,25 @@ def within_seed_predictiveness(trials: pd.DataFrame, method: str = SEARCH_METHOD
     groups = group_correlations(trials, method, metric)
     groups = groups[np.isfinite(groups["rho"].astype(float))]
     rows = []
-    for score_name, of_score in groups.groupby("score_name", sort=True):
+    for (label, score_name), of_score in groups.groupby(["method", "score_name"], sort=True):
         scopes = [("sparsity", float(s), g) for s, g in of_score.groupby("sparsity", sort=True)]
         for scope, sparsity, group in scopes + [("overall", NAN, of_score)]:
             summary = _over_seeds(group, "rho")
-            rows.append(dict(scope=scope, sparsity=sparsity, score_name=score_name,
+            rows.append(dict(method=label, scope=scope, sparsity=sparsity, score_name=score_name,
                              n_groups=summary["n_groups"], n_seeds=summary["n_seeds"],
                              n_candidates=int(group["n"].sum()), mean_rho=summary["mean"],
                              ci_low=summary["ci_low"], ci_high=summary["ci_high"], p=summary["p"]))
     table = pd.DataFrame(rows, columns=WITHIN_COLUMNS[:-1])
-    sign = np.where(table["score_name"] == "loss", -1.0, 1.0)
-    table["mean_rho_useful"] = table["mean_rho"] * sign
+    table["mean_rho_useful"] = table["mean_rho"] * useful_sign(table["score_name"])
     return table
 
 
-def winner_vs_probes(trials: pd.DataFrame, method: str = SEARCH_METHOD,
+def winner_vs_probes(trials: pd.DataFrame, method: str | None = None,
                      metric: str = "final_test_acc") -> pd.DataFrame:
     """Primary: the selected winner's ``metric`` minus the mean of its group's probes.
 
-    Per (seed, sparsity) group with a finished winner and at least one finished
-    probe; summarised per sparsity and overall (``sparsity`` NaN) with
+    Per (method label, seed, sparsity) group with a finished winner and at least one
+    finished probe; summarised per label, per sparsity and overall (``sparsity`` NaN) with
     :data:`WINNER_COLUMNS`: the mean difference (in the metric's units) with a 95% t
     interval and two-sided t-test p over seeds (a seed's groups averaged first), and
     the mean winner and probe accuracies. Empty when no probe was trained.
@@ -283,18 +305,19 @@ def winner_vs_probes(trials: pd.DataFrame, method: str = SEARCH_METHOD,
     """
     points = _probed(trials, method, metric)
     groups = []
-    for (sparsity, seed), group in points.groupby(["sparsity", "seed"], sort=True):
+    for (label, sparsity, seed), group in points.groupby(["method", "sparsity", "seed"], sort=True):
         winner, probes = group[group["role"] == "selected"], group[group["role"] == "probe"]
         if len(winner) and len(probes):
             win, rest = float(winner[metric].mean()), float(probes[metric].mean())
-            groups.append(dict(sparsity=float(sparsity), seed=seed, winner=win, probes=rest, diff=win - rest))
-    groups = pd.DataFrame(groups, columns=["sparsity", "seed", "winner", "probes", "diff"])
+            groups.append(dict(method=label, sparsity=float(sparsity), seed=seed, winner=win, probes=rest,
+                               diff=win - rest))
+    groups = pd.DataFrame(groups, columns=["method", "sparsity", "seed", "winner", "probes", "diff"])
     rows = []
-    if len(groups):
-        scopes = [("sparsity", float(s), g) for s, g in groups.groupby("sparsity", sort=True)]
-        for scope, sparsity, group in scopes + [("overall", NAN, groups)]:
+    for label, of_label in groups.groupby("method", sort=True):
+        scopes = [("sparsity", float(s), g) for s, g in of_label.groupby("sparsity", sort=True)]
+        for scope, sparsity, group in scopes + [("overall", NAN, of_label)]:
             summary = _over_seeds(group, "diff")
-            rows.append(dict(scope=scope, sparsity=sparsity, n_groups=summary["n_groups"],
+            rows.append(dict(method=label, scope=scope, sparsity=sparsity, n_groups=summary["n_groups"],
                              n_seeds=summary["n_seeds"], mean_winner=float(group["winner"].mean()),
                              mean_probes=float(group["probes"].mean()), mean_diff=summary["mean"],
                              ci_low=summary["ci_low"], ci_high=summary["ci_high"], p=summary["p"]))

@@ -84,11 +84,13 @@ class SelectionContext:
         return self.node_space.random_masks(self.sparsity, count, self.generator)
 
     def score(self, masks: list[NodeMask]) -> torch.Tensor:
-        """The configured score of each untrained sub-network on the validation split."""
-        from ..engine.families import engine_for
+        """The configured score (``score_name``, any of ``sparsebench.scores``) of each untrained sub-network,
+        one float per mask ``(len(masks),)``, from the validation split (never the test split); the masks are
+        scored in stacked batches (``engine`` "reference": each masked full-width network alone)."""
+        from ..scores import score_masks
 
-        return engine_for(self.family).score(self.parent.weights, masks, self.x_val, self.y_val, self.score_name,
-                                             reference=self.engine == "reference")
+        return score_masks(self.score_name, self.family, self.parent.weights, masks, self.x_val, self.y_val,
+                           reference=self.engine == "reference")
 
     # -- per-node quantities of the parent at initialization (training split only) ---------
     def incoming_weights(self) -> list[torch.Tensor]:
@@ -178,8 +180,11 @@ class SelectionContext:
         return engine.train(stacked, [self.seed] * len(masks), data, settings)
 
     def better(self, a: float, b: float) -> bool:
-        """Whether score ``a`` ranks above ``b`` (loss: lower; accuracy: higher)."""
-        return a < b if self.score_name == "loss" else a > b
+        """Whether score ``a`` ranks strictly above ``b`` in the score's direction (loss: lower; accuracy and the
+        training-free scores: higher); a NaN score ranks below every number."""
+        from ..scores import get_score
+
+        return get_score(self.score_name).better(a, b)
 
 
 def check_count(name: str, value: object) -> int:

@@ -19,8 +19,10 @@ MAX_PROBES = 1 << 12
 
 class RandomSearch(Method):
     """Parameters (each defaults to the config's flat key of the same name): ``candidates`` K, the masks
-    sampled and scored; ``score``, how they are ranked at initialization ("loss", lower is better, or
-    "accuracy"); ``probe``, how many of the other scored candidates are also trained (at most K - 1).
+    sampled and scored; ``score``, how they are ranked at initialization: any score of ``sparsebench.scores``
+    ("loss", lower is better, the default; "accuracy"; the training-free "naswot", "jacob-cov", "grad-norm",
+    "synflow", higher is better), each candidate's value stored as the score defines it (naswot and synflow
+    as natural logs); ``probe``, how many of the other scored candidates are also trained (at most K - 1).
 
     >>> RandomSearch(candidates=8, score="accuracy")
     RandomSearch(candidates=8, score='accuracy', probe=0)

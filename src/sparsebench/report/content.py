@@ -29,6 +29,7 @@ from sparsebench.analysis.summary import summary_table
 from sparsebench.analysis.trials import (
     BASELINE,
     DENSE,
+    RANDOM_SEARCH,
     comparable_trials,
     method_order,
     require_single_experiment,
@@ -51,7 +52,9 @@ from sparsebench.report.sentences import (
     dense_gap_sentence,
     divergence_sentence,
     pooled_predictive_sentence,
+    predictive_comparison_sentence,
     predictive_sentence,
+    score_words,
     verdict_sentence,
 )
 from sparsebench.summary import failure_warnings, percent_removed, removed_fractions
@@ -455,18 +458,48 @@ def _split_statement(split: str, metrics: pd.DataFrame, thresholds: bool) -> str
 
 
 def _predictive_section(trials: pd.DataFrame) -> Section:
+    """Per search label with trained probes (``random-search`` by loss, ``rs-naswot`` by NASWOT, ...): the
+    within-seed analysis, the winner against its probes and the pooled figure; with two labels or more, which
+    score predicts trained accuracy best first."""
     within = within_seed_predictiveness(trials)
     winner = winner_vs_probes(trials)
     pooled = score_predictiveness(trials)
-    blocks: list = [Paragraph(predictive_sentence(within, winner))]
+    labels = sorted(set(within["method"]) | set(winner["method"]))
+    blocks: list = []
+    comparison = predictive_comparison_sentence(within)
+    if comparison:
+        blocks.append(Paragraph(comparison))
+    if not labels:
+        blocks.append(Paragraph(predictive_sentence(within, winner)))
+    for label in labels:
+        blocks += _predictive_blocks(label, within[within["method"] == label], winner[winner["method"] == label],
+                                     pooled[pooled["method"] == label], named=len(labels) > 1)
+    if not pooled.empty:
+        # One figure: random search's own label if it has probes, else the first label that does.
+        shown = RANDOM_SEARCH if RANDOM_SEARCH in labels else labels[0]
+        figure = figures.score_vs_accuracy(trials, shown)
+        if figure is not None:
+            blocks.append(FigureBlock("score_vs_accuracy",
+                                      f"Each scored-and-trained candidate of {shown}, all seeds together (so "
+                                      "differences between seeds' parents show too); the star is the one the "
+                                      "search selected (best initial score).", figures.png_bytes(figure)))
+    return Section("Is the search score predictive?", blocks)
+
+
+def _predictive_blocks(label: str, within: pd.DataFrame, winner: pd.DataFrame, pooled: pd.DataFrame,
+                       named: bool) -> list:
+    """One label's paragraphs and tables (``named``: each begins with the label, when there are several)."""
+    lead = f"{label}: " if named else ""
+    blocks: list = [Paragraph(lead + predictive_sentence(within, winner))]
     if not within.empty:
         rows = [[("all (seed means)" if r.scope == "overall" else sparsity(r.sparsity)), str(r.n_groups),
                  str(r.n_seeds), str(r.n_candidates), fixed(r.mean_rho, 2), ci_plain(r.ci_low, r.ci_high),
                  pvalue(r.p)] for r in within.itertuples()]
         blocks.append(Table(["sparsity", "groups", "seeds", "candidates", "mean within-group rho",
                              "95% CI (t over seeds)", "p"], rows,
-                            "Primary: Spearman rho of initial score vs final test accuracy within each "
-                            "(seed, sparsity) group of random search's probe candidates and its winner, "
+                            f"Primary{' (' + label + ')' if named else ''}: Spearman rho of the initial "
+                            f"{score_words(str(within['score_name'].iloc[0]))} vs final test accuracy within "
+                            "each (seed, sparsity) group of the search's probe candidates and its winner, "
                             "averaged; the interval and t test treat seeds as the independent units "
                             "(overall, each seed's groups are averaged first)."))
     if not winner.empty:
@@ -475,26 +508,19 @@ def _predictive_section(trials: pd.DataFrame) -> Section:
                  ci_pp(r.ci_low, r.ci_high, 2), pvalue(r.p)] for r in winner.itertuples()]
         blocks.append(Table(["sparsity", "groups", "seeds", "winner %", "probes %", "winner − probes",
                              "95% CI (t over seeds)", "p"], rows,
-                            "The selected winner vs the mean of the probes of its own seed and sparsity, "
-                            "in percentage points of final test accuracy."))
+                            f"{label + ': the' if named else 'The'} selected winner vs the mean of the probes "
+                            "of its own seed and sparsity, in percentage points of final test accuracy."))
     secondary = pooled_predictive_sentence(pooled)
     if secondary:
-        blocks.append(Paragraph(secondary))
+        blocks.append(Paragraph(lead + secondary))
         rows = [[("combined" if r.scope == "pooled" else sparsity(r.sparsity)), str(r.n),
                  fixed(r.rho, 2), ci_plain(r.ci_low, r.ci_high), pvalue(r.p)]
                 for r in pooled.itertuples()]
         blocks.append(Table(["sparsity", "n candidates", "Spearman rho", "95% CI (Fisher z)", "p"], rows,
-                            "Secondary, confounded by parent (seed) effects: all seeds' candidates pooled "
-                            "per sparsity; combined: per-sparsity rhos on the Fisher z scale (weights "
-                            "n − 3)."))
-    if not pooled.empty:
-        figure = figures.score_vs_accuracy(trials)
-        if figure is not None:
-            blocks.append(FigureBlock("score_vs_accuracy",
-                                      "Each scored-and-trained candidate, all seeds together (so differences "
-                                      "between seeds' parents show too); the star is the one random "
-                                      "search selected (best initial score).", figures.png_bytes(figure)))
-    return Section("Is the search score predictive?", blocks)
+                            f"Secondary{' (' + label + ')' if named else ''}, confounded by parent (seed) "
+                            "effects: all seeds' candidates pooled per sparsity; combined: per-sparsity rhos "
+                            "on the Fisher z scale (weights n − 3)."))
+    return blocks
 
 
 def _divergence_section(diverged: pd.DataFrame) -> Section:

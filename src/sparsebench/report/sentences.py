@@ -14,6 +14,7 @@ import math
 import pandas as pd
 
 from sparsebench.analysis.paired import ALPHA, IDENTICAL, TOO_FEW_SEEDS
+from sparsebench.names import SCORE_FACTS, score_higher_is_better
 from sparsebench.report.formatting import _finite, ci_pp, fixed, pp, pvalue, sparsity
 
 
@@ -137,14 +138,25 @@ def divergence_sentence(counts: pd.DataFrame) -> str:
 
 
 def _useful_direction(score_name: str) -> str:
-    return "negative" if score_name == "loss" else "positive"
+    return "positive" if score_higher_is_better(score_name) else "negative"
+
+
+def score_words(score_name: str) -> str:
+    """A score in words: its name, its direction and, for a log, that it is one.
+
+    >>> score_words("loss"), score_words("synflow")
+    ('loss score (lower is better)', 'synflow score (a natural log; higher is better)')
+    """
+    log = SCORE_FACTS.get(score_name, (True, False))[1]
+    direction = "higher" if score_higher_is_better(score_name) else "lower"
+    return f"{score_name} score ({'a natural log; ' if log else ''}{direction} is better)"
 
 
 def predictive_sentence(within: pd.DataFrame, winner: pd.DataFrame | None = None) -> str:
-    """The headline on score predictiveness: the within-seed analysis, in words.
+    """The headline on score predictiveness: the within-seed analysis, in words, for one method label.
 
     ``within`` is :func:`sparsebench.analysis.within_seed_predictiveness`, ``winner``
-    :func:`sparsebench.analysis.winner_vs_probes` (both of one experiment).
+    :func:`sparsebench.analysis.winner_vs_probes` (both of one experiment and one label).
     """
     overall = within[within["scope"] == "overall"] if not within.empty else within
     has_winner = winner is not None and not winner.empty
@@ -159,8 +171,8 @@ def predictive_sentence(within: pd.DataFrame, winner: pd.DataFrame | None = None
         p = f", p={pvalue(row['p'])}" if _finite(row["p"]) else ""
         parts.append(
             f"Within seeds (candidates of one seed and sparsity share a parent and a data order, and "
-            f"these are the only candidates random search ever compares), Spearman's rho between the "
-            f"initial {row['score_name']} score and trained test accuracy averages {rho}{interval} over "
+            f"these are the only candidates the search ever compares), Spearman's rho between the "
+            f"initial {score_words(row['score_name'])} and trained test accuracy averages {rho}{interval} over "
             f"{int(row['n_groups'])} (seed, sparsity) groups of {int(row['n_candidates'])} candidates "
             f"(t interval over {int(row['n_seeds'])} seeds{p}). A useful {row['score_name']} score has "
             f"a {_useful_direction(row['score_name'])} rho; a rho near zero means the score ranks "
@@ -191,3 +203,27 @@ def pooled_predictive_sentence(table: pd.DataFrame) -> str:
             f"mixes parents: seeds whose parent trains better and scores differently move all their "
             f"candidates together (a parent effect), and a seed's candidates are counted as independent, "
             f"so the pooled figure can differ from the within-seed one even in sign.")
+
+
+def predictive_comparison_sentence(within: pd.DataFrame) -> str:
+    """Which search score predicts trained accuracy best: the method labels by their overall mean within-seed rho,
+    its sign made positive where the score ranks candidates the right way (empty with fewer than two labels).
+
+    >>> import pandas as pd
+    >>> within = pd.DataFrame({"method": ["random-search", "rs-naswot"], "scope": "overall",
+    ...     "score_name": ["loss", "naswot"], "mean_rho_useful": [0.04, 0.31], "ci_low": [-0.2, 0.1],
+    ...     "ci_high": [0.1, 0.5], "mean_rho": [-0.04, 0.31]})
+    >>> print(predictive_comparison_sentence(within))  # doctest: +ELLIPSIS
+    Which score predicts trained accuracy: ... rs-naswot (naswot score) +0.31; random-search (loss score) +0.04. ...
+    """
+    if within.empty or "method" not in within.columns:
+        return ""
+    overall = within[within["scope"] == "overall"].sort_values("mean_rho_useful", ascending=False)
+    if overall["method"].nunique() < 2:
+        return ""
+    parts = [f"{r.method} ({r.score_name} score) {'+' if r.mean_rho_useful > 0 else ''}{fixed(r.mean_rho_useful, 2)}"
+             for r in overall.itertuples()]
+    return ("Which score predicts trained accuracy: the mean within-seed rho of each search, its sign made "
+            "positive where the score ranks candidates the right way (lower loss, or a higher score of any other "
+            "kind, going with higher accuracy): " + "; ".join(parts) + ". A higher value is a more useful score; "
+            "compare each one's interval below before calling one better than another.")
