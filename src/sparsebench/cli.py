@@ -271,7 +271,7 @@ def reused_count(trials: Any) -> int:
     """Trials of an experiment that another experiment's run trained (reused, not trained by its own runs)."""
     if "trained_in" not in trials:
         return 0
-    return int((trials["trained_in"].notna() & (trials["trained_in"] != trials["config_hash"])).sum())
+    return int((trials["trained_in"] != trials["config_hash"]).sum())
 
 
 def data_rows(fingerprint: str | None, stats: dict) -> dict[str, str]:

@@ -866,6 +866,9 @@ class Store:
     def trials(self, experiment_id: int | None = None) -> pd.DataFrame:
         """One row per trial, with the experiment's dataset, hash and K (candidates scored) beside it.
 
+        ``trained_in`` is the config hash of the experiment whose run trained the trial: its own, or
+        another's whose stored trial it reused (same identity, data and environment; see identity.py).
+
         ``flops`` (nullable integers) and ``flop_reduction`` are missing (NA, NaN) for trials
         stored before schema 5, which did not record them; ``selection_seconds``,
         ``candidate_evaluations`` and ``search_epochs`` (nullable integers) for trials stored
@@ -880,7 +883,10 @@ class Store:
             self.con,
             params=args,
         )
-        df = df.loc[:, ~df.columns.duplicated()].drop(columns=["id", "created_at", "mask"])
+        # identity and environment are for matching trials (reuse, merge), not for reading.
+        df = df.loc[:, ~df.columns.duplicated()].drop(columns=["id", "created_at", "mask", "identity", "environment"])
+        # Trained by a run of its own experiment unless reused from another (before schema 8: its own).
+        df["trained_in"] = df["trained_in"].fillna(df["config_hash"])
         configs = df.pop("config_json").map(json.loads)
         df.insert(2, "dataset", configs.map(lambda c: c["dataset"]))
         # A random-search labelled with its own score ranked (and scored its trials) by it.
