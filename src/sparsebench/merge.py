@@ -58,8 +58,8 @@ class MergeReport:
     studies: list[str] = field(default_factory=list)
 
     def lines(self, into: str) -> list[str]:
-        head = (f"merged into {into}: {self.experiments_added} experiments and {self.trials_added} trials added, "
-                f"{self.duplicates} trials already there")
+        head = (f"merged into {into}: {_count(self.experiments_added, 'experiment')} and "
+                f"{_count(self.trials_added, 'trial')} added, {_count(self.duplicates, 'trial')} already there")
         return [head, *self.other_environments, *self.studies]
 
 
@@ -124,17 +124,36 @@ def _remove_new_store(path: str) -> None:
 def _merge(target: Store, sources: list[tuple[str, Store]], into: str) -> MergeReport:
     report = MergeReport()
     origin: dict[int, str] = {}  # trial id in the target -> the store it came from in this merge
+    grown: set[int] = set()  # experiments of the target that gained trials
     for name, source in sources:
         for row in source.con.execute(
             "SELECT id, config_hash, config_json, created_at, software, data_fingerprint, data_stats FROM experiments ORDER BY id"
         ).fetchall():
-            _merge_experiment(target, source, name, into, row, report, origin)
+            before = report.trials_added
+            target_id = _merge_experiment(target, source, name, into, row, report, origin)
+            if report.trials_added > before:
+                grown.add(target_id)
+    for experiment_id in sorted(grown):
+        _report_mixed_environments(target.con, experiment_id, report)
     _combine_studies(target, report)
     return report
 
 
+def _report_mixed_environments(con: sqlite3.Connection, experiment_id: int, report: MergeReport) -> None:
+    """Say so when an experiment now holds trials computed in several environments (not silently mixed)."""
+    environments = [r[0] for r in con.execute(
+        "SELECT DISTINCT environment FROM trials WHERE experiment_id = ? AND environment IS NOT NULL ORDER BY environment",
+        (experiment_id,))]
+    if len(environments) > 1:
+        config_hash = con.execute("SELECT config_hash FROM experiments WHERE id = ?", (experiment_id,)).fetchone()[0]
+        report.other_environments.append(
+            f"experiment {config_hash} now holds trials computed on {len(environments)} different "
+            f"{_environment_difference(environments[0], environments[1])}: they agree only to float tolerance")
+
+
 def _merge_experiment(target: Store, source: Store, name: str, into: str, row: tuple, report: MergeReport,
-                      origin: dict[int, str]) -> None:
+                      origin: dict[int, str]) -> int:
+    """Copy one experiment of ``source`` and what of it the target lacks; returns its id in the target."""
     source_id, config_hash, config_json, created_at, software, fingerprint, stats = row
     con = target.con
     found = con.execute("SELECT id, data_fingerprint FROM experiments WHERE config_hash = ?", (config_hash,)).fetchone()
@@ -170,6 +189,7 @@ def _merge_experiment(target: Store, source: Store, name: str, into: str, row: t
             "SELECT method, sparsity, seed, idx, score, chosen, mask FROM candidates WHERE experiment_id = ?", (source_id,))],
     )
     report.candidates_added += con.total_changes - before
+    return target_id
 
 
 def _merge_trial(con: sqlite3.Connection, target_id: int, config_hash: str, name: str, into: str, values: dict,
@@ -327,3 +347,7 @@ def _combine_studies(target: Store, report: MergeReport) -> None:
 
 def _span(values: Sequence[Any]) -> str:
     return ", ".join(str(v) for v in values)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
