@@ -110,7 +110,8 @@ def run(
 ) -> pd.DataFrame:
     """Run (or resume) an experiment and return its trials as a DataFrame.
 
-    Trials already in ``store`` for the same config are not run again. Several
+    Trials already in ``store`` for the same config are not run again, nor are those another experiment
+    of the store holds with the same identity and environment (identity.py): they are reused. Several
     runs of one config may share a store at once: each claims a work group,
     trains it and stores it whole, then claims the next; when every remaining
     group is claimed by another live run, it waits for them, so that each run

@@ -11,6 +11,11 @@ creating a ``-wal`` or ``-shm`` sibling, and only then is the file opened for
 writing. A store written by an older schema is upgraded in place, in one
 transaction; one written by a newer sparsebench is refused.
 
+Each trial records its identity (what determines its numbers), the environment
+that computed it and the experiment whose run trained it (identity.py): a run
+reuses the trials another experiment of the store holds with the same identity
+and environment (``adopt_units``) instead of training them again.
+
 Several processes on one machine may use one store at once (WAL mode, a busy
 timeout, claims with leases). SQLite's locking is not reliable on network file
 systems (NFS, SMB): on a cluster, give each machine its own store on a local
