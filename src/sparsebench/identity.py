@@ -33,7 +33,9 @@ import os
 import platform
 from typing import Any, Mapping
 
-from .config import DataSection, DesignSection, ExecutionSection, ExperimentConfig, ParentSection, SearchSection, SECTION_FIELDS
+from .config import (
+    LEGACY_VALUES, SECTION_FIELDS, DataSection, DesignSection, ExecutionSection, ExperimentConfig, ParentSection, SearchSection,
+)
 from .names import DENSE
 from .plan import plan
 
@@ -53,9 +55,8 @@ def _section(section: type, config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _training(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The training settings of a stored config (a field it lacks: the value that reproduces its behaviour)."""
     defaults = {f.name: f.default for f in ExperimentConfig.__dataclass_fields__.values()}
-    from .config import LEGACY_VALUES
-
     return {k: config[k] if k in config else LEGACY_VALUES.get(k, defaults[k]) for k in SECTION_FIELDS["training"]}
 
 

@@ -827,6 +827,8 @@ class Store:
 
     def _copy_unit(self, experiment_id: int, label: str, identity: str | None, environment: str | None, size: int) -> int:
         """Copy the unit ``identity`` (``size`` trials) of the oldest other experiment holding it whole."""
+        if identity is None:
+            return 0
         env_test = "environment IS NOT NULL" if environment is None else "environment = ?"
         env_args = () if environment is None else (environment,)
         row = self.con.execute(
@@ -835,7 +837,7 @@ class Store:
             "AND t.experiment_id != ? ORDER BY t.id LIMIT 1",
             (identity, *env_args, experiment_id),
         ).fetchone()
-        if identity is None or row is None:
+        if row is None:
             return 0
         source, env, source_label, sparsity, seed, source_hash = row
         ids = [r[0] for r in self.con.execute(
