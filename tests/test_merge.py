@@ -182,3 +182,20 @@ def test_one_experiment_assembled_from_two_machines_is_reported(tmp_path, tiny_c
     code, out, err = cli("merge", str(a), str(b), "--into", str(tmp_path / "ALL.db"))
     assert code == 0 and "1 experiment and 10 trials added" in out, (out, err)
     assert "now holds trials computed on 2 different hardware and software" in out and "float tolerance" in out, out
+
+
+def test_a_refused_merge_does_not_even_upgrade_an_older_store_merged_into(tmp_path, tiny_config, two_stores, cli):
+    a, b = two_stores
+    copy = tmp_path / "copy" / "A.db"
+    copy.parent.mkdir()
+    shutil.copy(a, copy)
+    corrupt_one_number(copy)
+    old = tmp_path / "old.db"
+    shutil.copy(b, old)
+    make_version_3(old)
+    before = snapshot(tmp_path)
+    code, _, err = cli("merge", str(a), str(copy), "--into", str(old))
+    assert code == 2 and "different numbers" in err, err
+    assert snapshot(tmp_path) == before  # refused on a copy in memory: the file is not even upgraded
+    code, out, err = cli("merge", str(a), "--into", str(old))
+    assert code == 0 and "1 experiment and 10 trials added" in out, err
