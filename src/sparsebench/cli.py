@@ -229,7 +229,22 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--timings", action="store_true", help="add train_seconds and selection_seconds to trial rows (differ from run to run)")
     exp.add_argument("--threshold", type=_number(float, "threshold", "a fraction in (0, 1]"), default=0.95, metavar="F",
                      help="convergence: epochs to F x the dense parent's final validation accuracy (default 0.95)")
+
+    mrg = sub.add_parser("merge", help="copy the experiments of several stores into one",
+                         description="Copy experiments, trials and candidates of several stores into one, without duplicates; "
+                                     "experiments differing only in seeds, sparsities or methods also give their union experiment "
+                                     "when together they hold all its trials. A failed merge changes nothing.")
+    mrg.add_argument("stores", nargs="+", metavar="STORE", help="sparsebench stores to merge (read only)")
+    mrg.add_argument("--into", required=True, metavar="PATH", help="the store merged into (created if missing)")
     return parser
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from .merge import merge_stores
+
+    report = merge_stores(args.stores, args.into)
+    print("\n".join(report.lines(args.into)))
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -252,8 +267,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     experiment = int(trials["experiment_id"].iloc[0]) if len(trials) else None
     chance = None if experiment is None else chance_accuracy(args.store, experiment)
     print(summary.format_summary(trials, chance_acc=chance))
+    reused = reused_count(trials)
+    if reused:
+        print(f"reused {reused} of its {len(trials)} trials from other experiments in {args.store} (same identity, data and environment)",
+              file=sys.stderr)
     print(f"stored in {args.store}; next: {report_command(args.store, experiment)}", file=sys.stderr)
     return 0
+
+
+def reused_count(trials: Any) -> int:
+    """Trials of an experiment that another experiment's run trained (reused, not trained by its own runs)."""
+    if "trained_in" not in trials:
+        return 0
+    return int((trials["trained_in"] != trials["config_hash"]).sum())
 
 
 def data_rows(fingerprint: str | None, stats: dict) -> dict[str, str]:
@@ -517,7 +543,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "export": _cmd_export, "data": _cmd_data}
+COMMANDS = {"run": _cmd_run, "list": _cmd_list, "report": _cmd_report, "export": _cmd_export, "data": _cmd_data,
+            "merge": _cmd_merge}
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -9,6 +9,7 @@ unit that concurrent runs of one experiment claim from each other.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -79,3 +80,24 @@ def planned_trial_count(config: Mapping[str, Any]) -> int:
     """Trials a stored config (plain values) plans for. Names are not resolved, so
     nothing a store names is imported."""
     return sum(g.n_trials for g in plan(DesignSection.from_stored(config)))
+
+
+def remaining_parts(group: WorkGroup, stored: set[tuple[str, float, int]]) -> list[WorkGroup]:
+    """What of ``group`` is still to train, given the selection units ``(method label, sparsity, seed)`` already
+    stored whole (trained, or reused from another experiment): the seeds that lack the same methods train
+    together, each seed only the methods it lacks. A group of which nothing is stored is itself.
+
+    >>> g = WorkGroup(0.5, (0, 1, 2), ("random", "random-search"), 0)
+    >>> [(p.seeds, p.methods) for p in remaining_parts(g, {("random", 0.5, 0), ("random", 0.5, 1), ("random-search", 0.5, 0)})]
+    [((1,), ('random-search',)), ((2,), ('random', 'random-search'))]
+    """
+    sparsity = 0.0 if group.sparsity is None else group.sparsity
+    lacking: dict[tuple[str, ...], list[int]] = {}
+    for seed in group.seeds:
+        methods = tuple(m for m in group.methods if (m, sparsity, seed) not in stored)
+        if methods:
+            lacking.setdefault(methods, []).append(seed)
+    if list(lacking) == [group.methods] and tuple(lacking[group.methods]) == group.seeds:
+        return [group]
+    parts = [dataclasses.replace(group, seeds=tuple(seeds), methods=methods) for methods, seeds in lacking.items()]
+    return sorted(parts, key=lambda p: p.seeds)

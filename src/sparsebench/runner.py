@@ -45,7 +45,8 @@ from .models.base import NodeSpace, ParentFamily, Weights
 from .models.mask import NodeMask
 from .models.registry import family_for
 from .names import DENSE, RANDOM_SEARCH
-from .plan import WorkGroup, plan
+from .identity import computing_environment
+from .plan import WorkGroup, plan, remaining_parts
 from .scores import score_masks
 from .seeding import generator
 from .store import (
@@ -135,7 +136,8 @@ def run(
 ) -> pd.DataFrame:
     """Run (or resume) an experiment and return its trials as a DataFrame.
 
-    Trials already in ``store`` for the same config are not run again. Several
+    Trials already in ``store`` for the same config are not run again, nor are those another experiment
+    of the store holds with the same identity and environment (identity.py): they are reused. Several
     runs of one config may share a store at once: each claims a work group,
     trains it and stores it whole, then claims the next; when every remaining
     group is claimed by another live run, it waits for them, so that each run
@@ -166,6 +168,8 @@ def run(
             warn_if_resumed_with_other_software(cfg.design, st, experiment_id, device)
         # Also after creating it: a concurrent run may have created it first, from other data.
         check_data_identity(cfg.data, st, experiment_id, path, data.fingerprint, stats)
+        # Trials another experiment of the store already holds (same identity, data and environment) are reused.
+        st.adopt_units(experiment_id, computing_environment(recorded_software(device), str(device)))
         execute(cfg, st, experiment_id, device, lease, progress, data, family)
         return st.trials(experiment_id)
 
@@ -369,9 +373,14 @@ def execute(
             group = groups[claim.key]
             bar.set_postfix_str(group.label)
             per_network_epoch = work_units(training, group, family) / (group.n_trials * training.epochs)
+            parts = remaining_parts(group, st.stored_units(experiment_id))  # only what is not stored (or reused)
+            bar.update((group.n_trials - sum(p.n_trials for p in parts)) * per_network_epoch * training.epochs)
+            trials, candidates = [], []
             with LeaseKeeper(st.path, experiment_id, group.key, owner, lease), _out_of_memory_as_error(family, group):
-                trials, candidates = run_group(training, group, data, family, device, lambda n: bar.update(n * per_network_epoch),
-                                               search=search, engine=engine)
+                for part in parts:
+                    part_trials, part_candidates = run_group(training, part, data, family, device,
+                                                             lambda n: bar.update(n * per_network_epoch), search=search, engine=engine)
+                    trials, candidates = trials + part_trials, candidates + part_candidates
             st.save_group(experiment_id, trials, candidates, claim=(group.key, owner))
             outstanding.discard(group.key)
     finally:
@@ -692,7 +701,9 @@ def run_group(
             results.append(family_engine.train_reference(parents[net.seed], mask, net.seed, data, settings))
             report(settings.epochs)
     on_progress(len(networks) * settings.epochs - reported)  # epochs the stopping rule saved
-    trials = [_record(settings, group, family, net, res, score) for net, res, score in zip(networks, results, init_scores)]
+    environment = computing_environment(recorded_software(device), str(device))  # where these numbers were computed
+    trials = [_record(settings, group, family, net, res, score, environment)
+              for net, res, score in zip(networks, results, init_scores)]
     return trials, candidates
 
 
@@ -705,13 +716,15 @@ def _finite_or_none(x: float) -> float | None:
     return x if x == x and abs(x) != float("inf") else None
 
 
-def _record(settings: TrainSettings, group: WorkGroup, family: ParentFamily, net: Network, res: TrainResult, init_score: float) -> TrialRecord:
+def _record(settings: TrainSettings, group: WorkGroup, family: ParentFamily, net: Network, res: TrainResult, init_score: float,
+            environment: str | None = None) -> TrialRecord:
     dense = group.sparsity is None
     kept = net.mask.kept_per_layer
     return TrialRecord(
         method=net.method,
         method_name=net.method_name or net.method,
         method_params=net.method_params,
+        environment=environment,
         role=net.role,
         candidate=net.candidate,
         sparsity=0.0 if dense else group.sparsity,

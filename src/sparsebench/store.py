@@ -11,6 +11,11 @@ creating a ``-wal`` or ``-shm`` sibling, and only then is the file opened for
 writing. A store written by an older schema is upgraded in place, in one
 transaction; one written by a newer sparsebench is refused.
 
+Each trial records its identity (what determines its numbers), the environment
+that computed it and the experiment whose run trained it (identity.py): a run
+reuses the trials another experiment of the store holds with the same identity
+and environment (``adopt_units``) instead of training them again.
+
 Several processes on one machine may use one store at once (WAL mode, a busy
 timeout, claims with leases). SQLite's locking is not reliable on network file
 systems (NFS, SMB): on a cluster, give each machine its own store on a local
@@ -45,7 +50,8 @@ APPLICATION = "sparsebench"
 #: 3: + experiments.software. 4: + experiments.data_fingerprint and data_stats, trials.stop_epoch, curves.monitor_loss/monitor_acc.
 #: 5: + trials.flops and flop_reduction. 6: + trials.selection_seconds, candidate_evaluations and search_epochs.
 #: 7: + trials.method_name and method_params (trials.method is the method's label).
-SCHEMA_VERSION = 7
+#: 8: + trials.identity, environment and trained_in (what determines a trial's numbers: see identity.py).
+SCHEMA_VERSION = 8
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: How long a statement waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 60_000
@@ -99,9 +105,17 @@ CREATE TABLE IF NOT EXISTS trials (
     -- the method's registered name and its parameters away from their defaults (canonical JSON, '{}' at defaults)
     method_name TEXT,
     method_params TEXT,
+    -- identity.py: hash of what determines the numbers (shared by a selection unit: a method's selected trial
+    -- and its probes at one sparsity and seed). environment: canonical JSON of the software, hardware, device,
+    -- threads that computed them. trained_in: config hash of the experiment whose run trained it (another
+    -- experiment's when reused). All NULL before schema 8 (never reused).
+    identity TEXT,
+    environment TEXT,
+    trained_in TEXT,
     created_at TEXT NOT NULL,
     UNIQUE (experiment_id, method, role, candidate, sparsity, seed)
 );
+CREATE INDEX IF NOT EXISTS trials_identity ON trials (identity);
 CREATE TABLE IF NOT EXISTS curves (
     trial_id INTEGER NOT NULL REFERENCES trials(id),
     epoch INTEGER NOT NULL,
@@ -166,13 +180,21 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE trials ADD COLUMN method_params TEXT",
         "UPDATE trials SET method_name = method, method_params = '{}'",
     ),
+    # Trials stored before keep NULL: which software and hardware computed them was not recorded per trial,
+    # so they are never reused; trained_in NULL means the experiment that holds them.
+    7: (
+        "ALTER TABLE trials ADD COLUMN identity TEXT",
+        "ALTER TABLE trials ADD COLUMN environment TEXT",
+        "ALTER TABLE trials ADD COLUMN trained_in TEXT",
+        "CREATE INDEX IF NOT EXISTS trials_identity ON trials (identity)",
+    ),
 }
 
 TRIAL_COLUMNS = (
     "method role candidate sparsity seed weight_sparsity kept_nodes n_params mask init_score status "
     "diverged_epoch epochs stop_epoch final_test_loss final_test_acc best_epoch best_val_acc best_test_loss "
     "best_test_acc train_seconds flops flop_reduction selection_seconds candidate_evaluations search_epochs "
-    "method_name method_params"
+    "method_name method_params identity environment trained_in"
 ).split()
 CURVE_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "monitor_loss", "monitor_acc")
 
@@ -215,6 +237,12 @@ class TrialRecord:
     #: The method's registered name and canonical parameters (JSON); ``method`` is its label.
     method_name: str | None = None
     method_params: str | None = None
+    #: What determines its numbers and where they were computed (identity.py); ``identity`` None: the
+    #: store computes it from the experiment when saving. ``trained_in``: the config hash of the experiment
+    #: whose run trained it (None: the one it is saved in).
+    identity: str | None = None
+    environment: str | None = None
+    trained_in: str | None = None
     #: One tuple per epoch, in ``CURVE_COLUMNS`` order (monitor values None without a monitoring split).
     curves: list[tuple] = field(default_factory=list)
 
@@ -714,8 +742,11 @@ class Store:
         created = _now()
         new = 0
         with self.transaction():
+            identify = self._identifier(experiment_id)
             for t in trials:
                 values = [getattr(t, c) for c in TRIAL_COLUMNS]
+                values[TRIAL_COLUMNS.index("identity")] = t.identity or identify(t)
+                values[TRIAL_COLUMNS.index("trained_in")] = t.trained_in or identify.config_hash
                 cur = self.con.execute(
                     f"INSERT INTO trials (experiment_id, {', '.join(TRIAL_COLUMNS)}, created_at) "
                     f"VALUES (?, {', '.join('?' * len(TRIAL_COLUMNS))}, ?) ON CONFLICT DO NOTHING",
@@ -741,8 +772,109 @@ class Store:
         self.checkpoint()  # a SIGKILL from now on loses at most the group being trained
         return new
 
+    def _experiment_row(self, experiment_id: int) -> tuple[dict, str | None, str]:
+        """The experiment's stored config, data fingerprint and config hash."""
+        row = self.con.execute("SELECT config_json, data_fingerprint, config_hash FROM experiments WHERE id = ?",
+                               (experiment_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"experiment: got {experiment_id!r}; allowed: an id listed by `sparsebench list`")
+        return json.loads(row[0]), row[1], row[2]
+
+    def _identifier(self, experiment_id: int) -> "_Identifier":
+        config, fingerprint, config_hash = self._experiment_row(experiment_id)
+        return _Identifier(config, fingerprint, config_hash)
+
+    def stored_units(self, experiment_id: int) -> set[tuple[str, float, int]]:
+        """``(method label, sparsity, seed)`` of every selection unit stored whole (its selected trial)."""
+        rows = self.con.execute("SELECT method, sparsity, seed FROM trials WHERE experiment_id = ? AND role = 'selected'",
+                                (experiment_id,))
+        return {tuple(r) for r in rows}
+
+    def adopt_units(self, experiment_id: int, environment: str | None) -> int:
+        """Reuse, instead of training, the selection units the experiment plans and lacks that another
+        experiment of this store holds with the same identity (identity.py: same data fingerprint, parent,
+        training, method and parameters, sparsity, seed, ...) and computed in ``environment`` (None: any).
+
+        Each unit (a method's selected trial and its probes at one sparsity and seed) is copied whole, with
+        its curves, its scored candidates and its original numbers, timings and creation time, under this
+        experiment's label for the method; ``trained_in`` keeps the experiment that trained it. One
+        transaction; a unit another run stored meanwhile is left as it is. Returns how many trials were copied.
+        """
+        with self.transaction():
+            return self._adopt_units(experiment_id, environment)
+
+    def _adopt_units(self, experiment_id: int, environment: str | None) -> int:
+        from .config import DesignSection
+        from .identity import probes_by_label, unit_identity
+        from .plan import plan
+
+        config, fingerprint, config_hash = self._experiment_row(experiment_id)
+        if not fingerprint:
+            return 0  # an experiment whose data is not known reuses nothing: reuse never crosses data
+        probes = probes_by_label(config)
+        have = self.stored_units(experiment_id)
+        copied = 0
+        for group in plan(DesignSection.from_stored(config)):
+            sparsity = 0.0 if group.sparsity is None else group.sparsity
+            for label in group.methods:
+                name, params = group.method_of(label)
+                for seed in group.seeds:
+                    if (label, sparsity, seed) in have:
+                        continue
+                    identity = unit_identity(config, fingerprint, name, params, probes.get(label, 0), sparsity, seed)
+                    copied += self._copy_unit(experiment_id, label, identity, environment, 1 + probes.get(label, 0))
+        return copied
+
+    def _copy_unit(self, experiment_id: int, label: str, identity: str | None, environment: str | None, size: int) -> int:
+        """Copy the unit ``identity`` (``size`` trials) of the oldest other experiment holding it whole."""
+        if identity is None:
+            return 0
+        env_test = "environment IS NOT NULL" if environment is None else "environment = ?"
+        env_args = () if environment is None else (environment,)
+        row = self.con.execute(
+            f"SELECT t.experiment_id, t.environment, t.method, t.sparsity, t.seed, e.config_hash FROM trials t "
+            f"JOIN experiments e ON e.id = t.experiment_id WHERE t.identity = ? AND {env_test} AND t.role = 'selected' "
+            "AND t.experiment_id != ? ORDER BY t.id LIMIT 1",
+            (identity, *env_args, experiment_id),
+        ).fetchone()
+        if row is None:
+            return 0
+        source, env, source_label, sparsity, seed, source_hash = row
+        ids = [r[0] for r in self.con.execute(
+            "SELECT id FROM trials WHERE experiment_id = ? AND identity = ? AND environment = ? ORDER BY id",
+            (source, identity, env))]
+        if len(ids) != size:
+            return 0  # not stored whole there (another probe count cannot give the same identity; defensive)
+        columns = [c for c in TRIAL_COLUMNS if c not in ("method", "trained_in")]
+        copied = 0
+        for trial_id in ids:
+            cur = self.con.execute(
+                f"INSERT INTO trials (experiment_id, method, trained_in, {', '.join(columns)}, created_at) "
+                f"SELECT ?, ?, COALESCE(trained_in, ?), {', '.join(columns)}, created_at FROM trials WHERE id = ? "
+                "ON CONFLICT DO NOTHING",
+                (experiment_id, label, source_hash, trial_id),
+            )
+            if cur.rowcount == 0:
+                continue
+            copied += 1
+            self.con.execute(
+                f"INSERT INTO curves (trial_id, {', '.join(CURVE_COLUMNS)}) SELECT ?, {', '.join(CURVE_COLUMNS)} "
+                "FROM curves WHERE trial_id = ?",
+                (cur.lastrowid, trial_id),
+            )
+        self.con.execute(
+            "INSERT INTO candidates (experiment_id, method, sparsity, seed, idx, score, chosen, mask) "
+            "SELECT ?, ?, sparsity, seed, idx, score, chosen, mask FROM candidates "
+            "WHERE experiment_id = ? AND method = ? AND sparsity = ? AND seed = ? ON CONFLICT DO NOTHING",
+            (experiment_id, label, source, source_label, sparsity, seed),
+        )
+        return copied
+
     def trials(self, experiment_id: int | None = None) -> pd.DataFrame:
         """One row per trial, with the experiment's dataset, hash and K (candidates scored) beside it.
+
+        ``trained_in`` is the config hash of the experiment whose run trained the trial: its own, or
+        another's whose stored trial it reused (same identity, data and environment; see identity.py).
 
         ``flops`` (nullable integers) and ``flop_reduction`` are missing (NA, NaN) for trials
         stored before schema 5, which did not record them; ``selection_seconds``,
@@ -758,7 +890,10 @@ class Store:
             self.con,
             params=args,
         )
-        df = df.loc[:, ~df.columns.duplicated()].drop(columns=["id", "created_at", "mask"])
+        # identity and environment are for matching trials (reuse, merge), not for reading.
+        df = df.loc[:, ~df.columns.duplicated()].drop(columns=["id", "created_at", "mask", "identity", "environment"])
+        # Trained by a run of its own experiment unless reused from another (before schema 8: its own).
+        df["trained_in"] = df["trained_in"].fillna(df["config_hash"])
         configs = df.pop("config_json").map(json.loads)
         df.insert(2, "dataset", configs.map(lambda c: c["dataset"]))
         # A random-search labelled with its own score ranked (and scored its trials) by it.
@@ -852,6 +987,24 @@ class Store:
             self.con,
             params=args,
         )
+
+
+class _Identifier:
+    """The identity (identity.py) of trials saved into one experiment, computed from its stored config."""
+
+    def __init__(self, config: dict, fingerprint: str | None, config_hash: str):
+        self.config, self.fingerprint, self.config_hash = config, fingerprint, config_hash
+        self._probes: dict[str, int] | None = None
+
+    def __call__(self, t: TrialRecord) -> str | None:
+        from .identity import probes_by_label, unit_identity
+
+        if not self.fingerprint:
+            return None
+        if self._probes is None:
+            self._probes = probes_by_label(self.config)
+        return unit_identity(self.config, self.fingerprint, t.method_name or t.method, t.method_params,
+                             self._probes.get(t.method, 0), t.sparsity, t.seed)
 
 
 def renew_claim(con: sqlite3.Connection, experiment_id: int, key: str, owner: str, lease_seconds: float,

@@ -163,8 +163,24 @@ COST_COLUMNS = ["selection_seconds", "candidate_evaluations", "search_epochs"]
 LABEL_COLUMNS = ["method_name", "method_params"]
 
 
+#: The trials columns schema 8 added: what determines a trial's numbers, where they were computed, who trained it.
+IDENTITY_COLUMNS = ["identity", "environment", "trained_in"]
+
+
+def make_version_7(db: Path) -> None:
+    """Turn a store into what sparsebench with schema version 7 wrote: no trial identity (never reused)."""
+    con = sqlite3.connect(db)
+    con.execute("DROP INDEX trials_identity")
+    for column in IDENTITY_COLUMNS:
+        con.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+    con.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+
+
 def make_version_6(db: Path) -> None:
     """Turn a store into what sparsebench with schema version 6 wrote: a method is its name, without parameters."""
+    make_version_7(db)
     con = sqlite3.connect(db)
     for column in LABEL_COLUMNS:
         con.execute(f"ALTER TABLE trials DROP COLUMN {column}")
@@ -220,7 +236,7 @@ def tables(db: Path) -> set[str]:
 
 def test_a_new_store_has_the_current_schema_version(tmp_path):
     with Store(tmp_path / "n.db") as st:
-        assert st.schema_version == SCHEMA_VERSION == 7
+        assert st.schema_version == SCHEMA_VERSION == 8
     assert "claims" in tables(tmp_path / "n.db")
 
 
@@ -300,7 +316,7 @@ def test_a_version_4_store_upgraded_by_a_run_keeps_its_trials_without_flops(tmp_
     con = sqlite3.connect(db)
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
     # The old rows are as they were, with NULL in the new columns (added last by the upgrades to schemas 5 to 7).
-    assert [r[:-7] for r in con.execute("SELECT * FROM trials ORDER BY id LIMIT ?", (len(old_rows),))] == old_rows
+    assert [r[:-10] for r in con.execute("SELECT * FROM trials ORDER BY id LIMIT ?", (len(old_rows),))] == old_rows
     assert con.execute("SELECT COUNT(*) FROM trials WHERE flops IS NULL AND flop_reduction IS NULL").fetchone() == (6,)
     con.close()
     new = (resumed["sparsity"] == 0.9).to_numpy()
@@ -355,7 +371,7 @@ def test_a_version_5_store_upgraded_by_a_run_records_the_cost_of_new_trials_only
     resumed = sparsebench.run(tiny_config, store=db, progress=False)
     con = sqlite3.connect(db)
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
-    assert [r[:-5] for r in con.execute("SELECT * FROM trials ORDER BY id LIMIT ?", (len(old_rows),))] == old_rows
+    assert [r[:-8] for r in con.execute("SELECT * FROM trials ORDER BY id LIMIT ?", (len(old_rows),))] == old_rows
     con.close()
     new = (resumed["sparsity"] == 0.9).to_numpy()
     assert resumed.loc[~new, COST_COLUMNS].isna().all().all()
@@ -400,7 +416,7 @@ def test_a_version_6_store_upgraded_by_a_run_resumes_with_the_same_numbers_and_l
     resumed = sparsebench.run(tiny_config, store=db, progress=False)  # the same config hash: it resumes
     con = sqlite3.connect(db)
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
-    assert [r[:-2] for r in con.execute("SELECT * FROM trials ORDER BY id LIMIT ?", (len(old_rows),))] == old_rows
+    assert [r[:-5] for r in con.execute("SELECT * FROM trials ORDER BY id LIMIT ?", (len(old_rows),))] == old_rows
     con.close()
     assert (resumed["method_name"] == resumed["method"]).all() and (resumed["method_params"] == "{}").all()
     cols = [c for c in full.columns if c not in ("train_seconds", "selection_seconds", "trial_id")]
