@@ -39,6 +39,11 @@ def import_ray() -> Any:
     return ray
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, cut to ``limit`` characters."""
+    return " ".join(str(exc).split())[:limit]
+
+
 def runtime_env_from_json(text: str) -> dict:
     """``--ray-runtime-env``'s JSON object, refused in one line if it is not one.
 
@@ -57,7 +62,7 @@ def runtime_env_from_json(text: str) -> dict:
 class RayExecutor(Executor):
     """Runs jobs as Ray tasks.
 
-    ``address``: None starts a local Ray instance (unless this process is already connected to one);
+    ``address``: None starts a local Ray instance of its own (unless this process is already connected to one);
     ``"auto"`` joins the cluster this machine belongs to; ``"HOST:PORT"`` or ``"ray://HOST:PORT"`` a given one.
     ``num_cpus``/``num_gpus``: what each task asks for (its torch threads are ``num_cpus``).
     ``runtime_env``: Ray's runtime environment for the tasks (how plugins reach the workers).
@@ -84,21 +89,27 @@ class RayExecutor(Executor):
 
     def start(self) -> None:
         ray = self.ray = import_ray()
-        if not ray.is_initialized():
-            try:
-                # A local instance starts without its dashboard (a web server nobody asked for).
-                extra = {"include_dashboard": False} if self.address is None else {"address": self.address}
-                ray.init(logging_level=logging.WARNING, **extra)
-            except (ConnectionError, ValueError, RuntimeError) as exc:
-                where = "a local Ray instance" if self.address is None else f"the Ray cluster at {show(self.address)}"
-                raise ConfigError(f"executor ray: could not start or reach {where} ({' '.join(str(exc).split())[:300]}); "
-                                  "allowed: --ray-address auto (this machine's cluster), HOST:PORT, or none (a local instance)") from None
-            self.connected_here = True
         options: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus, "max_retries": self.max_retries,
                                    "retry_exceptions": False}
-        if self.runtime_env:
-            options["runtime_env"] = self.runtime_env
-        self.remote = ray.remote(run_job_on_worker).options(**options)
+        if not ray.is_initialized():
+            # "local": a new instance of our own, even where this machine runs a cluster (that is --ray-address auto).
+            where = {"address": "local", "include_dashboard": False} if self.address is None else {"address": self.address}
+            try:
+                # The runtime environment goes with the job: only there may it name local files to upload.
+                ray.init(logging_level=logging.WARNING, runtime_env=self.runtime_env, **where)
+            except (ConnectionError, ValueError, RuntimeError, TypeError) as exc:
+                what = "a local Ray instance" if self.address is None else f"the Ray cluster at {show(self.address)}"
+                raise ConfigError(f"executor ray: could not start or reach {what} ({one_line(exc)}); allowed: --ray-address "
+                                  "auto (this machine's cluster), HOST:PORT, or none (a local instance), and a valid "
+                                  "--ray-runtime-env") from None
+            self.connected_here = True
+        elif self.runtime_env:
+            options["runtime_env"] = self.runtime_env  # connected by the caller: for these tasks only
+        try:
+            self.remote = ray.remote(run_job_on_worker).options(**options)
+        except ValueError as exc:
+            raise ConfigError(f"executor ray: {one_line(exc)}; allowed: pass a runtime_env that names local files to "
+                              "ray.init yourself, or let sparsebench connect (--ray-address)") from None
 
     def threads(self) -> int:
         return self.num_cpus

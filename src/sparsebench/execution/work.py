@@ -78,7 +78,8 @@ class JobFailure:
     host: str
 
     def error(self) -> SparsebenchError:
-        return self.kind(f"{self.message} (on worker host {self.host})")
+        return self.kind(f"{self.message} (on worker host {self.host}, where plugins must be importable too: "
+                         "installed there, or shipped with --ray-runtime-env)")
 
 
 #: The data and parent a worker process loaded last: jobs of one experiment that land on the same
