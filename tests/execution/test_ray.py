@@ -166,3 +166,71 @@ def test_a_killed_driver_resumes_from_the_store_running_only_what_is_missing(clu
     keys = list(zip(after.method, after.role, after.candidate, after.sparsity, after.seed))
     assert len(keys) == len(set(keys)) == 10
     assert set(stored_before.trial_id) <= set(after.trial_id)  # what was stored stayed as it was
+
+
+#: A local run whose every group takes 3 s longer, and which logs the key of each group it trains.
+SLOW_LOCAL_RUN = textwrap.dedent(
+    """
+    import os, sys, time
+    from sparsebench import runner
+    from sparsebench.cli import main
+
+    real_run_group = runner.run_group
+
+    def run_group(settings, group, *args, **kwargs):
+        with open(os.environ["SB_TRAINED_LOG"], "a") as log:
+            log.write(group.key + "\\n")
+        result = real_run_group(settings, group, *args, **kwargs)
+        time.sleep(3)
+        return result
+
+    runner.run_group = run_group
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+class RecordingRayExecutor(RayExecutor):
+    """A Ray executor that notes the group of each job it is handed."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.keys = []
+
+    def submit(self, job, on_progress):
+        self.keys.append(job.key)
+        super().submit(job, on_progress)
+
+
+def test_a_local_run_and_a_ray_driver_sharing_a_store_never_train_the_same_group(cluster, tmp_path, cli):
+    import sparsebench
+    from sparsebench.config import ExperimentConfig
+    from sparsebench.plan import plan
+
+    db, log = tmp_path / "shared.db", tmp_path / "local.log"
+    script = tmp_path / "slow_local.py"
+    script.write_text(SLOW_LOCAL_RUN)
+    sparsities = "0.3,0.5,0.7,0.9"
+    args = [a if a != "0.5,0.9" else sparsities for a in ARGS]
+    local = subprocess.Popen([sys.executable, str(script), "run", *args, "--store", str(db)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1", "SB_TRAINED_LOG": str(log)})
+    try:
+        deadline = time.time() + 240
+        while not log.exists() and time.time() < deadline and local.poll() is None:
+            time.sleep(0.1)  # until the local run trains its first group
+        cfg = ExperimentConfig(dataset="digits", hidden=(12, 12), seeds=(0, 1), sparsities=(0.3, 0.5, 0.7, 0.9), candidates=3,
+                               epochs=2, batch_size=64)
+        executor = RecordingRayExecutor(num_cpus=1)
+        trials = sparsebench.run(cfg, store=db, progress=False, executor=executor)
+        out, err = local.communicate(timeout=300)
+        assert local.returncode == 0, err
+    finally:
+        if local.poll() is None:
+            local.kill()
+            local.communicate()
+    trained_locally = log.read_text().split()
+    assert trained_locally and executor.keys  # both did work
+    assert not set(trained_locally) & set(executor.keys)
+    assert sorted(trained_locally + executor.keys) == sorted(g.key for g in plan(cfg.design))
+    keys = list(zip(trials.method, trials.role, trials.candidate, trials.sparsity, trials.seed))
+    assert len(keys) == len(set(keys)) == sum(g.n_trials for g in plan(cfg.design))
