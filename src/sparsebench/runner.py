@@ -38,15 +38,15 @@ from .engine.allocator import keep_freed_memory
 from .engine.common import TrainResult, TrainSettings
 from .engine.families import FamilyEngine, engine_for
 from .errors import ConfigError, PluginError, ResourceError, SparsebenchError, SparsebenchWarning, describe, invalid, show
+from .execution import Executor, make_executor
+from .execution.local import LocalExecutor
+from .execution.work import Job
 from .methods.base import Selection, SelectionContext
 from .methods.registry import NO_PARAMS, make_method
 from .models.base import NodeSpace, ParentFamily, Weights
 from .models.mask import NodeMask
 from .models.registry import family_for
 from .names import DENSE, RANDOM_SEARCH
-from .execution import Executor, make_executor
-from .execution.local import LocalExecutor
-from .execution.work import Job
 from .plan import WorkGroup, plan
 from .seeding import generator
 from .store import (

@@ -19,6 +19,8 @@ ray = pytest.importorskip("ray", reason='Ray is not installed (pip install "spar
 from sparsebench.execution.ray import RayExecutor  # noqa: E402
 from sparsebench.store import Store  # noqa: E402
 
+pytestmark = pytest.mark.slow  # each test runs Ray tasks that import torch: tens of seconds
+
 ARGS = ["--dataset", "digits", "--hidden", "12,12", "--seeds", "2", "--sparsities", "0.5,0.9", "--candidates", "3",
         "--epochs", "2", "--batch-size", "64", "--no-progress"]
 
