@@ -201,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="print the plan (work groups, trials, candidates, FLOPs) and an estimated time from a short "
                           "calibration on this machine; nothing is trained, no store is created or changed")
+    add_executor_flags(run)
 
     lst = sub.add_parser("list", help="list experiments in a store, or the available names")
     lst.add_argument("--store", default="sparsebench.db", metavar="PATH")
@@ -247,6 +248,46 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_executor_flags(parser: argparse.ArgumentParser) -> None:
+    """How the work is run: not part of the experiment's identity (any executor resumes any other's run)."""
+    group = parser.add_argument_group("executor (not part of the experiment's identity)")
+    group.add_argument("--executor", choices=("local", "ray"), default="local",
+                       help="local: in this process (default); ray: each work group a Ray task (pip install \"sparsebench[ray]\")")
+    group.add_argument("--ray-address", metavar="ADDRESS",
+                       help="auto: the Ray cluster this machine belongs to; HOST:PORT or ray://HOST:PORT: that cluster "
+                            "(default: start a local Ray instance)")
+    group.add_argument("--ray-num-cpus", type=_number(int, "ray-num-cpus", "an integer >= 1"), metavar="N",
+                       help="CPUs each task asks for, and its torch threads (default: 1; OMP_NUM_THREADS=N with the local "
+                            "executor stores the same numbers)")
+    group.add_argument("--ray-num-gpus", type=_number(float, "ray-num-gpus", "a number >= 0"), metavar="G",
+                       help="GPUs each task asks for (default: 1 with --device cuda, else 0)")
+    group.add_argument("--ray-runtime-env", metavar="JSON",
+                       help='Ray runtime environment of the tasks, how plug-ins reach the workers: '
+                            '\'{"py_modules": ["my_methods.py"]}\' or \'{"working_dir": "."}\'')
+    group.add_argument("--ray-max-retries", type=_number(int, "ray-max-retries", "an integer >= 0"), metavar="N",
+                       help="runs of a task again after its worker process died (default: 3)")
+
+
+def executor_from_args(args: argparse.Namespace, device: str) -> Any:
+    """The executor ``--executor`` and the ``--ray-*`` flags describe (a ``--ray-*`` flag without ``--executor ray`` is refused)."""
+    from .execution import make_executor
+
+    ray_flags = {name: getattr(args, f"ray_{name}") for name in ("address", "num_cpus", "num_gpus", "runtime_env", "max_retries")}
+    given = [f"--ray-{name.replace('_', '-')}" for name, value in ray_flags.items() if value is not None]
+    if args.executor != "ray":
+        if given:
+            raise invalid("executor", args.executor, f"ray with {', '.join(given)} (the --ray-* flags set the Ray executor)")
+        return make_executor(args.executor)
+    from .execution.ray import runtime_env_from_json
+
+    options = {name: value for name, value in ray_flags.items() if value is not None}
+    if "runtime_env" in options:
+        options["runtime_env"] = runtime_env_from_json(options["runtime_env"])
+    if "num_gpus" not in options and device == "cuda":
+        options["num_gpus"] = 1
+    return make_executor("ray", **options)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from . import summary
     from .config import ExperimentConfig
@@ -263,7 +304,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         print(format_dry_run(dry_run(cfg, store=args.store)))
         return 0
-    trials = run(cfg, store=args.store, progress=not args.no_progress)
+    executor = executor_from_args(args, cfg.device)
+    trials = run(cfg, store=args.store, progress=not args.no_progress, executor=executor)
     experiment = int(trials["experiment_id"].iloc[0]) if len(trials) else None
     chance = None if experiment is None else chance_accuracy(args.store, experiment)
     print(summary.format_summary(trials, chance_acc=chance))

@@ -39,6 +39,9 @@ from .engine.allocator import keep_freed_memory
 from .engine.common import TrainResult, TrainSettings
 from .engine.families import FamilyEngine, engine_for
 from .errors import ConfigError, PluginError, ResourceError, SparsebenchError, SparsebenchWarning, describe, invalid, show
+from .execution import Executor, make_executor
+from .execution.local import LocalExecutor
+from .execution.work import Job
 from .methods.base import Selection, SelectionContext
 from .methods.registry import NO_PARAMS, make_method
 from .models.base import NodeSpace, ParentFamily, Weights
@@ -133,6 +136,7 @@ def run(
     config: ExperimentConfig | Mapping[str, Any] | None = None,
     store: str | os.PathLike = "sparsebench.db",
     progress: bool = True,
+    executor: Executor | str = "local",
 ) -> pd.DataFrame:
     """Run (or resume) an experiment and return its trials as a DataFrame.
 
@@ -143,6 +147,10 @@ def run(
     group is claimed by another live run, it waits for them, so that each run
     returns the complete result.
 
+    ``executor`` runs the work groups: ``"local"`` (in this process), ``"ray"`` (Ray tasks on a local
+    Ray instance), or an ``Executor`` (``execution.ray.RayExecutor(address=..., num_cpus=...)``). It is
+    not part of the experiment's identity: any executor resumes any other's experiment.
+
     >>> df = run({"seeds": 1, "sparsities": [0.5], "epochs": 1, "candidates": 2}, store=":memory:", progress=False)
     >>> len(df)
     3
@@ -151,6 +159,8 @@ def run(
     device = resolve_device(cfg.execution.device)
     lease = lease_seconds()
     kernels.requested()  # a bad $SPARSEBENCH_KERNELS is refused now, before a store exists
+    if isinstance(executor, str):
+        executor = make_executor(executor)  # Ray missing is refused before anything is loaded
     path = os.fsdecode(os.fspath(store))
     # The data is loaded and checked on every run, before the store is opened: a refused
     # dataset leaves no file behind, and its fingerprint is what a resumed experiment is checked against.
@@ -170,7 +180,9 @@ def run(
         check_data_identity(cfg.data, st, experiment_id, path, data.fingerprint, stats)
         # Trials another experiment of the store already holds (same identity, data and environment) are reused.
         st.adopt_units(experiment_id, computing_environment(recorded_software(device), str(device)))
-        execute(cfg, st, experiment_id, device, lease, progress, data, family)
+        if isinstance(executor, LocalExecutor) and executor.loaded is None:
+            executor.loaded = (data, family)  # the data this run loaded and checked: not loaded again
+        execute(cfg, st, experiment_id, device, lease, progress, data, family, executor)
         return st.trials(experiment_id)
 
 
@@ -337,53 +349,78 @@ def execute(
     progress: bool,
     data: DatasetSplits,
     family: ParentFamily,
+    executor: Executor | None = None,
 ) -> None:
-    """Claim, train and store work groups until every group of the experiment is stored.
+    """Claim work groups, have ``executor`` run them, and store each as it returns, until every group is stored.
 
     ``data`` is what ``run`` loaded and checked (and whose fingerprint it matched); ``family`` the parent built for it.
-    This loop hands each stage its section of ``cfg``: the plan its design, training its settings, selection its search.
+    This process is the store's one writer: it claims as many groups as ``executor`` runs at once (the local
+    executor: one, in this process), renews their leases while they run, and stores each group's records in one
+    transaction together with releasing its claim. Each job receives its sections of ``cfg`` (see ``Job``).
     """
     keep_freed_memory()
-    design, training, search, engine = cfg.design, cfg.training, cfg.search, cfg.execution.engine
+    design, training = cfg.design, cfg.training
     groups = {g.key: g for g in plan(design)}
+    if executor is None:
+        executor = LocalExecutor(data, family)
     owner = worker_id()
     poll = max(0.01, min(POLL_SECONDS, lease / 4))
     bar: tqdm | None = None
     outstanding: set[str] = set()  # groups on the progress bar, not yet counted as done
+    running: dict[str, LeaseKeeper] = {}  # groups claimed and handed to the executor, not yet stored
+    reported: dict[str, float] = {}  # progress already shown of each running group
     try:
+        executor.start()
+        threads = executor.threads()
         while True:
-            claim = st.claim_next(experiment_id, owner, lease, lambda: [g.key for g in pending_groups(design, st, experiment_id)])
-            if not claim.pending:
-                if bar is not None:
+            claim = None
+            while executor.busy() < executor.capacity():
+                claim = st.claim_next(experiment_id, owner, lease,
+                                      lambda: [g.key for g in pending_groups(design, st, experiment_id) if g.key not in running])
+                if bar is None:
+                    outstanding = set(claim.pending)
+                    bar = progress_bar(sum(work_units(training, groups[k], family) for k in outstanding), progress)
+                finished_elsewhere = outstanding - set(claim.pending) - set(running)
+                bar.update(sum(work_units(training, groups[k], family) for k in finished_elsewhere))
+                outstanding -= finished_elsewhere
+                if claim.key is None:
+                    break
+                group = groups[claim.key]
+                running[group.key] = LeaseKeeper(st.path, experiment_id, group.key, owner, lease).__enter__()
+                reported[group.key] = 0.0
+                per_network_epoch = work_units(training, group, family) / (group.n_trials * training.epochs)
+                parts = tuple(remaining_parts(group, st.stored_units(experiment_id)))  # only what is not stored (or reused)
+                skipped = (group.n_trials - sum(p.n_trials for p in parts)) * per_network_epoch * training.epochs
+                reported[group.key] += skipped
+                bar.update(skipped)
+
+                def on_progress(n: int, key: str = group.key, unit: float = per_network_epoch) -> None:
+                    reported[key] += n * unit
+                    bar.update(n * unit)
+
+                executor.submit(Job.of(cfg, group, data.fingerprint, threads, parts), on_progress)
+            if not running:
+                if claim is not None and not claim.pending:
                     bar.update(sum(work_units(training, groups[k], family) for k in outstanding))
-                return
-            if bar is None:
-                outstanding = set(claim.pending)
-                bar = progress_bar(sum(work_units(training, groups[k], family) for k in outstanding), progress)
-            finished_elsewhere = outstanding - set(claim.pending)
-            bar.update(sum(work_units(training, groups[k], family) for k in finished_elsewhere))
-            outstanding -= finished_elsewhere
-            if claim.key is None:
+                    return
                 # Every remaining group is being trained by another live run: wait for
                 # it to be stored, or for its lease to expire and take it over.
                 bar.set_postfix_str("waiting for another run")
-                delay = poll if claim.retry_at is None else min(poll, max(0.0, claim.retry_at - time.time()) + 0.01)
+                delay = poll if claim is None or claim.retry_at is None else min(poll, max(0.0, claim.retry_at - time.time()) + 0.01)
                 time.sleep(delay)
                 continue
-            group = groups[claim.key]
-            bar.set_postfix_str(group.label)
-            per_network_epoch = work_units(training, group, family) / (group.n_trials * training.epochs)
-            parts = remaining_parts(group, st.stored_units(experiment_id))  # only what is not stored (or reused)
-            bar.update((group.n_trials - sum(p.n_trials for p in parts)) * per_network_epoch * training.epochs)
-            trials, candidates = [], []
-            with LeaseKeeper(st.path, experiment_id, group.key, owner, lease), _out_of_memory_as_error(family, group):
-                for part in parts:
-                    part_trials, part_candidates = run_group(training, part, data, family, device,
-                                                             lambda n: bar.update(n * per_network_epoch), search=search, engine=engine)
-                    trials, candidates = trials + part_trials, candidates + part_candidates
-            st.save_group(experiment_id, trials, candidates, claim=(group.key, owner))
-            outstanding.discard(group.key)
+            bar.set_postfix_str(running_label([groups[k] for k in running]))
+            result = executor.next_result(timeout=poll)
+            if result is None:
+                continue  # none finished yet: look for groups freed meanwhile, then wait again
+            running.pop(result.key).__exit__(None, None, None)
+            st.save_group(experiment_id, result.trials, result.candidates, claim=(result.key, owner))
+            bar.update(work_units(training, groups[result.key], family) - reported.pop(result.key))
+            outstanding.discard(result.key)
     finally:
+        executor.stop()
+        for keeper in running.values():
+            keeper.__exit__(None, None, None)
         if bar is not None:
             bar.close()
         try:
@@ -391,6 +428,17 @@ def execute(
             st.checkpoint()  # stopped by an error or an interruption too: the store file alone holds what was stored
         except sqlite3.Error:
             pass  # the claims then expire with their lease
+
+
+def running_label(running: list[WorkGroup]) -> str:
+    """The progress bar's note on what is being trained: the group, or how many run at once.
+
+    >>> running_label([WorkGroup(0.5, (0,), ("random",), 0)])
+    's=0.5'
+    >>> running_label([WorkGroup(0.5, (0,), ("random",), 0), WorkGroup(0.9, (0,), ("random",), 0)])
+    '2 groups running'
+    """
+    return running[0].label if len(running) == 1 else f"{len(running)} groups running"
 
 
 #: A work group's fixed cost per epoch (the minibatch loop, moving data, launching kernels),

@@ -75,7 +75,7 @@ def validating_run(monkeypatch, canned_trials):
     """``runner.run`` without training: the checks it makes before any work, then a canned result."""
     accepted = []
 
-    def run(config=None, store="sparsebench.db", progress=True):
+    def run(config=None, store="sparsebench.db", progress=True, executor="local"):
         cfg = runner.as_config(config)
         runner.resolve_device(cfg.device)
         runner.lease_seconds()
