@@ -306,3 +306,27 @@ def test_the_pinned_manifest_names_the_files_the_loaders_read():
     for name in ("cifar10", "cifar100"):
         binary = cifar.DATASETS[name][1][0]
         assert binary.binary and sorted(MANIFEST[name]["files"][0]["unpack"]) == sorted(f"{binary.folder}/{f}" for f in binary.files)
+
+
+def test_ctrl_c_during_a_download_leaves_no_file(tmp_path, formats, server, manifest, cli, monkeypatch):
+    manifest["mnist"] = mnist_source(formats, tmp_path, server)
+    real_stream = fetch_module._stream
+
+    def interrupted(name, url, spec, out, folder, progress):
+        real_stream(name, url, spec, out, folder, progress)  # the whole file written, not yet renamed
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fetch_module, "_stream", interrupted)
+    code, _, err = cli("data", "fetch", "mnist", "--data-dir", str(tmp_path / "d"), "--url-base", server.url, "--no-progress")
+    assert code == 130 and "interrupted" in err and leftovers(tmp_path / "d") == ["mnist"]
+
+
+def test_cifar100_coarse_fetches_the_cifar100_files(tmp_path, server, manifest):
+    members = {"cifar-100-binary/train.bin": b"t" * 10, "cifar-100-binary/test.bin": b"s" * 10}
+    data = tarball(members)
+    server.files["cifar-100-binary.tar.gz"] = data
+    manifest["cifar100"] = {"url_base": server.url, "page": "", "folder": "",
+                            "files": [{"name": "cifar-100-binary.tar.gz", **pinned(data),
+                                       "unpack": {m: pinned(d) for m, d in members.items()}}]}
+    assert {r.status for r in fetch_dataset("cifar100-coarse", tmp_path)} == {"fetched"}
+    assert leftovers(tmp_path) == ["cifar-100-binary", "cifar-100-binary/test.bin", "cifar-100-binary/train.bin"]
