@@ -7,7 +7,8 @@
     sparsebench data fetch mnist --data-dir data
 """
 # Every command is also a Python call: run, load_results, load_curves, list_experiments,
-# export_table (sparsebench.api) and write_report (sparsebench.report).
+# export_table (sparsebench.api), write_report (sparsebench.report), data_status (sparsebench.data.registry) and
+# fetch_dataset (sparsebench.data.fetch).
 
 from __future__ import annotations
 
