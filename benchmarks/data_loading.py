@@ -9,6 +9,18 @@ peak RSS is its own and no file is cached by sparsebench): the first load
 and ``load_dataset`` (validation split, per-channel standardization, float32
 tensors) on the cached arrays. Prints ``<distribution>_<figure>=<value>`` lines.
 
+Then the peak RSS of a CIFAR-sized run (``run_*`` lines), also in a fresh process:
+``sparsebench run --dataset cifar10 --parent cnn --methods dense --seeds 1 --sparsities 0.5
+--epochs 1 --patience 0`` on the binary files, with every training row (no ``--train-limit``:
+43,750 train, 3,125 validation, 3,125 monitoring, 10,000 test at full size), so that the
+figure holds the data as loaded (uint8), as the run holds it for training, one epoch of
+minibatches, the validation and test evaluations and the store. The parent is a narrow
+``cnn`` (``--run-hidden 16,16,32,32 --run-fc 64``) so that the epoch takes about a minute on
+2 CPU cores; Conv-4's own activations at batch 60 add about 16 MB a convolution (measure it
+with ``--run-hidden 64,64,128,128 --run-fc 256,256``, about 20 minutes an epoch on 2 cores,
+or ``--run-device cuda``). ``run_epoch_images_per_s`` is that epoch's training rows over the
+dense trial's training seconds (its evaluations included).
+
     python benchmarks/data_loading.py            # full size (about 350 MB of files in a temporary folder)
     python benchmarks/data_loading.py --tiny     # seconds; a smoke test of this script
 """
@@ -16,6 +28,7 @@ tensors) on the cached arrays. Prints ``<distribution>_<figure>=<value>`` lines.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import pickle
 import resource
@@ -79,14 +92,47 @@ def measure(data_dir: Path) -> None:
     print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
 
 
+def measure_run(data_dir: Path, hidden: str, fc: str, device: str) -> None:
+    """In this (fresh) process: one epoch of a dense cnn on every training row of ``data_dir``; print the figures."""
+    from sparsebench.api import load_results
+    from sparsebench.cli import main as sparsebench
+
+    store = data_dir.parent / "run.db"
+    argv = ["run", "--dataset", "cifar10", "--data-dir", str(data_dir), "--parent", "cnn", "--hidden", hidden, "--fc", fc,
+            "--methods", "dense", "--seeds", "1", "--sparsities", "0.5", "--epochs", "1", "--patience", "0",
+            "--device", device, "--no-progress", "--store", str(store)]
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = sparsebench(argv)
+    if code:
+        sys.exit(f"sparsebench run exited {code}")
+    seconds = time.perf_counter() - start
+    trial = load_results(str(store)).iloc[0]
+    from sparsebench.data.registry import load_dataset
+
+    rows = len(load_dataset("cifar10", 0, 0.125, 0.5, data_dir=data_dir).y_train)
+    print(f"parent=cnn {hidden} fc {fc}")
+    print(f"train_rows={rows}")
+    print(f"seconds={seconds:.1f}")
+    print(f"epoch_images_per_s={rows / float(trial['train_seconds']):.0f}")
+    print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="500 images a batch instead of 10,000")
     parser.add_argument("--data-dir", help="a folder holding the real cifar-10-batches-bin/ and/or cifar-10-batches-py/")
+    parser.add_argument("--run-hidden", default="16,16,32,32", help="the run's conv channels (default: %(default)s)")
+    parser.add_argument("--run-fc", default="64", help="the run's hidden FC widths (default: %(default)s)")
+    parser.add_argument("--run-device", default="cpu", help="the run's device (default: %(default)s)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--measure-run", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         measure(Path(args.measure))
+        return
+    if args.measure_run:
+        measure_run(Path(args.measure_run), args.run_hidden, args.run_fc, args.run_device)
         return
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(args.data_dir) if args.data_dir else Path(tmp) / "cifar"
@@ -105,6 +151,17 @@ def main() -> None:
                 sys.exit(out.stderr)
             for line in out.stdout.splitlines():
                 print(f"{distribution}_{line}")
+        if (source / FOLDERS["bin"]).is_dir():
+            alone = Path(tmp) / "run" / "data"
+            alone.mkdir(parents=True)
+            (alone / FOLDERS["bin"]).symlink_to((source / FOLDERS["bin"]).resolve())
+            out = subprocess.run([sys.executable, __file__, "--measure-run", str(alone), "--run-hidden", args.run_hidden,
+                                  "--run-fc", args.run_fc, "--run-device", args.run_device],
+                                 capture_output=True, text=True, check=False)
+            if out.returncode:
+                sys.exit(out.stderr)
+            for line in out.stdout.splitlines():
+                print(f"run_{line}")
 
 
 if __name__ == "__main__":

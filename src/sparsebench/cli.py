@@ -4,9 +4,11 @@
     sparsebench list --store q.db
     sparsebench report --store q.db --out rep
     sparsebench export --store q.db --format csv --out trials.csv
+    sparsebench data fetch mnist --data-dir data
 """
 # Every command is also a Python call: run, load_results, load_curves, list_experiments,
-# export_table (sparsebench.api) and write_report (sparsebench.report).
+# export_table (sparsebench.api), write_report (sparsebench.report), data_status (sparsebench.data.registry) and
+# fetch_dataset (sparsebench.data.fetch).
 
 from __future__ import annotations
 
@@ -220,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     data_list = data_sub.add_parser("list", help="each file dataset: whether its files are present, their size and where")
     data_list.add_argument("--data-dir", metavar="DIR", help="the data folder (default: $SPARSEBENCH_DATA, else ~/.cache/sparsebench/data)")
+    data_fetch = data_sub.add_parser("fetch", help="download a dataset's official files, check their sha256, unpack them",
+                                     description="Download NAME's official files into the data folder (checked against "
+                                                 "the sha256 pinned in sparsebench; files already there and correct are "
+                                                 "not fetched again).")
+    data_fetch.add_argument("name", metavar="NAME", help="mnist, fashion-mnist, cifar10 or cifar100")
+    data_fetch.add_argument("--data-dir", metavar="DIR", help="the data folder (default: $SPARSEBENCH_DATA, else ~/.cache/sparsebench/data)")
+    data_fetch.add_argument("--url-base", metavar="URL", help="a mirror holding the same file names (default: the official location)")
+    data_fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     exp = sub.add_parser("export", help="write trials (or per-epoch curves) as csv, parquet or json")
     exp.add_argument("--store", default="sparsebench.db", metavar="PATH")
@@ -578,6 +588,11 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
     folder, origin = resolve_data_dir(args.data_dir)
     print(f"data folder: {folder} (from {origin})")
+    if args.data_command == "fetch":
+        from .data.fetch import fetch_dataset
+
+        fetch_dataset(args.name, args.data_dir, args.url_base, progress=not args.no_progress, say=lambda line: print(line, flush=True))
+        return 0
     for row in data_status(args.data_dir):
         size = f"{row['bytes'] / 1e6:.1f} MB" if row["status"] == "present" else "-"
         missing = f" (not found: {', '.join(row['missing'])})" if row["missing"] else ""

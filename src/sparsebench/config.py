@@ -371,6 +371,35 @@ PRESETS: dict[str, dict[str, Any]] = {
         "epochs": 40,
         "patience": 8,
     },
+    # Real images, read from the data folder (`sparsebench data fetch mnist|cifar10`); meant for a GPU
+    # (--device cuda) or a patient CPU (README: Presets for real images). Both train as the lottery-ticket
+    # networks of Frankle & Carbin (2019) do: Adam, batch 60, their learning rates; the quick preset's
+    # seeds, sparsities, methods and K.
+    # LeNet-300-100: an MLP 784 -> 300 -> 100 -> 10 on MNIST (52,500 training images, 3,750 validation,
+    # 3,750 monitoring, 10,000 test), standardized per channel (the dataset's default).
+    "mnist-mlp": {
+        "dataset": "mnist",
+        "parent": "mlp",
+        "hidden": [300, 100],
+        "lr": 0.0012,
+        "batch_size": 60,
+        "epochs": 50,
+        "patience": 10,
+    },
+    # Conv-4: conv 64, 64, pool, 128, 128, pool, FC 256, 256 (the cnn family's default) on CIFAR-10 (43,750
+    # training images, 3,125 validation, 3,125 monitoring, 10,000 test). Frankle & Carbin train it without
+    # augmentation for about 30 epochs; with crop-flip (random 4-pixel-padded crop and horizontal flip, in
+    # training only) it improves for longer, hence 60 epochs at most with a patience of 10.
+    "cifar10-cnn": {
+        "dataset": "cifar10",
+        "parent": "cnn",
+        "hidden": [64, 64, 128, 128],
+        "fc": [256, 256],
+        "lr": 0.0003,
+        "batch_size": 60,
+        "epochs": 60,
+        "patience": 10,
+    },
 }
 
 
