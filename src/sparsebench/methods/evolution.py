@@ -13,11 +13,17 @@ included), and every one of them is returned in the Selection, in the order it w
 them as it keeps random-search's K. The score is any of ``names.SCORES``, taken through
 ``SelectionContext.score`` and ranked by ``SelectionContext.better``.
 
-Mutants are scored one at a time, which keeps the algorithm exactly sequential (each tournament sees every
-child before it). Measured (1 thread, MNIST-1D's 250 validation rows, loss score): one mask per call costs
-0.5 ms (MLP 256x3, s=0.5) / 0.3 ms (s=0.9) and 2.4 ms / 0.9 ms (cnn1d 128x3), against 0.5 / 0.04 and 2.3 /
-0.9 ms a candidate in a batch of 16: at most 0.25 ms a candidate more, 25 ms for K=100. Not worth
-changing the algorithm (a batch of children whose parents did not see each other) for.
+Children are scored in batches without changing the algorithm: nothing random depends on a score (a
+tournament draws positions in the population, whose members are always the last P scored; a mutation draws
+one swap among kept x dropped pairs, the same count for every mask at one sparsity), so children are made as
+long as each tournament draws only members already scored, and scored together when one draws a child not yet
+scored. Every tournament sees exactly what it sees when each child is scored at once; the draws come in the
+same order. One call per child would cost little on one idle thread (measured, MNIST-1D's 250 validation rows:
+MLP 256x3, 0.5 ms a mask alone vs 0.5 ms in a batch of 16 at s=0.5, 0.3 vs 0.04 ms at s=0.9), but on a loaded
+machine a call's fixed cost grows: in the issue's check (2 threads, load ~15) scoring 13 children one at a time
+took 3.4 s against random-search's 0.5 s for 16 in one call. With P=20, S=5 a batch holds 2.5 children on
+average (measured over 200 seeds; a tournament of 5 avoids the newest child with probability (19/20)^5),
+at K=16 (P=3, S=2) 1.5.
 """
 
 from __future__ import annotations
@@ -124,10 +130,9 @@ class Evolution(Method):
 
     def select(self, ctx: SelectionContext) -> Selection:
         ctx = dataclasses.replace(ctx, candidates=self.candidates, score_name=self.score)
-        first = ctx.sample(self.population)
-        history = evolve(first, [float(s) for s in ctx.score(first)], self.candidates, self.sample,
+        history = evolve(ctx.sample(self.population), self.candidates, self.sample,
                          mutate=lambda mask: mutate(mask, ctx.generator),
-                         score=lambda mask: float(ctx.score([mask])[0]),
+                         score=lambda masks: [float(s) for s in ctx.score(masks)],
                          better=ctx.better, generator=ctx.generator)
         chosen = best(range(len(history.members)), history.scores, ctx.better)
         return Selection(mask=history.members[chosen], candidates=history.members, scores=history.scores,
@@ -136,40 +141,54 @@ class Evolution(Method):
 
 @dataclass
 class History(Generic[T]):
-    """Everything one evolution evaluated, in order (the first population first), and per cycle the index of
-    the parent its tournament chose (``members[len(first) + c]`` is the child of ``members[parents[c]]``)."""
+    """Everything one evolution evaluated, in order (the first population first); per cycle the index of the
+    parent its tournament chose (``members[P + c]`` is the child of ``members[parents[c]]``); and how many
+    members each call of ``score`` scored."""
 
     members: list[T]
     scores: list[float]
     parents: list[int] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)
 
 
-def evolve(first: list[T], first_scores: list[float], budget: int, sample: int, *, mutate: Callable[[T], T],
-           score: Callable[[T], float], better: Callable[[float, float], bool],
+def evolve(first: list[T], budget: int, sample: int, *, mutate: Callable[[T], T],
+           score: Callable[[list[T]], list[float]], better: Callable[[float, float], bool],
            generator: torch.Generator) -> History[T]:
-    """Algorithm 1 of Real et al. (2019) from a scored first population, until ``budget`` members are scored.
+    """Algorithm 1 of Real et al. (2019): score the first population, then cycle until ``budget`` members are
+    scored.
 
     Each cycle draws ``sample`` members of the current population uniformly with replacement (one draw from
-    ``generator``), takes the best of them as the parent (ties: the oldest), scores its child, adds it and
-    removes the oldest member. Over any members (masks; numbers in tests): the population is always the last
-    ``len(first)`` scored, so cycle c's parent is one of members c .. c + len(first) - 1.
+    ``generator``), takes the best of them as the parent (ties: the oldest), adds its child (``mutate``) and
+    removes the oldest member. The population is always the last ``len(first)`` members, so cycle c's parent is
+    one of members c .. c + len(first) - 1. Children wait to be scored (``score``: a list of members to their
+    scores) until a tournament draws one of them, or the budget is spent; ``mutate`` may draw from
+    ``generator`` but not ``score``, so the draws and the choices are those of scoring each child at once.
 
-    >>> h = evolve([0, 10], [0.0, 10.0], 4, 2, mutate=lambda m: m + 1, score=float, better=lambda a, b: a < b,
-    ...            generator=torch.Generator().manual_seed(0))
-    >>> len(h.members), all(c <= p < c + 2 for c, p in enumerate(h.parents))
-    (4, True)
+    >>> h = evolve([0, 10], 4, 2, mutate=lambda m: m + 1, score=lambda ms: [float(m) for m in ms],
+    ...            better=lambda a, b: a < b, generator=torch.Generator().manual_seed(0))
+    >>> len(h.members), all(c <= p < c + 2 for c, p in enumerate(h.parents)), sum(h.batches)
+    (4, True, 4)
     """
-    history = History(list(first), list(first_scores))
+    history: History[T] = History(list(first), [])
+
+    def score_waiting() -> None:
+        waiting = history.members[len(history.scores):]
+        if waiting:
+            history.scores += score(waiting)
+            history.batches.append(len(waiting))
+
+    score_waiting()
     population = deque(range(len(first)))  # indices into history, oldest first: aging evicts from the left
     while len(history.members) < budget:
-        drawn = torch.randint(len(population), (sample,), generator=generator).tolist()
-        parent = best([population[i] for i in drawn], history.scores, better)
-        child = mutate(history.members[parent])
+        drawn = [population[i] for i in torch.randint(len(population), (sample,), generator=generator).tolist()]
+        if max(drawn) >= len(history.scores):  # this tournament needs a child not yet scored
+            score_waiting()
+        parent = best(drawn, history.scores, better)
         history.parents.append(parent)
-        history.members.append(child)
-        history.scores.append(score(child))
+        history.members.append(mutate(history.members[parent]))
         population.append(len(history.members) - 1)
         population.popleft()
+    score_waiting()
     return history
 
 
