@@ -104,6 +104,8 @@ def test_the_report_leads_with_the_leaderboard_ordered_by_mean_gain(plugin, tmp_
     for fmt in ("png", "pdf", "svg"):
         assert (tmp_path / "rep" / "figures" / f"leaderboard.{fmt}").is_file()
         assert (tmp_path / "rep" / "figures" / f"gain_vs_cost.{fmt}").is_file()
+        # Declared trained for 3 epochs on search: the gain against search epochs is drawn too
+        assert (tmp_path / "rep" / "figures" / f"gain_vs_search_epochs.{fmt}").is_file()
     cost = markdown.split("## Gain over random vs cost of search", 1)[1].split("\n## ", 1)[0]
     declared = [line for line in cost.splitlines() if line.startswith("| lb_plugin:Declared | 0.9 |")]
     assert len(declared) == 1 and declared[0].split(" | ")[5:7] == ["50", "3"]
@@ -117,3 +119,4 @@ def test_one_method_compared_with_random_has_no_leaderboard(tmp_path, cli):
     markdown = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
     assert "## Leaderboard" not in markdown and "## Gain over random vs cost of search" in markdown
     assert not (tmp_path / "rep" / "figures" / "leaderboard.png").exists()
+    assert not (tmp_path / "rep" / "figures" / "gain_vs_search_epochs.png").exists()  # no method trained to search

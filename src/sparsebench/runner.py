@@ -47,7 +47,7 @@ from .methods.registry import NO_PARAMS, make_method
 from .models.base import NodeSpace, ParentFamily, Weights
 from .models.mask import NodeMask
 from .models.registry import family_for
-from .names import DENSE, RANDOM_SEARCH
+from .names import DENSE, RANDOM_SEARCH, SCORES
 from .identity import computing_environment
 from .plan import WorkGroup, plan, remaining_parts
 from .scores import score_masks
@@ -602,8 +602,10 @@ def select_networks(
         seconds = time.perf_counter() - started
         check_selected_mask(label, selection.mask, family.node_space, group.sparsity)
         evaluations, search_epochs = selection.cost()
-        # A random-search ranks, and so its trials' initial scores are, by its own score.
-        score_name = getattr(method, "score", None) if name == RANDOM_SEARCH else None
+        # A search that ranks by a score (random-search, evolution) ranks, and so its trials' initial scores are,
+        # by its own score; any other method's by the flat score.
+        own_score = getattr(method, "score", None)
+        score_name = own_score if isinstance(own_score, str) and own_score in SCORES else None
         networks.append(Network(label, "selected", selection.chosen, seed, selection.mask, seconds, evaluations, search_epochs,
                                 name, params, score_name))
         candidates += [

@@ -10,7 +10,7 @@ import pytest
 import sparsebench
 from sparsebench import runner
 from sparsebench.identity import computing_environment, unit_identity
-from sparsebench.runner import software_versions
+from sparsebench.runner import recorded_software
 from sparsebench.store import Store
 
 #: Numbers a reused trial must keep exactly (its timings too: they are the original run's).
@@ -81,7 +81,7 @@ def test_reuse_never_crosses_data_fingerprints_nor_environments(tmp_path, tiny_c
     db = tmp_path / "s.db"
     sparsebench.run(tiny_config, store=db, progress=False)
     more = dataclasses.replace(tiny_config, seeds=(0, 1, 2))
-    environment = computing_environment(software_versions(), "cpu")
+    environment = computing_environment(recorded_software("cpu"), "cpu")
     other_hardware = environment.replace('"threads":', '"threads_of_another_machine":')
     with Store(db) as st:
         fingerprint, stats = st.data_identity(1)

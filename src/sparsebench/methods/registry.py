@@ -17,6 +17,7 @@ from ..errors import ConfigError, SparsebenchError, describe, invalid, show
 from ..names import DENSE, RANDOM, RANDOM_SEARCH
 from .base import Method
 from .dense import Dense
+from .evolution import Evolution
 from .fisher import Fisher
 from .grasp import Grasp
 from .magnitude import Magnitude
@@ -25,6 +26,7 @@ from .random_search import RandomSearch
 from .snip import Snip
 from .synflow import SynFlow
 from .taylor import Taylor
+from .trained_search import TrainedSearch
 
 ENTRY_POINT_GROUP = "sparsebench.methods"
 #: The methods that come with sparsebench.
@@ -32,6 +34,8 @@ BUILTIN: dict[str, type[Method]] = {
     DENSE: Dense, RANDOM: RandomMask, RANDOM_SEARCH: RandomSearch,
     # node-level scores at initialization (methods/node_scores.py)
     "magnitude": Magnitude, "snip": Snip, "grasp": Grasp, "synflow": SynFlow, "taylor": Taylor, "fisher": Fisher,
+    # searches over candidate masks besides random-search: by a score at initialization, or by brief training
+    "evolution": Evolution, "trained-search": TrainedSearch,
 }
 _METHODS: dict[str, type[Method]] = dict(BUILTIN)
 

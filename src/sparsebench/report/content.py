@@ -360,6 +360,14 @@ def _cost_section(trials: pd.DataFrame, accuracy: pd.DataFrame) -> Section:
             "choose a mask, one panel per sparsity; the cost axis is linear up to 1 and logarithmic above "
             "(random and any method that scores nothing sit at 0)."),
             figures.png_bytes(figures.gain_vs_cost(table))))
+        # A search that trains its candidates (trained-search) scores few of them at a high price: its
+        # training epochs are the cost to set the gain against.
+        if (drawn["search_epochs"].astype(float) > 0).any():
+            blocks.append(FigureBlock("gain_vs_search_epochs", (
+                "Mean gain over random (95% paired t interval) against the training epochs each method spent "
+                "on search per trial (summed over the candidates it trained), one panel per sparsity; the axis "
+                "is linear up to 1 and logarithmic above (methods that train nothing to choose sit at 0)."),
+                figures.png_bytes(figures.gain_vs_cost(table, cost="search_epochs"))))
     return Section(heading, blocks)
 
 
