@@ -421,7 +421,7 @@ def load_dataset(
     if raw_images and mode != "none":
         # Kept as uint8 with float32 statistics: ``DatasetSplits.features`` standardizes gathered rows in float32,
         # giving the numbers a float32 copy of the split standardized in place held (a quarter of the memory).
-        shift, scale = (torch.from_numpy(np.asarray(v, np.float32).reshape(np.shape(v))) for v in (mean, std))
+        shift, scale = (torch.from_numpy(np.asarray(v, np.float32)) for v in (mean, std))
 
     def features(x: np.ndarray) -> torch.Tensor:
         if raw_images:
@@ -437,7 +437,7 @@ def load_dataset(
         y_train=labels(y_train),
         x_val=features(x_tr[val_idx]),
         y_val=labels(y_tr[val_idx]),
-        x_test=features(x_te),
+        x_test=features(x_te.copy() if raw_images else x_te),  # uint8: never a view of the cached arrays
         y_test=labels(y_te),
         n_classes=int(max(y_tr.max(), y_te.max())) + 1,
         x_monitor=features(x_tr[monitor_idx]),
