@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import entry_points
@@ -330,7 +331,8 @@ class DatasetSplits:
         out = x.float()
         if self.mean is not None:
             # Broadcast in the loaded layout (a flattened MLP input, too), then back to ``x``'s.
-            out = out.view(-1, *self.loaded_shape).sub_(self.mean).div_(self.std).view(x.shape)
+            examples = out.view(out.numel() // math.prod(self.loaded_shape), *self.loaded_shape)  # also of 0 rows
+            out = examples.sub_(self.mean).div_(self.std).view(x.shape)
         return out
 
     def float_copy(self, split: str) -> torch.Tensor:
