@@ -192,6 +192,9 @@ def test_crop_flip_is_refused_in_one_line_for_data_that_is_not_images(name, caps
     code = main(["run", "--dataset", name, "--augment", "crop-flip", "--store", str(tmp_path / "s.db"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "augment: 'crop-flip' needs images" in err and "Traceback" not in err
+    sequences = image_npz(tmp_path / "seq.npz", shape=(2, 20))  # (C, L): not images either
+    with pytest.raises(ConfigError, match=r"has examples of shape \(2, 20\)"):
+        load_dataset(sequences, 0, 0.2, augment="crop-flip")
 
 
 def test_augment_is_checked_and_part_of_the_hash_and_its_default_keeps_old_hashes(capsys, tmp_path):

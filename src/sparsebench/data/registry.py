@@ -2,7 +2,9 @@
 
 A dataset loader returns raw arrays ``(x_train, y_train, x_test, y_test)``;
 ``load_dataset`` carves the validation split from train with the data seed and
-standardizes every split with statistics from the (remaining) train split only.
+standardizes every split with statistics from the (remaining) train split only
+(uint8 images stay uint8 with those statistics, standardized when a minibatch or
+an evaluation chunk is gathered: ``DatasetSplits.features``).
 
 Loaders come from this package, from ``register_dataset``, from another
 installed package through the entry-point group ``sparsebench.datasets``
