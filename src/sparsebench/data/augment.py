@@ -14,7 +14,9 @@ split. So an example's augmentation depends on (seed, epoch, example) alone:
 every method and sparsity of a seed, every network stacked with it, and the
 reference loop see exactly the same augmented minibatches (the paired design),
 whatever the minibatch order, the gather size or the other seeds of a stack.
-Validation, monitoring and test data are never augmented.
+Validation, monitoring and test data are never augmented; neither is what a
+method reads while it selects (``SelectionContext``: its minibatches, scores
+and brief ``train``), which is the plain training split.
 
 >>> draw = epoch_draw([0, 1], epoch=1, n=5)
 >>> tuple(draw.offsets.shape), tuple(draw.flips.shape)
