@@ -6,8 +6,14 @@ and Python 2-style pickled batches), unless ``--data-dir`` names a folder that
 holds real ones. Each distribution is measured in a fresh process (so that its
 peak RSS is its own and no file is cached by sparsebench): the first load
 (read, decode, format checks, fingerprint), a second load (the per-process cache),
-and ``load_dataset`` (validation split, per-channel standardization, float32
-tensors) on the cached arrays. Prints ``<distribution>_<figure>=<value>`` lines.
+and ``load_dataset`` (validation split, per-channel statistics; the images stay
+uint8 until a minibatch is gathered) on the cached arrays, then the first epoch's
+throughput (images a second, the epoch's validation included; the binary distribution
+only, the first ``--epoch-rows`` training images) of 4 stacked MLPs (3072-256-10),
+on the training split held three ways: as float32 (what sparsebench
+held before images stayed uint8), as uint8 converted at gather, and as uint8 with
+``crop-flip`` augmentation (``--no-epoch``: skip). Prints
+``<distribution>_<figure>=<value>`` lines.
 
 Then the peak RSS of a CIFAR-sized run (``run_*`` lines), also in a fresh process:
 ``sparsebench run --dataset cifar10 --parent cnn --methods dense --seeds 1 --sparsities 0.5
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import pickle
 import resource
@@ -71,7 +78,7 @@ def write_synthetic(root: Path, per_batch: int) -> None:
         (root / FOLDERS["py"] / name).write_bytes(data)
 
 
-def measure(data_dir: Path) -> None:
+def measure(data_dir: Path, epoch_rows: int = 0) -> None:
     """In this (fresh) process: load cifar10 from ``data_dir`` (holding one distribution) and print the figures."""
     from sparsebench.data.registry import _raw_data, load_dataset
 
@@ -89,7 +96,35 @@ def measure(data_dir: Path) -> None:
     print(f"cached_load_ms={cached * 1000:.2f}")
     print(f"load_dataset_s={splits:.3f}")
     print(f"train_shape={'x'.join(map(str, data.x_train.shape))}")
+    print(f"train_dtype={str(data.x_train.dtype).removeprefix('torch.')}")
     print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+    if epoch_rows:
+        data = dataclasses.replace(data, x_train=data.x_train[:epoch_rows], y_train=data.y_train[:epoch_rows])
+        floats = dataclasses.replace(data, mean=None, std=None,
+                                     **{k: data.float_copy(k) for k in ("x_train", "x_val", "x_monitor", "x_test")})
+        augmented = dataclasses.replace(data, augment="crop-flip")
+        for label, held in (("float32", floats), ("uint8", data), ("uint8_crop_flip", augmented)):
+            print(f"epoch_{label}_images_per_s={first_epoch_throughput(held):.0f}")
+
+
+def first_epoch_throughput(data) -> float:
+    """Training images a second in the first epoch of 4 stacked MLPs of one hidden layer of 256 (validation included)."""
+    import torch
+
+    from sparsebench.engine.common import TrainSettings
+    from sparsebench.engine.families import engine_for
+    from sparsebench.models.mlp import MLP
+
+    torch.set_num_threads(1)
+    family = MLP(data.n_features, (256,), data.n_classes)
+    engine = engine_for(family)
+    prepared = engine.prepare(data)
+    full = family.node_space.full_mask()
+    stacked = engine.stack([(family.init(seed), full) for seed in range(4)])
+    settings = TrainSettings(epochs=1, batch_size=128, optimizer="adam", lr=1e-3)
+    start = time.perf_counter()
+    engine.train(stacked, list(range(4)), prepared, settings)
+    return len(prepared.y_train) / (time.perf_counter() - start)
 
 
 def measure_run(data_dir: Path, hidden: str, fc: str, device: str) -> None:
@@ -125,11 +160,13 @@ def main() -> None:
     parser.add_argument("--run-hidden", default="16,16,32,32", help="the run's conv channels (default: %(default)s)")
     parser.add_argument("--run-fc", default="64", help="the run's hidden FC widths (default: %(default)s)")
     parser.add_argument("--run-device", default="cpu", help="the run's device (default: %(default)s)")
+    parser.add_argument("--epoch-rows", type=int, default=10_000, help="training images of the first-epoch throughput "
+                        "(default 10000; 0: not measured)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--measure-run", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        measure(Path(args.measure))
+        measure(Path(args.measure), args.epoch_rows)
         return
     if args.measure_run:
         measure_run(Path(args.measure_run), args.run_hidden, args.run_fc, args.run_device)
@@ -146,7 +183,9 @@ def main() -> None:
             alone = Path(tmp) / f"only-{distribution}"  # one distribution per folder, so that this one is read
             alone.mkdir()
             (alone / folder).symlink_to((source / folder).resolve())
-            out = subprocess.run([sys.executable, __file__, "--measure", str(alone)], capture_output=True, text=True, check=False)
+            rows = args.epoch_rows if distribution == "bin" else 0  # the same arrays: measured once
+            command = [sys.executable, __file__, "--measure", str(alone), "--epoch-rows", str(rows)]
+            out = subprocess.run(command, capture_output=True, text=True, check=False)
             if out.returncode:
                 sys.exit(out.stderr)
             for line in out.stdout.splitlines():

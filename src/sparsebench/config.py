@@ -31,13 +31,16 @@ ACTIVATIONS = ("relu", "tanh", "gelu")
 OPTIMIZERS = ("adam", "sgd")
 ENGINES = ("stacked", "reference")
 STANDARDIZATIONS = ("none", "feature", "channel")
+#: Training augmentations (``data/augment.py``).
+AUGMENTATIONS = ("none", "crop-flip")
 
 #: Values of the fields added after the first stores were written, at which they
 #: reproduce the older behaviour. ``config_hash`` leaves a field out while it has
 #: this value, so an experiment stored before the field existed keeps its hash
 #: (and resumes) when the field is set to it.
 LEGACY_VALUES: dict[str, Any] = {"patience": 0, "monitor_fraction": 0.0, "standardize": "feature", "parent": "mlp",
-                                  "fc": [], "batchnorm": False, "train_limit": None, "method_specs": []}
+                                  "fc": [], "batchnorm": False, "train_limit": None, "method_specs": [],
+                                  "augment": "none"}
 DEVICES = ("cpu", "cuda")
 #: The keys of a ``[parent]`` table and the config fields they set: the family, and its options.
 PARENT_TABLE = {"family": "parent", "hidden": "hidden", "activation": "activation", "fc": "fc", "batchnorm": "batchnorm"}
@@ -130,6 +133,10 @@ class ExperimentConfig:
     standardize: str | None = field(default=None, metadata={
         "help": "per-feature or per-channel standardization with training statistics, or none (default: the dataset's)",
         "choices": STANDARDIZATIONS})
+    augment: str = field(default="none", metadata={
+        "help": "training augmentation of images (C, H, W): crop-flip (random crop with 4-pixel zero padding and a "
+                "left-right flip with p=0.5, drawn per seed, epoch and example), or none; never of validation or test data",
+        "choices": AUGMENTATIONS})
     data_seed: int = field(default=0, metadata={
         "help": "seed of the dataset generation and the validation split", "metavar": "SEED", "allowed": "an integer >= 0"})
     engine: str = field(default="stacked", metadata={
@@ -265,7 +272,7 @@ class ExperimentConfig:
 #: config's hash and its TOML and CLI forms stay flat and are not affected.
 SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     # data/: what is loaded, and how it is split and standardized.
-    "data": ("dataset", "data_dir", "data_seed", "val_fraction", "monitor_fraction", "train_limit", "standardize"),
+    "data": ("dataset", "data_dir", "data_seed", "val_fraction", "monitor_fraction", "train_limit", "standardize", "augment"),
     # models/: the parent's family and its options; the keys of a [parent] table, whatever they are.
     "model": tuple(PARENT_TABLE.values()),
     # plan.py: the trials (seeds x sparsities x methods, and the probes).
@@ -399,6 +406,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 60,
         "epochs": 60,
         "patience": 10,
+        "augment": "crop-flip",
     },
 }
 
@@ -777,6 +785,7 @@ def _validate(cfg: ExperimentConfig) -> None:
         raise invalid("monitor_fraction", cfg.monitor_fraction, "a number in [0, 1)")
     if cfg.standardize is not None:
         _check_choice("standardize", cfg.standardize, STANDARDIZATIONS)
+    _check_choice("augment", cfg.augment, AUGMENTATIONS)
     _check_int("data_seed", cfg.data_seed, 0, 2**31 - 1)
     _check_choice("engine", cfg.engine, ENGINES)
     _check_choice("device", cfg.device, DEVICES)

@@ -216,7 +216,7 @@ def load_checked_data(source: DataSection, batch_size: int, device: torch.device
         warnings.filterwarnings("error", "overflow encountered", RuntimeWarning)
         try:
             data = load_dataset(source.dataset, source.data_seed, source.val_fraction, source.monitor_fraction,
-                                source.standardize, source.data_dir, source.train_limit).to(device)
+                                source.standardize, source.data_dir, source.train_limit, source.augment).to(device)
         except RuntimeWarning as exc:
             raise ConfigError(f"dataset {source.dataset!r}: standardizing its features overflows ({describe(exc)}); "
                               "allowed: features small enough to standardize in their dtype and in float32 (rescale them, or return float64)") from None
@@ -588,9 +588,9 @@ def select_networks(
             seed=seed,
             candidates=search.candidates,
             score_name=search.score,
-            x_train=data.x_train.clone(),
+            x_train=data.float_copy("x_train"),  # float32 features, also of uint8 images
             y_train=data.y_train.clone(),
-            x_val=data.x_val.clone(),
+            x_val=data.float_copy("x_val"),
             y_val=data.y_val.clone(),
             generator=generator(seed, "method", *stream, group.sparsity),
             engine=engine,
@@ -725,7 +725,7 @@ def run_group(
         candidates += cands
     # Compacted initial weights of all networks, stacked (each from its own seed's parent).
     stacked = family_engine.stack([(parents[n.seed], n.mask) for n in networks])
-    init_loss, init_acc = family_engine.evaluate(stacked, data.x_val, data.y_val)
+    init_loss, init_acc = family_engine.evaluate(stacked, data.features(data.x_val), data.y_val)
     init_scores = [float(loss if (n.score_name or search.score) == "loss" else acc)
                    for n, loss, acc in zip(networks, init_loss.tolist(), init_acc.tolist())]
     for i, net in enumerate(networks):

@@ -21,7 +21,8 @@ def test_mnist_loads_images_as_n_1_28_28_with_their_labels(tmp_path, formats, gz
     assert raw[1].dtype == np.int64 and np.array_equal(raw[1], y_tr) and np.array_equal(raw[3], y_te)
     data = load_dataset("mnist", 0, 0.25, data_dir=tmp_path)
     assert tuple(data.x_train.shape) == (90, 1, 28, 28) and tuple(data.x_val.shape) == (30, 1, 28, 28)
-    assert data.x_train.dtype == torch.float32 and data.n_classes == 10 and tuple(data.x_test.shape) == (40, 1, 28, 28)
+    assert data.x_train.dtype == torch.uint8 and data.features(data.x_train).dtype == torch.float32  # uint8 until gathered
+    assert data.n_classes == 10 and tuple(data.x_test.shape) == (40, 1, 28, 28)
 
 
 def test_gzipped_and_plain_files_are_the_same_data(tmp_path, formats):
@@ -39,8 +40,9 @@ def test_the_torchvision_layout_and_fashion_mnist_load(tmp_path, formats, name, 
 def test_images_are_standardized_per_channel_with_training_statistics(tmp_path, formats):
     formats.mnist(tmp_path / "mnist")
     data = load_dataset("mnist", 0, 0.2, data_dir=tmp_path)
-    assert abs(float(data.x_train.mean())) < 1e-4 and abs(float(data.x_train.std(unbiased=False)) - 1) < 1e-4
-    assert abs(float(data.x_test.mean())) > 1e-4  # the test split is not standardized with its own statistics
+    x_train, x_test = data.features(data.x_train), data.features(data.x_test)
+    assert abs(float(x_train.mean())) < 1e-4 and abs(float(x_train.std(unbiased=False)) - 1) < 1e-4
+    assert abs(float(x_test.mean())) > 1e-4  # the test split is not standardized with its own statistics
     raw = load_dataset("mnist", 0, 0.2, standardize="none", data_dir=tmp_path)
     assert float(raw.x_train.max()) == 255.0
 

@@ -10,6 +10,7 @@ def test_mnist_mlp_is_lenet_300_100_on_mnist_and_cifar10_cnn_is_conv4_on_cifar10
     assert (mnist.dataset, mnist.parent, mnist.hidden, mnist.optimizer, mnist.lr, mnist.batch_size) == ("mnist", "mlp", (300, 100), "adam", 0.0012, 60)
     cifar = ExperimentConfig.from_sources(preset="cifar10-cnn")
     assert (cifar.dataset, cifar.parent, cifar.hidden, cifar.fc, cifar.lr, cifar.batch_size) == ("cifar10", "cnn", (64, 64, 128, 128), (256, 256), 0.0003, 60)
+    assert cifar.augment == "crop-flip"  # random crop (4-pixel padding) and horizontal flip, as Conv-4 on CIFAR is usually trained
     for config in (mnist, cifar):  # the quick preset's protocol
         assert config.seeds == tuple(range(10)) and config.sparsities == (0.5, 0.9, 0.98) and config.candidates == 100
     assert {"quick", "paper", "quick-cnn", "mnist-mlp", "cifar10-cnn"} <= set(PRESETS)

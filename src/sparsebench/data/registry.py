@@ -2,7 +2,9 @@
 
 A dataset loader returns raw arrays ``(x_train, y_train, x_test, y_test)``;
 ``load_dataset`` carves the validation split from train with the data seed and
-standardizes every split with statistics from the (remaining) train split only.
+standardizes every split with statistics from the (remaining) train split only
+(uint8 images stay uint8 with those statistics, standardized when a minibatch or
+an evaluation chunk is gathered: ``DatasetSplits.features``).
 
 Loaders come from this package, from ``register_dataset``, from another
 installed package through the entry-point group ``sparsebench.datasets``
@@ -14,19 +16,25 @@ CIFAR; ``npz:PATH`` and ``csv:PATH``, whose prefixes take precedence over
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError, describe, invalid
+from .augment import check_augment
 from .files import file_signature, resolve_data_dir
 from .fingerprint import fingerprint
+
+if TYPE_CHECKING:
+    from .augment import Draw
 
 RawData = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 ENTRY_POINT_GROUP = "sparsebench.datasets"
@@ -260,7 +268,14 @@ def _few(values: np.ndarray, total: int) -> str:
 
 @dataclass(frozen=True)
 class DatasetSplits:
-    """Float32 features and int64 labels of the splits.
+    """The splits' features and int64 labels.
+
+    Features are float32, except images loaded as uint8 (MNIST, CIFAR), which
+    stay uint8 (a quarter of the memory) with their standardization statistics
+    ``mean`` and ``std``: ``features(x)`` gives float32 standardized features
+    of any rows gathered from a split, exactly the numbers a float32 copy of
+    the whole split would hold. Training minibatches are gathered with
+    ``training_examples`` (converted, and augmented when ``augment`` says so).
 
     ``val`` is the validation split that methods select on (scores) and the
     stopping rule watches; ``monitor`` (possibly empty) is kept apart from every
@@ -282,8 +297,18 @@ class DatasetSplits:
         if self.x_monitor is None:  # no monitoring split: empty tensors of the right shape
             object.__setattr__(self, "x_monitor", self.x_val[:0])
             object.__setattr__(self, "y_monitor", self.y_val[:0])
+        if not self.loaded_shape:
+            object.__setattr__(self, "loaded_shape", tuple(self.x_train.shape[1:]))
     #: sha256 of the arrays the loader returned (``data/fingerprint.py``): what identifies the data.
     fingerprint: str = ""
+    #: uint8 features: the float32 statistics they are standardized with, shaped to broadcast against one example
+    #: as loaded (None: no standardization); unused for float features, standardized when loaded.
+    mean: torch.Tensor | None = None
+    std: torch.Tensor | None = None
+    #: The shape of one example as loaded, before a family reshaped the splits (an MLP flattens images).
+    loaded_shape: tuple[int, ...] = ()
+    #: The training augmentation (``data/augment.py``): "none" or "crop-flip".
+    augment: str = "none"
 
     @property
     def n_features(self) -> int:
@@ -299,14 +324,51 @@ class DatasetSplits:
     def has_monitor(self) -> bool:
         return len(self.y_monitor) > 0
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Float32 standardized features of examples ``x`` gathered from one of the splits (any leading dimensions,
+        the splits' layout): uint8 converted and standardized (as ``load_dataset`` once did for the whole split, in
+        float32: the same numbers); float features, standardized already, are returned as they are."""
+        if x.dtype != torch.uint8:
+            return x
+        out = x.float()
+        if self.mean is not None:
+            # Broadcast in the loaded layout (a flattened MLP input, too), then back to ``x``'s.
+            examples = out.view(out.numel() // math.prod(self.loaded_shape), *self.loaded_shape)  # also of 0 rows
+            out = examples.sub_(self.mean).div_(self.std).view(x.shape)
+        return out
+
+    def float_copy(self, split: str) -> torch.Tensor:
+        """A float32 standardized copy of a split's features (``"x_train"``, ...), never the stored tensor."""
+        x = getattr(self, split)
+        return self.features(x) if x.dtype == torch.uint8 else x.clone()
+
+    def epoch_draw(self, seeds: list[int], epoch: int) -> "Draw | None":
+        """The training augmentation of every example at ``epoch`` for each seed, on the data's device (None: none)."""
+        if self.augment == "none":
+            return None
+        from .augment import epoch_draw
+
+        return epoch_draw(seeds, epoch, len(self.y_train), self.x_train.device)
+
+    def training_examples(self, rows: torch.Tensor, draw: "Draw | None" = None) -> torch.Tensor:
+        """Float32 features of the training examples ``rows`` ``(S, B)`` (row s: seed s of ``draw``'s seeds),
+        ``(S, B, ...)``: converted, standardized and, with a draw, augmented (``data/augment.py``)."""
+        x = self.features(self.x_train[rows])
+        if draw is None:
+            return x
+        from .augment import augment_rows
+
+        return augment_rows(x, self.loaded_shape, rows, draw)
+
     def to(self, device: str | torch.device) -> "DatasetSplits":
         moved = {k: getattr(self, k).to(device) for k in SPLIT_TENSORS}
-        return DatasetSplits(name=self.name, n_classes=self.n_classes, fingerprint=self.fingerprint, **moved)
+        stats = {k: None if getattr(self, k) is None else getattr(self, k).to(device) for k in ("mean", "std")}
+        return dataclasses.replace(self, **moved, **stats)
 
 
 def load_dataset(
     name: str, data_seed: int = 0, val_fraction: float = 0.2, monitor_fraction: float = 0.0, standardize: str | None = None,
-    data_dir: str | Path | None = None, train_limit: int | None = None,
+    data_dir: str | Path | None = None, train_limit: int | None = None, augment: str = "none",
 ) -> DatasetSplits:
     """Load ``name`` and split it.
 
@@ -317,6 +379,9 @@ def load_dataset(
     datasets are looked for (``data/files.py``; None: ``$SPARSEBENCH_DATA`` or the default).
     ``train_limit`` N: a class-stratified subset of N training rows, and at most
     ``val_fraction * N`` held-out rows, drawn with the data seed (the test split is whole).
+    uint8 images stay uint8, with their statistics (``DatasetSplits.features``). ``augment``: the
+    training augmentation the engines apply at minibatch gather (``data/augment.py``), refused in one
+    line for data that is not images ``(C, H, W)``.
 
     >>> d = load_dataset("mnist1d", 0, 0.125, 0.5, train_limit=400)
     >>> len(d.y_train), len(d.y_val), len(d.y_monitor), len(d.y_test)
@@ -330,6 +395,7 @@ def load_dataset(
     ((3500, 40), (250, 40), (250, 40))
     """
     x_tr, y_tr, x_te, y_te, data_fingerprint = _raw_data(name, data_seed, data_dir)
+    check_augment(augment, x_tr.shape[1:], name)
     order = np.random.default_rng(data_seed).permutation(len(y_tr))
     n_held = max(1, int(round(val_fraction * len(y_tr))))
     held, train_idx = order[:n_held], np.sort(order[n_held:])
@@ -355,12 +421,15 @@ def load_dataset(
     else:
         mean, std = 0.0, 1.0
 
+    raw_images = x_tr.dtype == np.uint8
+    if raw_images and mode != "none":
+        # Kept as uint8 with float32 statistics: ``DatasetSplits.features`` standardizes gathered rows in float32,
+        # giving the numbers a float32 copy of the split standardized in place held (a quarter of the memory).
+        shift, scale = (torch.from_numpy(np.asarray(v, np.float32)) for v in (mean, std))
+
     def features(x: np.ndarray) -> torch.Tensor:
-        if x.dtype == np.uint8:  # images: standardized in float32, in place, never as a float64 copy of the whole set
-            out = x.astype(np.float32)
-            out -= np.float32(mean) if np.isscalar(mean) else np.asarray(mean, np.float32)
-            out /= np.float32(std) if np.isscalar(std) else np.asarray(std, np.float32)
-            return torch.from_numpy(out)
+        if raw_images:
+            return torch.from_numpy(x)
         return torch.from_numpy(((x - mean) / std).astype(np.float32))
 
     def labels(y: np.ndarray) -> torch.Tensor:
@@ -372,12 +441,15 @@ def load_dataset(
         y_train=labels(y_train),
         x_val=features(x_tr[val_idx]),
         y_val=labels(y_tr[val_idx]),
-        x_test=features(x_te),
+        x_test=features(x_te.copy() if raw_images else x_te),  # uint8: never a view of the cached arrays
         y_test=labels(y_te),
         n_classes=int(max(y_tr.max(), y_te.max())) + 1,
         x_monitor=features(x_tr[monitor_idx]),
         y_monitor=labels(y_tr[monitor_idx]),
         fingerprint=data_fingerprint,
+        mean=shift if raw_images and mode != "none" else None,
+        std=scale if raw_images and mode != "none" else None,
+        augment=augment,
     )
 
 

@@ -267,10 +267,12 @@ def _forward(family: ConvNet, strategy: str, layers: list[ConvLayer], stats: Sta
 
 @torch.no_grad()
 def evaluate_stacked(family: ConvNet, layers: list[ConvLayer], stats: Stats | None, x: torch.Tensor, y: torch.Tensor,
-                     strategy: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     strategy: str | None = None, features: Callable[[torch.Tensor], torch.Tensor] | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean loss and accuracy ``(N,)`` (float64) of each stacked network on ``(x, y)``, BatchNorm in evaluation mode.
 
-    Rows are read ``EVAL_ROWS`` at a time, summed per network as the reference's ``_evaluate`` sums them.
+    Rows are read ``EVAL_ROWS`` at a time, summed per network as the reference's ``_evaluate`` sums them;
+    ``features`` converts each chunk of stored rows (``DatasetSplits.features``: uint8 images) to float inputs.
     """
     strategy = strategy or choose_strategy(family, layers)
     stats = initial_stats(layers) if stats is None else stats
@@ -279,7 +281,8 @@ def evaluate_stacked(family: ConvNet, layers: list[ConvLayer], stats: Stats | No
     correct = torch.zeros(n, dtype=torch.long, device=x.device)
     for start in range(0, len(y), EVAL_ROWS):
         yb = y[start : start + EVAL_ROWS]
-        logits = _forward(family, strategy, layers, stats, x[start : start + EVAL_ROWS], False)
+        xb = x[start : start + EVAL_ROWS]
+        logits = _forward(family, strategy, layers, stats, xb if features is None else features(xb), False)
         loss_sum += torch.stack([F.cross_entropy(l, yb, reduction="sum") for l in logits]).double()
         correct += torch.stack([(l.argmax(1) == yb).sum() for l in logits])
     return loss_sum / len(y), correct.double() / len(y)
@@ -389,12 +392,16 @@ def train_stacked(
     slot = [distinct.index(s) for s in seeds]
     for epoch in range(1, settings.epochs + 1):
         orders = [epoch_order(s, epoch, n_train).to(device) for s in distinct]
+        draw = data.epoch_draw(distinct, epoch)  # each example's augmentation, per seed (None: none)
         loss_sum = torch.zeros(n, dtype=torch.float64, device=device)
         correct = torch.zeros(n, dtype=torch.long, device=device)
         for step in range(steps_per_epoch(n_train, settings.batch_size)):
             batch = slice(step * settings.batch_size, (step + 1) * settings.batch_size)
             idx = [o[batch] for o in orders]
-            xb_seed, yb_seed = [data.x_train[i] for i in idx], [data.y_train[i] for i in idx]
+            # Each seed's minibatch gathered on its own (converted, augmented with that seed's draw).
+            xb_seed = [data.training_examples(i.unsqueeze(0), None if draw is None else draw.seed(k))[0]
+                       for k, i in enumerate(idx)]
+            yb_seed = [data.y_train[i] for i in idx]
             xs, ys = [xb_seed[k] for k in slot], [yb_seed[k] for k in slot]
             x = xs if strategy == "loop" else torch.stack(xs)
             logits = params.logits(family, stats, x, True)
@@ -408,9 +415,9 @@ def train_stacked(
                 correct += torch.stack([(l.argmax(1) == yb).sum() for l, yb in zip(logits, ys)])
             del logits, losses
         current = params.detached()
-        val_loss, val_acc = evaluate_stacked(family, current, stats, data.x_val, data.y_val, strategy)
+        val_loss, val_acc = evaluate_stacked(family, current, stats, data.x_val, data.y_val, strategy, data.features)
         if data.has_monitor:
-            monitor_loss, monitor_acc = evaluate_stacked(family, current, stats, data.x_monitor, data.y_monitor, strategy)
+            monitor_loss, monitor_acc = evaluate_stacked(family, current, stats, data.x_monitor, data.y_monitor, strategy, data.features)
         train_loss, train_acc = loss_sum / n_train, correct.double() / n_train
         record_epoch(results, epoch, train_loss, train_acc, val_loss, val_acc,
                      (monitor_loss, monitor_acc) if data.has_monitor else None, diverged_at, stopped_at)
@@ -434,10 +441,10 @@ def train_stacked(
             rows = torch.tensor([i for i in range(n) if stopped_at[i] is not None], dtype=torch.long, device=device)
             _copy_rows(state(), frozen, rows)
     final = params.detached()
-    final_loss, final_acc = evaluate_stacked(family, final, stats, data.x_test, data.y_test, strategy)
+    final_loss, final_acc = evaluate_stacked(family, final, stats, data.x_test, data.y_test, strategy, data.features)
     best_layers = params.detached(best[: len(params.flat)])
     best_stats = _restack_stats(stats, best[len(params.flat):])
-    best_loss, best_acc = evaluate_stacked(family, best_layers, best_stats, data.x_test, data.y_test, strategy)
+    best_loss, best_acc = evaluate_stacked(family, best_layers, best_stats, data.x_test, data.y_test, strategy, data.features)
     seconds = (time.perf_counter() - start_time) / n
     for i, r in enumerate(results):
         r.seconds = seconds

@@ -90,19 +90,22 @@ def score_reference(
 
 
 @torch.no_grad()
-def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int | None = None) -> tuple[float, float]:
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int | None = None,
+              features: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[float, float]:
     """Mean loss and accuracy, in evaluation mode (BatchNorm's running statistics); the model is left in training mode.
 
-    ``chunk`` rows at a time (convolutions' activations can be large), or all at once (None: the MLP's numbers as ever).
+    ``chunk`` rows at a time (convolutions' activations can be large), or all at once (None: the MLP's numbers as ever);
+    ``features`` converts stored rows (``DatasetSplits.features``: uint8 images) to float inputs, chunk by chunk.
     """
+    features = features or (lambda rows: rows)
     model.eval()
     try:
         if chunk is None or len(y) <= chunk:
-            logits = model(x)
+            logits = model(features(x))
             return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
         loss_sum, correct = 0.0, 0
         for start in range(0, len(y), chunk):
-            logits = model(x[start : start + chunk])
+            logits = model(features(x[start : start + chunk]))
             yb = y[start : start + chunk]
             loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
             correct += int((logits.argmax(1) == yb).sum())
@@ -143,23 +146,24 @@ def train_module(
     n_train = len(data.y_train)
     for epoch in range(1, settings.epochs + 1):
         order = epoch_order(seed, epoch, n_train).to(data.x_train.device)
+        draw = data.epoch_draw([seed], epoch)  # each example's augmentation (None: none)
         loss_sum, correct = 0.0, 0
         for step in range(steps_per_epoch(n_train, settings.batch_size)):
             idx = order[step * settings.batch_size : (step + 1) * settings.batch_size]
-            logits = model(data.x_train[idx])
+            logits = model(data.training_examples(idx.unsqueeze(0), draw)[0])
             loss = F.cross_entropy(logits, data.y_train[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == data.y_train[idx]).sum())
-        val_loss, val_acc = _evaluate(model, data.x_val, data.y_val, eval_chunk)
+        val_loss, val_acc = _evaluate(model, data.x_val, data.y_val, eval_chunk, data.features)
         result.train_loss.append(loss_sum / n_train)
         result.train_acc.append(correct / n_train)
         result.val_loss.append(val_loss)
         result.val_acc.append(val_acc)
         if data.has_monitor:
-            monitor_loss, monitor_acc = _evaluate(model, data.x_monitor, data.y_monitor, eval_chunk)
+            monitor_loss, monitor_acc = _evaluate(model, data.x_monitor, data.y_monitor, eval_chunk, data.features)
             result.monitor_loss.append(monitor_loss)
             result.monitor_acc.append(monitor_acc)
         if on_epoch is not None:
@@ -174,11 +178,11 @@ def train_module(
             result.stop_epoch = epoch
             break
     if not result.diverged:
-        result.final_test_loss, result.final_test_acc = _evaluate(model, data.x_test, data.y_test, eval_chunk)
+        result.final_test_loss, result.final_test_acc = _evaluate(model, data.x_test, data.y_test, eval_chunk, data.features)
         final_state = model.state_dict()
         final_state = {k: v.clone() for k, v in final_state.items()}
         model.load_state_dict(best_state)
-        result.best_test_loss, result.best_test_acc = _evaluate(model, data.x_test, data.y_test, eval_chunk)
+        result.best_test_loss, result.best_test_acc = _evaluate(model, data.x_test, data.y_test, eval_chunk, data.features)
         model.load_state_dict(final_state)
     result.seconds = time.perf_counter() - start
     return result

@@ -27,8 +27,10 @@ GATHER_BYTES = 16 << 20
 
 
 @torch.no_grad()
-def evaluate_stacked(layers: list[Layer], x: torch.Tensor, y: torch.Tensor, activation: str = "relu") -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean loss and accuracy ``(N,)`` of each stacked network on a shared split, chunked by rows."""
+def evaluate_stacked(layers: list[Layer], x: torch.Tensor, y: torch.Tensor, activation: str = "relu",
+                     features: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss and accuracy ``(N,)`` of each stacked network on a shared split, chunked by rows; ``features``
+    converts a chunk of stored rows (``DatasetSplits.features``: uint8 images) to float inputs."""
     n = layers[0].weight.shape[0]
     weights, biases = [l.weight.transpose(1, 2) for l in layers], [l.bias for l in layers]
     widest = max(l.weight.shape[1] for l in layers)
@@ -38,6 +40,7 @@ def evaluate_stacked(layers: list[Layer], x: torch.Tensor, y: torch.Tensor, acti
     correct = torch.zeros(n, dtype=torch.long, device=x.device)
     for start in range(0, len(y), rows):
         xb, yb = x[start : start + rows], y[start : start + rows]
+        xb = xb if features is None else features(xb)
         logits = forward(weights, biases, xb.expand(n, -1, -1), activation)[0]
         l, c, _ = loss_and_correct(logits, yb.expand(n, -1))
         loss_sum += l.double()
@@ -91,17 +94,18 @@ def train_stacked(
     # of it is recorded any more; its weights at the stop epoch are kept here.
     stopped_at: list[int | None] = [None] * n
     frozen = [p.detach().clone() for p in params] if settings.patience > 0 else []
-    row_bytes = len(distinct_seeds) * settings.batch_size * data.x_train[0].numel() * data.x_train.element_size()
+    row_bytes = len(distinct_seeds) * settings.batch_size * data.x_train[0].numel() * 4  # gathered as float32
     steps_per_gather = max(1, GATHER_BYTES // max(row_bytes, 1))
     for epoch in range(1, settings.epochs + 1):
         orders = torch.stack([epoch_order(s, epoch, n_train) for s in distinct_seeds]).to(device)  # (seeds, n_train)
+        draw = data.epoch_draw(distinct_seeds, epoch)  # each example's augmentation, per seed (None: none)
         step_losses, step_correct = [], []
         for step in range(steps_per_epoch(n_train, settings.batch_size)):
             if step % steps_per_gather == 0:
                 # The examples of the next few steps in each seed's order, gathered
                 # at once (bounded memory); a step's minibatch is then a slice.
                 block = orders[:, step * settings.batch_size : (step + steps_per_gather) * settings.batch_size]
-                x_block, y_block = data.x_train[block], data.y_train[block]  # (seeds, rows, ...)
+                x_block, y_block = data.training_examples(block, draw), data.y_train[block]  # (seeds, rows, ...)
             batch = slice((step % steps_per_gather) * settings.batch_size, (step % steps_per_gather + 1) * settings.batch_size)
             xb = _per_network(x_block[:, batch], row_of_seed)
             yb = _per_network(y_block[:, batch], row_of_seed)
@@ -113,9 +117,9 @@ def train_stacked(
         loss_sum = torch.stack(step_losses).double().sum(dim=0)
         correct = torch.stack(step_correct).sum(dim=0)
         current = as_layers([p.detach() for p in params])
-        val_loss, val_acc = evaluate_stacked(current, data.x_val, data.y_val, settings.activation)
+        val_loss, val_acc = evaluate_stacked(current, data.x_val, data.y_val, settings.activation, data.features)
         if data.has_monitor:
-            monitor_loss, monitor_acc = evaluate_stacked(current, data.x_monitor, data.y_monitor, settings.activation)
+            monitor_loss, monitor_acc = evaluate_stacked(current, data.x_monitor, data.y_monitor, settings.activation, data.features)
         train_loss = (loss_sum / n_train).float()
         train_acc = correct.double().div(n_train).float()
         record_epoch(results, epoch, train_loss, train_acc, val_loss, val_acc,
@@ -148,7 +152,7 @@ def train_stacked(
             mask = stopped_rows.view(-1, *([1] * (p.dim() - 1)))
             p.copy_(torch.where(mask, f, p))
     final = as_layers([p.detach() for p in params])
-    final_loss, final_acc = evaluate_stacked(final, data.x_test, data.y_test, settings.activation)
+    final_loss, final_acc = evaluate_stacked(final, data.x_test, data.y_test, settings.activation, data.features)
     # A network whose best epoch is its last has its best weights in hand
     # already: only the others are evaluated again.
     best_loss, best_acc = final_loss.clone(), final_acc.clone()
@@ -157,7 +161,7 @@ def train_stacked(
     earlier = torch.nonzero(alive & (best_epoch > 0) & (best_epoch < last_epoch)).flatten()
     if len(earlier):
         subset = [Layer(l.weight[earlier], l.bias[earlier]) for l in as_layers(best)]
-        best_loss[earlier], best_acc[earlier] = evaluate_stacked(subset, data.x_test, data.y_test, settings.activation)
+        best_loss[earlier], best_acc[earlier] = evaluate_stacked(subset, data.x_test, data.y_test, settings.activation, data.features)
     seconds = (time.perf_counter() - start_time) / n
     for i, r in enumerate(results):
         r.seconds = seconds
