@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import warnings
 
 import torch
 
@@ -63,3 +64,30 @@ def is_reproducible(mode: str) -> bool:
 def compute_environment() -> dict[str, str]:
     """The thread count and MKL mode this process computes with, as recorded beside the software versions."""
     return {"threads": str(torch.get_num_threads()), "mkl_cbwr": mkl_mode()}
+
+
+def warn_if_mkl_not_strict() -> None:
+    """Warn, once a process, when MKL computes without the strict mode sparsebench asked for on import.
+
+    That happens when torch used MKL before sparsebench was imported (MKL reads
+    ``MKL_CBWR`` once, at its first call): a trial's numbers may then depend in
+    the last bits on the trials stacked with it. A different ``MKL_CBWR`` the
+    user set is their choice: recorded with the experiment, not warned about.
+    """
+    global _warned
+    mode = mkl_mode()
+    if _warned or is_reproducible(mode) or os.environ.get("MKL_CBWR", STRICT_MODE) != STRICT_MODE:
+        return
+    _warned = True
+    from .errors import SparsebenchWarning
+
+    warnings.warn(
+        f"MKL computes in its {mode} mode, not {STRICT_MODE}: it was used before sparsebench was imported, "
+        "so a trial's numbers may depend in the last bits on the trials stacked with it; "
+        "import sparsebench before computing with torch, or set MKL_CBWR=AUTO,STRICT in the environment",
+        SparsebenchWarning,
+        stacklevel=3,
+    )
+
+
+_warned = False

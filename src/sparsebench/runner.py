@@ -44,6 +44,7 @@ from .models.base import NodeSpace, ParentFamily, Weights
 from .models.mask import NodeMask
 from .models.registry import family_for
 from .names import DENSE, RANDOM_SEARCH
+from .numerics import warn_if_mkl_not_strict
 from .plan import WorkGroup, plan
 from .seeding import generator
 from .store import (
@@ -127,6 +128,7 @@ def run(
     # dataset leaves no file behind, and its fingerprint is what a resumed experiment is checked against.
     store_exists(path)  # a path that cannot be a store is refused first, before the data is loaded
     data = load_checked_data(cfg.data, cfg.training.batch_size, device)
+    warn_if_mkl_not_strict()
     family = parent_family(cfg.model, data)  # a shape the family cannot take is refused before the store is opened too
     family.check_minibatches(len(data.y_train), cfg.training.batch_size)
     stats = dataset_stats(data)
@@ -239,19 +241,27 @@ def check_training_split(source: DataSection, batch_size: int, data: DatasetSpli
 
 
 def software_versions() -> dict[str, str]:
-    """What computes the numbers: recorded with each new experiment."""
+    """What computes the numbers: recorded with each new experiment.
+
+    With ``threads``, torch's intra-op thread count (``compute_threads``, set before this is
+    read), and ``mkl_cbwr``, MKL's reproducibility mode in effect: numbers are bit-identical
+    for the same hardware, software, thread count and mode (``numerics``).
+    """
     import platform
 
     from . import __version__
+    from .numerics import compute_environment
 
-    return {"sparsebench": __version__, "torch": torch.__version__, "python": platform.python_version()}
+    return {"sparsebench": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            **compute_environment()}
 
 
 def warn_if_resumed_with_other_software(design: DesignSection, st: Store, experiment_id: int) -> None:
     """Bit-identical numbers need the same software: say so when an unfinished experiment
     (of the trials ``design``, ``cfg.design``, plans) is resumed with other versions than it was started with."""
     recorded = st.software(experiment_id)
-    current = software_versions()
+    # Stores written before the thread count and MKL mode were recorded are compared on the versions alone.
+    current = {k: v for k, v in software_versions().items() if k in recorded or k not in ("threads", "mkl_cbwr")}
     if not recorded or recorded == current or len(st.finished_keys(experiment_id)) >= sum(g.n_trials for g in plan(design)):
         return
     differences = ", ".join(f"{k} {recorded.get(k, '?')} -> {v}" for k, v in current.items() if recorded.get(k) != v)

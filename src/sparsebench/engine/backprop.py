@@ -18,12 +18,13 @@ Grouping invariance (issue 19): a network's numbers must not depend on which
 others share its stack. The products are ``torch.bmm`` of the whole stack:
 with MKL in its strict reproducibility mode (``MKL_CBWR=AUTO,STRICT``, which
 the package sets on import) each matrix of a batched product gets the bits it
-gets multiplied alone, at any alignment and thread count. What remains is
-element-wise: PyTorch rounds the transcendental functions (``exp``, ``tanh``,
-GELU and their backward) differently in its vector loop and in the scalar loop
-that finishes each thread's part of a tensor, and where those tails fall
-depends on the stack's size. ``vector_only`` runs them so that every element
-takes the vector loop.
+gets multiplied alone, at any alignment and thread count (without it, with two
+threads, a network's products differed between a stack of 1 and of 3). The
+element-wise functions here (``exp``, ``tanh``, GELU and their backward) give
+an element the same bits wherever its tensor's or a thread's part ends
+(measured for torch 2.13 on AVX-512: stacks of 1 and 3, sizes with partial
+vectors, over the grain, 1 and 2 threads); ``tests/engine/test_grouping_invariance.py``
+would catch a build where they do not.
 """
 
 from __future__ import annotations
@@ -32,60 +33,9 @@ import torch
 
 from ..models.mlp import activation_fn
 
-
-#: Elements (float32) of the element-wise kernels' unrolled vector step, with room to spare: two
-#: AVX-512 vectors are 32; an AVX2 build's step (16) divides it too.
-VECTOR_STEP = 64
-#: PyTorch splits an element-wise kernel among threads from this many elements on
-#: (``at::internal::GRAIN_SIZE``), into equal parts of the whole tensor.
+#: PyTorch splits a kernel (a reduction's sum too) among threads from this many elements on
+#: (``at::internal::GRAIN_SIZE``), at a point that depends on the whole tensor's size.
 PARALLEL_GRAIN = 32768
-
-
-def vector_pieces(numel: int, threads: int) -> list[tuple[int, int]]:
-    """(start, length) of the calls that run ``numel`` contiguous elements all in the vector loop.
-
-    Every piece's length is a whole number of vector steps, and so is each part
-    PyTorch's ``parallel_for`` gives a thread of it: a piece under the grain runs
-    on one thread; a piece of at least ``threads`` grains is split in ``threads``
-    equal parts. What is left at the end (under one step) is the caller's.
-
-    >>> vector_pieces(100, 1), vector_pieces(40000, 2), vector_pieces(70000, 2)
-    ([(0, 64)], [(0, 32704), (32704, 7296)], [(0, 69888), (69888, 64)])
-    """
-    whole = numel // VECTOR_STEP * VECTOR_STEP
-    if threads == 1 or whole < PARALLEL_GRAIN:
-        return [(0, whole)] if whole else []
-    if whole >= threads * PARALLEL_GRAIN:
-        split = numel // (VECTOR_STEP * threads) * VECTOR_STEP * threads
-        return [(0, split), *((split + s, n) for s, n in vector_pieces(numel - split, threads))]
-    piece = (PARALLEL_GRAIN - 1) // VECTOR_STEP * VECTOR_STEP
-    return [(s, min(piece, whole - s)) for s in range(0, whole, piece)]
-
-
-def vector_only(op, *tensors: torch.Tensor) -> None:
-    """``op(*parts)`` over contiguous ``tensors`` of one size (the first written), every element in the vector loop.
-
-    For the transcendental functions, whose vector and scalar loops round apart: an
-    element's bits then depend on its value alone, not on where the tensor's (or a
-    thread's) tail falls. The last partial step runs on a copy padded with zeros.
-    """
-    flat = [t.view(-1) for t in tensors]
-    numel = flat[0].numel()
-    for start, length in vector_pieces(numel, torch.get_num_threads()):
-        op(*(f[start : start + length] for f in flat))
-    done = numel // VECTOR_STEP * VECTOR_STEP
-    if done < numel:
-        padded = [f.new_zeros(VECTOR_STEP) for f in flat]
-        for p, f in zip(padded, flat):
-            p[: numel - done] = f[done:]
-        op(*padded)
-        flat[0][done:] = padded[0][: numel - done]
-
-
-def _gelu(t: torch.Tensor) -> torch.Tensor:
-    out = torch.empty_like(t)
-    vector_only(lambda o, i: torch.ops.aten.gelu.out(i, out=o), out, t)
-    return out
 
 
 def bias_and_activation(z: torch.Tensor, bias: torch.Tensor, activation: str) -> torch.Tensor:
@@ -94,15 +44,10 @@ def bias_and_activation(z: torch.Tensor, bias: torch.Tensor, activation: str) ->
     # NaN into 0 and inf into FLT_MAX, and a diverged network must stay NaN.
     z.add_(bias)  # bmm then add: faster on CPU than baddbmm, which copies the bias first
     if activation == "relu":
-        return z.relu_()  # exact: the same bits in the vector and the scalar loop
-    if not z.is_contiguous():
-        return activation_fn(activation)(z)
+        return z.relu_()
     if activation == "tanh":
-        vector_only(torch.Tensor.tanh_, z)
-        return z
-    if activation == "gelu":
-        return _gelu(z)  # GELU's backward needs its input: kept
-    return activation_fn(activation)(z)
+        return z.tanh_()
+    return activation_fn(activation)(z)  # GELU's backward needs its input: kept
 
 
 def _activation_backward_(grad: torch.Tensor, out: torch.Tensor, pre: torch.Tensor | None, activation: str) -> torch.Tensor:
@@ -111,10 +56,8 @@ def _activation_backward_(grad: torch.Tensor, out: torch.Tensor, pre: torch.Tens
     if activation == "relu":
         return aten.threshold_backward.grad_input(grad, out, 0, grad_input=grad)
     if activation == "tanh":
-        vector_only(lambda g, o: aten.tanh_backward.grad_input(g, o, grad_input=g), grad, out)
-        return grad
-    vector_only(lambda g, p: aten.gelu_backward.grad_input(g, p, grad_input=g), grad, pre)
-    return grad
+        return aten.tanh_backward.grad_input(grad, out, grad_input=grad)
+    return aten.gelu_backward.grad_input(grad, pre, grad_input=grad)
 
 
 def forward(
@@ -168,8 +111,7 @@ def loss_and_gradients(
     # d(mean loss)/d(logits) = (softmax - one-hot) / B
     target = y.unsqueeze(1)  # (N, 1, B)
     minus_one = torch.full(target.shape, -1.0, dtype=logits.dtype, device=logits.device)
-    vector_only(torch.Tensor.exp_, log_probs)
-    grad = log_probs.scatter_add_(1, target, minus_one).div_(y.shape[1])
+    grad = log_probs.exp_().scatter_add_(1, target, minus_one).div_(y.shape[1])
 
     # Collected from the last layer back, bias before weight; reversed at the end.
     grads: list[torch.Tensor] = []

@@ -8,8 +8,7 @@ network may have its own minibatch order (its seed's), gathered per step.
 
 A network's numbers do not depend on the others in its stack, their number or
 order (issue 19): the products are exact per network under MKL's strict mode
-and the transcendental functions run in their vector loop (``backprop``); the
-optimizer runs over one flat buffer in which each network's tensors are
+(``backprop``); the optimizer runs over one flat buffer in which each network's tensors are
 padded to whole vector units, so that no element falls in its kernel's scalar
 tail (``_FlatStack``); evaluation is chunked by rows in chunks that depend on
 the network's shape alone.
@@ -25,7 +24,7 @@ import torch
 
 from ..data.registry import DatasetSplits
 from ..models.mlp import Layer
-from .backprop import PARALLEL_GRAIN, VECTOR_STEP, forward, loss_and_correct, loss_and_gradients
+from .backprop import PARALLEL_GRAIN, forward, loss_and_correct, loss_and_gradients
 from .common import TrainResult, TrainSettings, epoch_order, record_epoch, steps_per_epoch
 from .fused_optimizer import FusedOptimizer
 
@@ -34,6 +33,9 @@ EVAL_CHUNK_BYTES = 4 << 20
 # Networks evaluated together. The chunk's rows are sized for this many, never for the
 # stack's size: a network's rows per chunk (and so its sums) are then its own.
 EVAL_NETWORKS = 8
+# Elements (float32) in a multiple of which each network's part of the optimizer's buffer is
+# laid out: 256 bytes, whole 64-byte units of the fused optimizers (and whole AVX-512 vectors).
+VECTOR_STEP = 64
 # Training examples gathered at once, for the next few steps of every seed.
 GATHER_BYTES = 16 << 20
 
