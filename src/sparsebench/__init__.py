@@ -5,9 +5,20 @@
 >>> # trials = sparsebench.run(cfg, store="runs.db")   # a pandas DataFrame, one row per trial
 """
 
+import os
 from importlib import import_module
 
 __version__ = "0.2.0"
+
+# MKL's strict conditional numerical reproducibility: with it, a batched product
+# (``torch.bmm``) gives each matrix of a stack the bits it gets multiplied alone,
+# at any alignment and thread count, which is what makes a trial's numbers
+# independent of the trials stacked with it (DESIGN.md, "Reproducibility at any
+# scale"). MKL reads the variable once, at its first call: set here, before this
+# package multiplies anything. A value the user set is theirs and kept; the mode
+# in effect is read back and recorded with each experiment (``numerics.mkl_mode``),
+# and a run warns when it is not strict (MKL used before sparsebench was imported).
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 # The public API, loaded on first use (PEP 562): `import sparsebench.cli` must not
 # import torch, so that the command line answers --help, bad input and an early

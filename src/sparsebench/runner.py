@@ -49,6 +49,7 @@ from .models.mask import NodeMask
 from .models.registry import family_for
 from .names import DENSE, RANDOM_SEARCH, SCORES
 from .identity import computing_environment
+from .numerics import warn_if_mkl_not_strict
 from .plan import WorkGroup, plan, remaining_parts
 from .scores import score_masks
 from .seeding import generator
@@ -166,6 +167,7 @@ def run(
     # dataset leaves no file behind, and its fingerprint is what a resumed experiment is checked against.
     store_exists(path)  # a path that cannot be a store is refused first, before the data is loaded
     data = load_checked_data(cfg.data, cfg.training.batch_size, device)
+    warn_if_mkl_not_strict()
     family = parent_family(cfg.model, data)  # a shape the family cannot take is refused before the store is opened too
     family.check_minibatches(len(data.y_train), cfg.training.batch_size)
     stats = dataset_stats(data)
@@ -282,12 +284,19 @@ def check_training_split(source: DataSection, batch_size: int, data: DatasetSpli
 
 
 def software_versions() -> dict[str, str]:
-    """What computes the numbers: recorded with each new experiment."""
+    """What computes the numbers: recorded with each new experiment.
+
+    With ``threads``, torch's intra-op thread count (``compute_threads``, set before this is
+    read), and ``mkl_cbwr``, MKL's reproducibility mode in effect: numbers are bit-identical
+    for the same hardware, software, thread count and mode (``numerics``).
+    """
     import platform
 
     from . import __version__
+    from .numerics import compute_environment
 
-    return {"sparsebench": __version__, "torch": torch.__version__, "python": platform.python_version()}
+    return {"sparsebench": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            **compute_environment()}
 
 
 def recorded_software(device: torch.device | str = "cpu") -> dict[str, str]:
@@ -304,7 +313,8 @@ def warn_if_resumed_with_other_software(design: DesignSection, st: Store, experi
     recorded = st.software(experiment_id)
     if recorded and "kernels" not in recorded:
         recorded = {**recorded, "kernels": kernels.LEGACY_SUMMARY}  # recorded before the kernels were: the private ones
-    current = recorded_software(device)
+    # Stores written before the thread count and MKL mode were recorded are compared on the versions alone.
+    current = {k: v for k, v in recorded_software(device).items() if k in recorded or k not in ("threads", "mkl_cbwr")}
     if not recorded or recorded == current or len(st.finished_keys(experiment_id)) >= sum(g.n_trials for g in plan(design)):
         return
     differences = ", ".join(f"{k} {recorded.get(k, '?')} -> {v}" for k, v in current.items() if recorded.get(k) != v)

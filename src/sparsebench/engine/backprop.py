@@ -14,6 +14,18 @@ trainer.
 Layout: weights ``(N, in, out)``; hidden activations ``(N, B, width)``; the
 logits ``(N, C, B)``, classes in the middle, where PyTorch's CPU softmax runs
 vectorized along the batch.
+
+Grouping invariance (issue 19): a network's numbers must not depend on which
+others share its stack. The products are ``torch.bmm`` of the whole stack:
+with MKL in its strict reproducibility mode (``MKL_CBWR=AUTO,STRICT``, which
+the package sets on import) each matrix of a batched product gets the bits it
+gets multiplied alone, at any alignment and thread count (without it, with two
+threads, a network's products differed between a stack of 1 and of 3). The
+element-wise functions here (``exp``, ``tanh``, GELU and their backward) give
+an element the same bits wherever its tensor's or a thread's part ends
+(measured for torch 2.13 on AVX-512: stacks of 1 and 3, sizes with partial
+vectors, over the grain, 1 and 2 threads); ``tests/engine/test_grouping_invariance.py``
+would catch a build where they do not.
 """
 
 from __future__ import annotations
@@ -22,6 +34,10 @@ import torch
 
 from ..models.mlp import activation_fn
 from . import kernels
+
+#: PyTorch splits a kernel (a reduction's sum too) among threads from this many elements on
+#: (``at::internal::GRAIN_SIZE``), at a point that depends on the whole tensor's size.
+PARALLEL_GRAIN = 32768
 
 
 def bias_and_activation(z: torch.Tensor, bias: torch.Tensor, activation: str) -> torch.Tensor:

@@ -5,10 +5,18 @@ Weights are stacked per layer (given ``(N, out, in)``; trained as
 ``bmm`` per layer runs all N forward passes, and since the loss is the sum of
 the N networks' own losses, each network's gradient is exactly its own. Every
 network may have its own minibatch order (its seed's), gathered per step.
+
+A network's numbers do not depend on the others in its stack, their number or
+order (issue 19): the products are exact per network under MKL's strict mode
+(``backprop``); the optimizer runs over one flat buffer in which each network's tensors are
+padded to whole vector units, so that no element falls in its kernel's scalar
+tail (``_FlatStack``); evaluation is chunked by rows in chunks that depend on
+the network's shape alone.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable
 
@@ -16,12 +24,18 @@ import torch
 
 from ..data.registry import DatasetSplits
 from ..models.mlp import Layer
-from .backprop import forward, loss_and_correct, loss_and_gradients
+from .backprop import PARALLEL_GRAIN, forward, loss_and_correct, loss_and_gradients
 from .common import TrainResult, TrainSettings, epoch_order, record_epoch, steps_per_epoch
 from .fused_optimizer import FusedOptimizer
 
 # One chunk of stacked evaluation: its widest activations take at most this many bytes.
 EVAL_CHUNK_BYTES = 4 << 20
+# Networks evaluated together. The chunk's rows are sized for this many, never for the
+# stack's size: a network's rows per chunk (and so its sums) are then its own.
+EVAL_NETWORKS = 8
+# Elements (float32) in a multiple of which each network's part of the optimizer's buffer is
+# laid out: 256 bytes, whole 64-byte units of the fused optimizers (and whole AVX-512 vectors).
+VECTOR_STEP = 64
 # Training examples gathered at once, for the next few steps of every seed.
 GATHER_BYTES = 16 << 20
 
@@ -30,22 +44,55 @@ GATHER_BYTES = 16 << 20
 def evaluate_stacked(layers: list[Layer], x: torch.Tensor, y: torch.Tensor, activation: str = "relu",
                      features: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean loss and accuracy ``(N,)`` of each stacked network on a shared split, chunked by rows; ``features``
-    converts a chunk of stored rows (``DatasetSplits.features``: uint8 images) to float inputs."""
+    converts a chunk of stored rows (``DatasetSplits.features``: uint8 images) to float inputs.
+
+    Each network's numbers are its own, whatever else is stacked with it.
+    """
     n = layers[0].weight.shape[0]
-    weights, biases = [l.weight.transpose(1, 2) for l in layers], [l.bias for l in layers]
     widest = max(l.weight.shape[1] for l in layers)
     # Chunks of a few MB, as in scoring: products whose operands stay in cache run faster.
-    rows = max(1, EVAL_CHUNK_BYTES // (4 * n * max(widest, 1)))
+    rows = max(1, EVAL_CHUNK_BYTES // (4 * EVAL_NETWORKS * max(widest, 1)))
+    # Under the size from which PyTorch sums one network's losses with several threads
+    # (and a stack of one otherwise than a larger stack).
+    rows = min(rows, PARALLEL_GRAIN // 2)
     loss_sum = torch.zeros(n, dtype=torch.float64, device=x.device)
     correct = torch.zeros(n, dtype=torch.long, device=x.device)
+    parts = [slice(first, min(first + EVAL_NETWORKS, n)) for first in range(0, n, EVAL_NETWORKS)]
     for start in range(0, len(y), rows):
         xb, yb = x[start : start + rows], y[start : start + rows]
-        xb = xb if features is None else features(xb)
-        logits = forward(weights, biases, xb.expand(n, -1, -1), activation)[0]
-        l, c, _ = loss_and_correct(logits, yb.expand(n, -1))
-        loss_sum += l.double()
-        correct += c
+        xb = xb if features is None else features(xb)  # converted once a chunk, for every network
+        for part in parts:
+            k = part.stop - part.start
+            weights, biases = [l.weight[part].transpose(1, 2) for l in layers], [l.bias[part] for l in layers]
+            logits = forward(weights, biases, xb.expand(k, -1, -1), activation)[0]
+            l, c, _ = loss_and_correct(logits, yb.expand(k, -1))
+            loss_sum[part] += l.double()
+            correct[part] += c
     return (loss_sum / len(y)).float(), correct.double().div(len(y)).float()
+
+
+class _FlatStack:
+    """The stacked parameters (or their gradients) as views of one flat buffer.
+
+    Each network's part of each tensor is padded to whole ``VECTOR_STEP``s.
+    PyTorch's fused Adam and SGD run a tensor in units of 64 bytes and the
+    last, partial unit through a scalar loop that rounds apart from the vector
+    loop (measured: Adam's update of the output bias of seed 2 differed
+    between stacks of 3 and 1 from step 23 on); over one buffer of whole units
+    only, no element is in it, and a thread's part of it is whole units too.
+    The padding is zero and stays zero.
+    """
+
+    def __init__(self, n: int, shapes: list[tuple[int, ...]], like: torch.Tensor):
+        slabs = [-(-math.prod(shape) // VECTOR_STEP) * VECTOR_STEP for shape in shapes]
+        self.buffer = torch.zeros(n * sum(slabs), dtype=like.dtype, device=like.device)
+        self.views, offset = [], 0
+        for shape, slab in zip(shapes, slabs):
+            strides = [1]
+            for d in reversed(shape[1:]):
+                strides.insert(0, strides[0] * d)
+            self.views.append(self.buffer.as_strided((n, *shape), (slab, *strides), offset))
+            offset += n * slab
 
 
 def _per_network(per_seed: torch.Tensor, row_of_seed: torch.Tensor) -> torch.Tensor:
@@ -73,12 +120,17 @@ def train_stacked(
     device = layers[0].weight.device
     # Weights are trained as (N, in, out), so that the forward product reads
     # them without a transpose; ``as_layers`` gives the (N, out, in) views back.
-    params = [t.detach().clone() for w, b in layers for t in (w.transpose(1, 2).contiguous(), b)]
+    initial = [t.detach() for w, b in layers for t in (w.transpose(1, 2), b)]
+    shapes = [tuple(t.shape[1:]) for t in initial]
+    stack, grad_stack = _FlatStack(n, shapes, initial[0]), _FlatStack(n, shapes, initial[0])
+    params = stack.views
+    for p, t in zip(params, initial):
+        p.copy_(t)
 
     def as_layers(tensors: list[torch.Tensor]) -> list[Layer]:
         return [Layer(tensors[2 * i].transpose(1, 2), tensors[2 * i + 1]) for i in range(len(layers))]
 
-    optimizer = FusedOptimizer(params, settings)
+    optimizer = FusedOptimizer([stack.buffer], settings)
     weights, biases = params[0::2], params[1::2]
     n_train = len(data.y_train)
     results = [TrainResult() for _ in range(n)]
@@ -110,8 +162,10 @@ def train_stacked(
             xb = _per_network(x_block[:, batch], row_of_seed)
             yb = _per_network(y_block[:, batch], row_of_seed)
             grads, losses, c = loss_and_gradients(weights, biases, xb, yb, settings.activation)
-            optimizer.step(grads)
+            for g, view in zip(grads, grad_stack.views):
+                view.copy_(g)
             del grads  # freed now, so that the next step reuses their memory while it is in cache
+            optimizer.step([grad_stack.buffer])
             step_losses.append(losses)
             step_correct.append(c)
         loss_sum = torch.stack(step_losses).double().sum(dim=0)
