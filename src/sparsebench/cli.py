@@ -427,6 +427,20 @@ def _check_margin(value: float) -> None:
         raise invalid("margin", value, f"a number of percentage points in (0, {MAX_MARGIN_PP:g}]")
 
 
+#: The report's words for what an experiment records of its computing environment besides versions.
+SOFTWARE_ROW_NAMES = {"threads": "intra-op threads", "mkl_cbwr": "MKL reproducibility mode (MKL_CBWR)",
+                      "kernels": "PyTorch kernels"}
+
+
+def software_rows(software: dict) -> dict:
+    """The report's setup rows of an experiment's software record: "torch version", "intra-op threads", ...
+
+    >>> software_rows({"torch": "2.13.0", "threads": 2})
+    {'torch version': '2.13.0', 'intra-op threads': 2}
+    """
+    return {SOFTWARE_ROW_NAMES.get(name, f"{name} version"): value for name, value in software.items()}
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -444,7 +458,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         config = st.config(experiment)
         software = st.software(experiment)
         fingerprint, stats = st.data_identity(experiment)
-    config = {**config, **{f"{name} version": version for name, version in software.items()}, **data_rows(fingerprint, stats)}
+    config = {**config, **software_rows(software), **data_rows(fingerprint, stats)}
     trials, curves = load_results(args.store, experiment), load_curves(args.store, experiment)
     if trials.empty:
         raise StoreError(f"experiment {experiment} has no finished trials yet; allowed: resume it with `sparsebench run` first")
