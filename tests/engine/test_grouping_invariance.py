@@ -208,7 +208,8 @@ def _stored(tmp_path, name: str, **overrides) -> dict[str, pd.DataFrame]:
     sparsebench.run({**RUN, **overrides}, store=db, progress=False)
     results = sparsebench.load_results(db)
     curves = sparsebench.load_curves(db).merge(results[["trial_id", "candidate"]], on="trial_id")
-    trials = results.drop(columns=["trial_id", "experiment_id", "config_hash", "train_seconds", "selection_seconds"],
+    # trained_in names the experiment that trained a trial: its config hash, like config_hash.
+    trials = results.drop(columns=["trial_id", "experiment_id", "config_hash", "trained_in", "train_seconds", "selection_seconds"],
                           errors="ignore")
     curves = curves.drop(columns=["trial_id", "experiment_id"])
     return {"trials": trials.set_index(KEY).sort_index(), "curves": curves.set_index([*KEY, "epoch"]).sort_index()}
