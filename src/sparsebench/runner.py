@@ -171,17 +171,19 @@ def run(
     family = parent_family(cfg.model, data)  # a shape the family cannot take is refused before the store is opened too
     family.check_minibatches(len(data.y_train), cfg.training.batch_size)
     stats = dataset_stats(data)
+    # What the jobs compute with: their thread count is the executor's (a Ray task's, not this driver's).
+    software = recorded_software(device, executor.threads())
     with store_errors(path), Store(path) as st:
         experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict(), create=False)
         if experiment_id is None:
-            experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict(), software=recorded_software(device),
+            experiment_id = st.experiment_id(cfg.config_hash(), cfg.to_dict(), software=software,
                                              data_fingerprint=data.fingerprint, data_stats=stats)
         else:
-            warn_if_resumed_with_other_software(cfg.design, st, experiment_id, device)
+            warn_if_resumed_with_other_software(cfg.design, st, experiment_id, device, executor.threads())
         # Also after creating it: a concurrent run may have created it first, from other data.
         check_data_identity(cfg.data, st, experiment_id, path, data.fingerprint, stats)
         # Trials another experiment of the store already holds (same identity, data and environment) are reused.
-        st.adopt_units(experiment_id, computing_environment(recorded_software(device), str(device)))
+        st.adopt_units(experiment_id, computing_environment(software, str(device)))
         if isinstance(executor, LocalExecutor) and executor.loaded is None:
             executor.loaded = (data, family)  # the data this run loaded and checked: not loaded again
         execute(cfg, st, experiment_id, device, lease, progress, data, family, executor)
@@ -299,14 +301,16 @@ def software_versions() -> dict[str, str]:
             **compute_environment()}
 
 
-def recorded_software(device: torch.device | str = "cpu") -> dict[str, str]:
+def recorded_software(device: torch.device | str = "cpu", threads: int | None = None) -> dict[str, str]:
     """``software_versions`` and the kernels a run on ``device`` uses (``engine/kernels.py``: ``private``, ``public``,
-    or which ones are public): what an experiment records of what computed its numbers."""
-    return {**software_versions(), "kernels": kernels.summary(device)}
+    or which ones are public): what an experiment records of what computed its numbers. ``threads``: the intra-op
+    threads its jobs use where they are not this process's (a Ray task's ``--ray-num-cpus``)."""
+    software = {**software_versions(), "kernels": kernels.summary(device)}
+    return software if threads is None else {**software, "threads": str(threads)}  # as compute_environment writes it
 
 
 def warn_if_resumed_with_other_software(design: DesignSection, st: Store, experiment_id: int,
-                                        device: torch.device | str = "cpu") -> None:
+                                        device: torch.device | str = "cpu", threads: int | None = None) -> None:
     """Bit-identical numbers need the same software: say so when an unfinished experiment
     (of the trials ``design``, ``cfg.design``, plans) is resumed with other versions (or kernels, on ``device``)
     than it was started with."""
@@ -314,7 +318,7 @@ def warn_if_resumed_with_other_software(design: DesignSection, st: Store, experi
     if recorded and "kernels" not in recorded:
         recorded = {**recorded, "kernels": kernels.LEGACY_SUMMARY}  # recorded before the kernels were: the private ones
     # Stores written before the thread count and MKL mode were recorded are compared on the versions alone.
-    current = {k: v for k, v in recorded_software(device).items() if k in recorded or k not in ("threads", "mkl_cbwr")}
+    current = {k: v for k, v in recorded_software(device, threads).items() if k in recorded or k not in ("threads", "mkl_cbwr")}
     if not recorded or recorded == current or len(st.finished_keys(experiment_id)) >= sum(g.n_trials for g in plan(design)):
         return
     differences = ", ".join(f"{k} {recorded.get(k, '?')} -> {v}" for k, v in current.items() if recorded.get(k) != v)

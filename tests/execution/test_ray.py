@@ -14,6 +14,11 @@ import time
 
 import pytest
 
+# Ray on Linux binds the machine's own network address unless told it runs without a cluster, then it
+# takes the loopback address (ray_constants.ENABLE_RAY_CLUSTER, read when ray is imported): the tests'
+# Ray instance, its workers and the drivers the tests start talk over 127.0.0.1 only.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+
 ray = pytest.importorskip("ray", reason='Ray is not installed (pip install "sparsebench[ray]"; scripts/setup.sh does)')
 
 from sparsebench.execution.ray import RayExecutor  # noqa: E402
@@ -53,6 +58,7 @@ PLUGIN = textwrap.dedent(
 def cluster():
     """A local Ray instance of 2 CPUs for this module's runs."""
     context = ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    assert context.address_info["node_ip_address"] == "127.0.0.1", context.address_info  # loopback only
     yield context
     ray.shutdown()
 
