@@ -25,15 +25,6 @@ CASES = {
 STRATEGY_CASES = [(name, s) for name, (_, _, strategies) in CASES.items() for s in strategies]
 
 
-@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
-def threads(request):
-    """The thread count changes how kernels split work; the independence must hold at either."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    torch.set_num_threads(before)
-
-
 def setup(name, bn, sparsity=0.5, count=3):
     make, shape, _ = CASES[name]
     family = make(bn)

@@ -35,14 +35,6 @@ SETTINGS = TrainSettings(epochs=6, batch_size=64, optimizer="adam", lr=0.02, pat
 HAS_MKL = torch.backends.mkl.is_available()
 
 
-@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
-def threads(request):
-    before = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    torch.set_num_threads(before)
-
-
 def _network(seed: int, draw: int, sparsity: float) -> tuple[list[Layer], int]:
     parent = init_parent(SPEC, seed)
     if sparsity == 0:
