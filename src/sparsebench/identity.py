@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 from typing import Any, Mapping
 
@@ -115,11 +114,6 @@ def hardware(device: str) -> str:
 
 
 def computing_environment(software: Mapping[str, Any], device: str) -> str:
-    """The environment (canonical JSON) of trials computed now by this process on ``device``: ``software``
-    (``runner.software_versions()``; its keys win) with the device, hardware, threads and MKL mode."""
-    import torch
-
-    env: dict[str, Any] = {"device": str(device), "hardware": hardware(str(device)), "threads": torch.get_num_threads(),
-                           "mkl_cbwr": os.environ.get("MKL_CBWR")}
-    env.update(software)
-    return _canonical(env)
+    """The environment (canonical JSON) of trials computed on ``device``: ``software`` (``runner.recorded_software``:
+    the versions, kernel path, thread count and MKL mode the jobs compute with) with the device and its hardware."""
+    return _canonical({"device": str(device), "hardware": hardware(str(device)), **software})
