@@ -9,6 +9,12 @@ from here; this module imports nothing, so any stage may.
 DENSE = "dense"
 RANDOM = "random"
 RANDOM_SEARCH = "random-search"
+EVOLUTION = "evolution"
+TRAINED_SEARCH = "trained-search"
+#: The searches whose ``probe`` parameter defaults to the config's flat ``probe`` key: those that share
+#: random-search's budget ``candidates`` and ``score`` (any other method that takes a ``probe`` parameter,
+#: ``trained-search`` or a user's, is probed only where its own table sets it).
+FLAT_PROBE_METHODS = (RANDOM_SEARCH, EVOLUTION)
 #: What every other method is compared with, paired by seed.
 BASELINE = RANDOM
 #: How candidates are ranked at initialization, each with its direction and whether it is stored as a log
@@ -23,6 +29,9 @@ SCORE_FACTS = {
     "synflow": (True, True),  # a product over layers: spans hundreds of orders of magnitude
 }
 SCORES = tuple(SCORE_FACTS)
+#: What a search that does not rank by one of ``SCORES`` ranks its candidates by, by method name: the name
+#: its trials' ``score_name`` reads (their ``search_score`` is the candidate's value of it; higher is better).
+RANKING_SCORES = {TRAINED_SEARCH: "trained-accuracy"}
 
 
 def score_higher_is_better(name: str) -> bool:

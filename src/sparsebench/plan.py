@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .config import DesignSection
-from .names import DENSE, RANDOM_SEARCH
+from .names import DENSE, FLAT_PROBE_METHODS
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,18 @@ class WorkGroup:
         return label, "{}"
 
     def probes_for(self, label: str) -> int:
-        """Scored candidates of ``label`` also trained per seed: a random-search's ``probe`` (default: the flat key)."""
+        """Scored candidates of ``label`` also trained per seed: the method's ``probe`` parameter (default: the
+        flat key for random-search and evolution, ``names.FLAT_PROBE_METHODS``; 0 for any other method).
+
+        >>> g = WorkGroup(0.5, (0,), ("evolution", "ts"), 4, (("ts", "trained-search", '{"probe":2}'),))
+        >>> g.probes_for("evolution"), g.probes_for("ts"), g.n_trials
+        (4, 2, 8)
+        """
         name, params = self.method_of(label)
-        return int(json.loads(params).get("probe", self.probes)) if name == RANDOM_SEARCH else 0
+        explicit = json.loads(params).get("probe")
+        if explicit is not None:
+            return int(explicit)
+        return self.probes if name in FLAT_PROBE_METHODS else 0
 
     @property
     def label(self) -> str:

@@ -581,7 +581,7 @@ def select_networks(
     training: TrainSettings | None = None,
 ) -> tuple[list[Network], list[CandidateRecord]]:
     """Ask each method of the group for its mask at this seed (``parent``: the seed's initial weights; ``search``:
-    ``cfg.search``; ``engine``: the one that scores); add random-search's probes.
+    ``cfg.search``; ``engine``: the one that scores); add each search's probes (``WorkGroup.probes_for``).
 
     A method's random stream is keyed by its registered name and canonical parameters, not by its label, so
     relabelling a method changes no number; at its default parameters the key is the name alone, as it always was.
@@ -629,6 +629,11 @@ def select_networks(
         probes = group.probes_for(label)
         if probes:
             others = [i for i in range(len(selection.candidates)) if i != selection.chosen]
+            if len(others) < probes or selection.chosen < 0:
+                raise PluginError(f"method {label!r} at sparsity {group.sparsity:g}, seed {seed}: its probe is {probes} "
+                                  f"but its Selection has {len(others)} other candidates"
+                                  f"{'' if selection.chosen >= 0 else ' and no chosen one'}; allowed: a Selection "
+                                  "whose candidates include the chosen mask (chosen >= 0) and at least probe others")
             probe_stream = () if params == NO_PARAMS and name == RANDOM_SEARCH else (name, params)
             order = torch.randperm(len(others), generator=generator(seed, "probe", *probe_stream, group.sparsity)).tolist()
             for i in sorted(others[j] for j in order[:probes]):

@@ -44,6 +44,7 @@ from typing import Callable, Iterable, Iterator
 import pandas as pd
 
 from .errors import StoreError
+from .names import RANKING_SCORES
 
 APPLICATION = "sparsebench"
 #: 1: experiments, trials, curves, candidates. 2: + claims (work shared out between concurrent runs).
@@ -876,6 +877,11 @@ class Store:
         ``trained_in`` is the config hash of the experiment whose run trained the trial: its own, or
         another's whose stored trial it reused (same identity, data and environment; see identity.py).
 
+        ``search_score`` is the value the trial's method gave its mask when it ranked it (the ``candidates``
+        row of its selected or probe candidate; NaN for a method that ranks none): for a score-ranked search
+        its ``init_score`` computed in the search's batch, for trained-search the validation accuracy after
+        its brief training (``score_name`` "trained-accuracy").
+
         ``flops`` (nullable integers) and ``flop_reduction`` are missing (NA, NaN) for trials
         stored before schema 5, which did not record them; ``selection_seconds``,
         ``candidate_evaluations`` and ``search_epochs`` (nullable integers) for trials stored
@@ -885,7 +891,9 @@ class Store:
         df = pd.read_sql_query(
             "SELECT t.id AS trial_id, t.experiment_id, e.config_hash, e.config_json, t.*, "
             "(SELECT COUNT(*) FROM candidates c WHERE c.experiment_id = t.experiment_id AND c.method = t.method "
-            "AND c.sparsity = t.sparsity AND c.seed = t.seed) AS n_scored FROM trials t "
+            "AND c.sparsity = t.sparsity AND c.seed = t.seed) AS n_scored, "
+            "(SELECT c.score FROM candidates c WHERE c.experiment_id = t.experiment_id AND c.method = t.method "
+            "AND c.sparsity = t.sparsity AND c.seed = t.seed AND c.idx = t.candidate) AS search_score FROM trials t "
             f"JOIN experiments e ON e.id = t.experiment_id {where} ORDER BY t.experiment_id, t.sparsity, t.method, t.role, t.seed, t.candidate",
             self.con,
             params=args,
@@ -896,9 +904,10 @@ class Store:
         df["trained_in"] = df["trained_in"].fillna(df["config_hash"])
         configs = df.pop("config_json").map(json.loads)
         df.insert(2, "dataset", configs.map(lambda c: c["dataset"]))
-        # A random-search labelled with its own score ranked (and scored its trials) by it.
-        df["score_name"] = [json.loads(p if isinstance(p, str) else "{}").get("score", c["score"])
-                            for p, c in zip(df["method_params"], configs)]
+        # What the trial's method ranked candidates by: a search labelled with its own score ranked (and scored
+        # its trials) by it; trained-search by brief training (names.RANKING_SCORES); any other by the flat score.
+        df["score_name"] = [RANKING_SCORES.get(n) or json.loads(p if isinstance(p, str) else "{}").get("score", c["score"])
+                            for n, p, c in zip(df["method_name"], df["method_params"], configs)]
         # K: how many candidates the trial's method scored to choose it (0 for dense, random
         # and any method that returns no candidates); a probe is one of those, not a search.
         scored = df.pop("n_scored")

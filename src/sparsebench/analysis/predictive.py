@@ -1,9 +1,12 @@
 """Is the search score predictive? Spearman correlation of initial score and trained accuracy.
 
-A search method (random search; any method that returns its scored candidates)
+A search method (random search, evolution; any method that returns its scored candidates)
 ranks candidate masks by a score measured at initialization (``init_score``: the
 validation loss by default, or any score of ``sparsebench.scores``) and trains only
-the best. With ``--probe N`` sparsebench also trains N other scored candidates per
+the best; trained-search ranks them by their validation accuracy after brief training
+(``search_score``, ``score_name`` "trained-accuracy"); :func:`ranking_score` is
+what each candidate was ranked by. With ``--probe N`` (or a search's own ``probe``
+parameter) sparsebench also trains N other scored candidates per
 (seed, sparsity) (``role == 'probe'``). Over those probes plus the selected winner
 (the "scored and trained candidates") this module answers the question in the
 way the search uses the score: **within one seed and sparsity**, where all
@@ -16,7 +19,7 @@ label that has trained probes, so ``random-search`` ranking by loss and
 
 Primary (:func:`within_seed_predictiveness`, :func:`winner_vs_probes`):
 
-- Spearman's rho between ``init_score`` and the trained ``final_test_acc`` **within
+- Spearman's rho between the ranking score and the trained ``final_test_acc`` **within
   each (seed, sparsity) group** (groups need at least 3 candidates and some spread
   in both). Per sparsity: the mean of the groups' rhos with a 95% Student-t
   interval and a two-sided one-sample t test over the groups (one group per seed,
@@ -72,7 +75,7 @@ from scipy import stats
 from sparsebench.analysis.intervals import NAN, is_constant
 from sparsebench.analysis.paired import difference_statistics
 from sparsebench.analysis.trials import require_columns, require_single_experiment
-from sparsebench.names import RANDOM_SEARCH, score_higher_is_better
+from sparsebench.names import RANDOM_SEARCH, SCORES, score_higher_is_better
 
 SEARCH_METHOD = RANDOM_SEARCH
 # Fieller, Hartley & Pearson (1957): variance of atanh(Spearman rho) is about 1.06/(n-3).
@@ -96,10 +99,26 @@ def probed_methods(trials: pd.DataFrame) -> list[str]:
     return sorted(probes["method"].unique())
 
 
+def ranking_score(points: pd.DataFrame) -> pd.Series:
+    """What each trial's search ranked its mask by: ``init_score`` where its ``score_name`` is a score at
+    initialization (``names.SCORES``; the trial's own, computed alone), else ``search_score`` (the search's
+    stored value: trained-search's accuracy after brief training).
+
+    >>> ranking_score(pd.DataFrame({"score_name": ["loss", "trained-accuracy"], "init_score": [2.3, 2.2],
+    ...                             "search_score": [2.3, 0.41]})).tolist()
+    [2.3, 0.41]
+    """
+    init = points["init_score"].astype(float)
+    if "search_score" not in points.columns or "score_name" not in points.columns:
+        return init
+    at_init = points["score_name"].isin(SCORES)
+    return init.where(at_init, points["search_score"].astype(float))
+
+
 def scored_candidates(trials: pd.DataFrame, method: str | None = SEARCH_METHOD,
                       metric: str = "final_test_acc") -> pd.DataFrame:
     """Finished trials of ``method`` (a label; None: every label with trained probes) that were scored and
-    trained: probes plus the winner.
+    trained: probes plus the winner, with ``ranking_score`` (:func:`ranking_score`) beside them.
 
     Rows with a NaN score or metric are dropped (diverged trials have NaN metrics
     and are excluded explicitly by status).
@@ -112,7 +131,8 @@ def scored_candidates(trials: pd.DataFrame, method: str | None = SEARCH_METHOD,
     if "candidate" in of_method.columns:
         winner &= of_method["candidate"] >= 0
     chosen = of_method[(of_method["role"] == "probe") | winner]
-    finite = np.isfinite(chosen["init_score"].astype(float)) & np.isfinite(chosen[metric].astype(float))
+    chosen = chosen.assign(ranking_score=ranking_score(chosen))
+    finite = np.isfinite(chosen["ranking_score"]) & np.isfinite(chosen[metric].astype(float))
     return chosen[finite]
 
 
@@ -193,7 +213,7 @@ def score_predictiveness(trials: pd.DataFrame, method: str | None = None,
     for (label, score_name), of_score in points.groupby(["method", "score_name"], sort=True):
         per_sparsity = []
         for sparsity, group in of_score.groupby("sparsity", sort=True):
-            result = spearman_with_ci(group["init_score"].to_numpy(float), group[metric].to_numpy(float))
+            result = spearman_with_ci(group["ranking_score"].to_numpy(float), group[metric].to_numpy(float))
             per_sparsity.append(dict(method=label, scope="sparsity", sparsity=float(sparsity),
                                      score_name=score_name, **result))
         rows += per_sparsity + [_pooled(per_sparsity, label, score_name)]
@@ -240,7 +260,7 @@ def group_correlations(trials: pd.DataFrame, method: str | None = None,
     rows = []
     for (label, score_name, sparsity, seed), group in _probed(trials, method, metric).groupby(
             ["method", "score_name", "sparsity", "seed"], sort=True):
-        result = spearman_with_ci(group["init_score"].to_numpy(float), group[metric].to_numpy(float))
+        result = spearman_with_ci(group["ranking_score"].to_numpy(float), group[metric].to_numpy(float))
         rows.append(dict(method=label, score_name=score_name, sparsity=float(sparsity), seed=seed,
                          n=result["n"], rho=result["rho"]))
     return pd.DataFrame(rows, columns=["method", "score_name", "sparsity", "seed", "n", "rho"])

@@ -187,6 +187,23 @@ class SelectionContext:
         return get_score(self.score_name).better(a, b)
 
 
+#: The most probes of one (seed, sparsity) of one method: as the flat ``probe`` key allows.
+MAX_PROBES = 1 << 12
+
+
+def check_probe(probe: object, candidates: int) -> int:
+    """A search's ``probe``: how many of its other scored candidates are also trained, in ``[0, candidates - 1]``.
+
+    >>> check_probe(3, 16), check_probe(0, 1)
+    (3, 0)
+    """
+    if isinstance(probe, bool) or not isinstance(probe, int) or not 0 <= probe <= MAX_PROBES:
+        raise invalid("probe", probe, f"an integer in [0, {MAX_PROBES}]")
+    if probe > candidates - 1 and probe > 0:
+        raise invalid("probe", probe, f"at most candidates - 1 = {candidates - 1}")
+    return probe
+
+
 def check_count(name: str, value: object) -> int:
     """A count (of minibatches, examples, rounds): a whole number >= 1, else a one-line error."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -262,8 +279,10 @@ class Method(ABC):
     """
 
     #: Constructor parameters whose default is a flat config key (parameter name to config field):
-    #: ``random-search`` takes ``candidates``, ``score`` and ``probe`` from the config unless a
-    #: ``[methods.LABEL]`` table sets them.
+    #: ``random-search`` and ``evolution`` take ``candidates``, ``score`` and ``probe`` from the config
+    #: unless a ``[methods.LABEL]`` table sets them. A method with a ``probe`` parameter (a count) has that
+    #: many of its other returned candidates trained too, per seed and sparsity, as probes of whether its
+    #: ranking predicts trained accuracy; it must then return more candidates than that.
     CONFIG_DEFAULTS: ClassVar[dict[str, str]] = {}
 
     @abstractmethod

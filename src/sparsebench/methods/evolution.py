@@ -38,7 +38,7 @@ import torch
 from ..errors import invalid
 from ..models.mask import NodeMask
 from ..names import SCORES
-from .base import Method, Selection, SelectionContext, check_count
+from .base import Method, Selection, SelectionContext, check_count, check_probe
 
 T = TypeVar("T")
 
@@ -103,16 +103,19 @@ class Evolution(Method):
     """Regularized evolution over masks. Parameters: ``candidates`` K, the sub-networks scored in all (default:
     the config's flat ``candidates``, random-search's budget); ``population`` P (default ``K // 5``, at least 2,
     at most K: 20 at K=100, 3 at K=16); ``sample`` S, the tournament size (default ``P // 4``, at least 2, at
-    most P: 5 at P=20, 2 at P=3); ``score``, how candidates are ranked (default: the config's flat ``score``).
+    most P: 5 at P=20, 2 at P=3); ``score``, how candidates are ranked (default: the config's flat ``score``);
+    ``probe``, how many of the other scored candidates are also trained (default: the config's flat ``probe``;
+    at most K - 1). Probes are drawn among the positions of the history, so a mask that evolution scored
+    twice (a swap undone by a later one) may be drawn twice, as it was scored twice.
 
     >>> Evolution(candidates=100)
-    Evolution(candidates=100, population=20, sample=5, score='loss')
+    Evolution(candidates=100, population=20, sample=5, score='loss', probe=0)
     """
 
-    CONFIG_DEFAULTS = {"candidates": "candidates", "score": "score"}
+    CONFIG_DEFAULTS = {"candidates": "candidates", "score": "score", "probe": "probe"}
 
     def __init__(self, candidates: int = 100, population: int | None = None, sample: int | None = None,
-                 score: str = "loss"):
+                 score: str = "loss", probe: int = 0):
         self.candidates = check_count("candidates", candidates)
         if population is None:
             population = default_population(candidates)
@@ -127,6 +130,7 @@ class Evolution(Method):
         if score not in SCORES:
             raise invalid("score", score, "one of " + ", ".join(SCORES))
         self.score = score
+        self.probe = check_probe(probe, self.candidates)
 
     def select(self, ctx: SelectionContext) -> Selection:
         ctx = dataclasses.replace(ctx, candidates=self.candidates, score_name=self.score)

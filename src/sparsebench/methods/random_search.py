@@ -11,10 +11,9 @@ import dataclasses
 
 from ..errors import invalid
 from ..names import SCORES
-from .base import Method, Selection, SelectionContext, check_count
+from .base import MAX_PROBES, Method, Selection, SelectionContext, check_count, check_probe
 
-#: The most probes of one (seed, sparsity): as the flat ``probe`` key allows.
-MAX_PROBES = 1 << 12
+__all__ = ["MAX_PROBES", "RandomSearch"]
 
 
 class RandomSearch(Method):
@@ -35,11 +34,7 @@ class RandomSearch(Method):
         if score not in SCORES:
             raise invalid("score", score, "one of " + ", ".join(SCORES))
         self.score = score
-        if isinstance(probe, bool) or not isinstance(probe, int) or not 0 <= probe <= MAX_PROBES:
-            raise invalid("probe", probe, f"an integer in [0, {MAX_PROBES}]")
-        if probe > candidates - 1 and probe > 0:
-            raise invalid("probe", probe, f"at most candidates - 1 = {candidates - 1}")
-        self.probe = probe
+        self.probe = check_probe(probe, self.candidates)
 
     def select(self, ctx: SelectionContext) -> Selection:
         ctx = dataclasses.replace(ctx, candidates=self.candidates, score_name=self.score)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from .base import Method, Selection, SelectionContext, check_count
+from .base import Method, Selection, SelectionContext, check_count, check_probe
 
 #: Default candidates K: as many as a stack trains at little more than the cost of one network at high
 #: sparsity, and enough for a detectable gain over random at s=0.9 (tests/methods/test_trained_search.py).
@@ -30,15 +30,20 @@ DEFAULT_EPOCHS = 2
 
 class TrainedSearch(Method):
     """Parameters: ``candidates`` K, the masks sampled and trained (default 8); ``epochs`` E, the training epochs
-    of each (default 2). Its search costs K x E training epochs per trial (16 at the defaults).
+    of each (default 2); ``probe``, how many of the other candidates are also trained in full as probes (default
+    0; at most K - 1; not the flat ``probe`` key, which goes with the flat ``candidates`` this search does not
+    use). Its search costs K x E training epochs per trial (16 at the defaults). A trial's ``search_score`` is
+    its candidate's validation accuracy after the E epochs (``score_name`` "trained-accuracy"), so the probes
+    show whether brief training predicts the accuracy of full training.
 
     >>> TrainedSearch()
-    TrainedSearch(candidates=8, epochs=2)
+    TrainedSearch(candidates=8, epochs=2, probe=0)
     """
 
-    def __init__(self, candidates: int = DEFAULT_CANDIDATES, epochs: int = DEFAULT_EPOCHS):
+    def __init__(self, candidates: int = DEFAULT_CANDIDATES, epochs: int = DEFAULT_EPOCHS, probe: int = 0):
         self.candidates = check_count("candidates", candidates)
         self.epochs = check_count("epochs", epochs)
+        self.probe = check_probe(probe, self.candidates)
 
     def select(self, ctx: SelectionContext) -> Selection:
         masks = ctx.sample(self.candidates)

@@ -490,7 +490,7 @@ def _predictive_section(trials: pd.DataFrame) -> Section:
             blocks.append(FigureBlock("score_vs_accuracy",
                                       f"Each scored-and-trained candidate of {shown}, all seeds together (so "
                                       "differences between seeds' parents show too); the star is the one the "
-                                      "search selected (best initial score).", figures.png_bytes(figure)))
+                                      "search selected (best score).", figures.png_bytes(figure)))
     return Section("Is the search score predictive?", blocks)
 
 
@@ -505,7 +505,7 @@ def _predictive_blocks(label: str, within: pd.DataFrame, winner: pd.DataFrame, p
                  pvalue(r.p)] for r in within.itertuples()]
         blocks.append(Table(["sparsity", "groups", "seeds", "candidates", "mean within-group rho",
                              "95% CI (t over seeds)", "p"], rows,
-                            f"Primary{' (' + label + ')' if named else ''}: Spearman rho of the initial "
+                            f"Primary{' (' + label + ')' if named else ''}: Spearman rho of the "
                             f"{score_words(str(within['score_name'].iloc[0]))} vs final test accuracy within "
                             "each (seed, sparsity) group of the search's probe candidates and its winner, "
                             "averaged; the interval and t test treat seeds as the independent units "

@@ -36,7 +36,7 @@ from sparsebench.analysis.convergence import SPLIT_COLUMNS, convergence_split, h
 from sparsebench.analysis.intervals import mean_ci
 from sparsebench.analysis.predictive import scored_candidates
 from sparsebench.analysis.trials import BASELINE, DENSE, comparable_trials, method_order
-from sparsebench.names import RANDOM_SEARCH
+from sparsebench.names import RANDOM_SEARCH, SCORES
 
 WIDTH = 6.4  # inches: one column of a two-column page scaled, or a full slide
 HEIGHT = 4.0
@@ -409,8 +409,9 @@ def _epoch_ticks(last: int) -> tuple[list[int], int]:
 
 
 def score_vs_accuracy(trials: pd.DataFrame, method: str = RANDOM_SEARCH) -> Figure | None:
-    """Initial score vs trained test accuracy (%) of random search's scored-and-trained
-    candidates, one panel per sparsity, the selected winner marked; None without probes."""
+    """The search's score (initial, or trained-search's after brief training) vs trained test accuracy (%) of
+    a search's scored-and-trained candidates, one panel per sparsity, the selected winner marked; None without
+    probes."""
     points = scored_candidates(trials, method)
     if points.empty or not (points["role"] == "probe").any():
         return None
@@ -426,17 +427,19 @@ def score_vs_accuracy(trials: pd.DataFrame, method: str = RANDOM_SEARCH) -> Figu
                 continue
             here = points[points["sparsity"] == sparsities[i]]
             probe, winner = here[here["role"] == "probe"], here[here["role"] == "selected"]
-            ax.scatter(probe["init_score"], probe["final_test_acc"] * 100, s=16, color="#1f77b4",
+            ax.scatter(probe["ranking_score"], probe["final_test_acc"] * 100, s=16, color="#1f77b4",
                        alpha=0.7, label="trained probe candidate")
-            ax.scatter(winner["init_score"], winner["final_test_acc"] * 100, s=60, marker="*",
+            ax.scatter(winner["ranking_score"], winner["final_test_acc"] * 100, s=60, marker="*",
                        color="#d62728", label="selected (best score)")
             ax.set_title(f"sparsity {sparsities[i]:g}")
-            _compact_number_axis(ax, f"initial score ({score_name} at init.)")
+            at_init = score_name in SCORES
+            _compact_number_axis(ax, f"initial score ({score_name} at init.)" if at_init else f"search score ({score_name})")
             if i % cols == 0:
                 ax.set_ylabel("test accuracy (%)")
         handles, labels = axes.flat[0].get_legend_handles_labels()
         figure.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
-        figure.suptitle("Is the search score predictive? Initial score vs trained accuracy", fontsize=10.5)
+        what = "Initial score" if score_name in SCORES else "Search score"
+        figure.suptitle(f"Is the search score predictive? {what} vs trained accuracy", fontsize=10.5)
     return figure
 
 

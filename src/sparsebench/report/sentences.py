@@ -142,14 +142,20 @@ def _useful_direction(score_name: str) -> str:
 
 
 def score_words(score_name: str) -> str:
-    """A score in words: its name, its direction and, for a log, that it is one.
+    """A score a search ranks by, in words: when it is measured (at initialization, or trained-search's after
+    brief training), its name, its direction and, for a log, that it is one.
 
     >>> score_words("loss"), score_words("synflow")
-    ('loss score (lower is better)', 'synflow score (a natural log; higher is better)')
+    ('initial loss score (lower is better)', 'initial synflow score (a natural log; higher is better)')
+    >>> score_words("trained-accuracy")
+    "trained-accuracy score (validation accuracy after the search's brief training; higher is better)"
     """
     log = SCORE_FACTS.get(score_name, (True, False))[1]
     direction = "higher" if score_higher_is_better(score_name) else "lower"
-    return f"{score_name} score ({'a natural log; ' if log else ''}{direction} is better)"
+    if score_name not in SCORE_FACTS:
+        when = "validation accuracy after the search's brief training; " if score_name == "trained-accuracy" else ""
+        return f"{score_name} score ({when}{direction} is better)"
+    return f"initial {score_name} score ({'a natural log; ' if log else ''}{direction} is better)"
 
 
 def predictive_sentence(within: pd.DataFrame, winner: pd.DataFrame | None = None) -> str:
@@ -172,7 +178,7 @@ def predictive_sentence(within: pd.DataFrame, winner: pd.DataFrame | None = None
         parts.append(
             f"Within seeds (candidates of one seed and sparsity share a parent and a data order, and "
             f"these are the only candidates the search ever compares), Spearman's rho between the "
-            f"initial {score_words(row['score_name'])} and trained test accuracy averages {rho}{interval} over "
+            f"{score_words(row['score_name'])} and trained test accuracy averages {rho}{interval} over "
             f"{int(row['n_groups'])} (seed, sparsity) groups of {int(row['n_candidates'])} candidates "
             f"(t interval over {int(row['n_seeds'])} seeds{p}). A useful {row['score_name']} score has "
             f"a {_useful_direction(row['score_name'])} rho; a rho near zero means the score ranks "
