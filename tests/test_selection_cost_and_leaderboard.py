@@ -99,6 +99,18 @@ def test_the_report_leads_with_the_leaderboard_ordered_by_mean_gain(plugin, tmp_
     expected = sorted(means.index, key=lambda m: -means[m])  # best mean gain first
     assert methods == expected and sorted(methods) == sorted(["random-search", "lb_plugin:FirstNodes", "lb_plugin:Declared"])
     assert "| sparsity 0.5 | sparsity 0.9 |" in board
+    # Unranked below them, the references: random's mean accuracy, and dense − random paired by seed.
+    trials = sparsebench.load_results(db)
+    done = trials[(trials["role"] == "selected") & (trials["status"] == "done")]
+    references = [line.rstrip(" |").split(" | ") for line in board.splitlines() if line.startswith("| — | ")]
+    assert [r[1] for r in references] == ["random (baseline)", "dense (parent)"]
+    random_acc = done[done["method"] == "random"].groupby("sparsity")["final_test_acc"].mean()
+    assert references[0][3:5] == [f"{random_acc[s] * 100:.1f}% (the baseline)" for s in (0.5, 0.9)]
+    dense = done[done["method"] == "dense"].set_index("seed")["final_test_acc"]
+    for column, s in ((3, 0.5), (4, 0.9)):
+        of_random = done[(done["method"] == "random") & (done["sparsity"] == s)].set_index("seed")["final_test_acc"]
+        gap = (dense - of_random).mean() * 100
+        assert references[1][column].replace("−", "-").startswith(f"{gap:+.1f} pp") and "(reference)" in references[1][column]
     assert "every method × sparsity compared with random" in board
     assert "Adding a method to an experiment therefore changes the adjustment of the others" in board
     for fmt in ("png", "pdf", "svg"):

@@ -123,7 +123,7 @@ def build_report(
     sections += [_predictive_section(trials), _divergence_section(diverged),
                  _notes(margin, alpha, fraction, has_curves, thresholds, split)]
     if accuracy["method"].nunique() > 1:  # a leaderboard of one method says nothing the summary does not
-        sections.insert(0, _leaderboard_section(accuracy, margin, alpha))
+        sections.insert(0, _leaderboard_section(accuracy, margin, alpha, gaps))
     warnings = _warnings_section(trials, chance_acc)
     if warnings is not None:
         sections.insert(0, warnings)
@@ -276,9 +276,10 @@ def _accuracy_section(accuracy: pd.DataFrame, margin: float, alpha: float) -> Se
     return Section("Test accuracy: each method vs random", blocks)
 
 
-def _leaderboard_section(accuracy: pd.DataFrame, margin: float, alpha: float) -> Section:
+def _leaderboard_section(accuracy: pd.DataFrame, margin: float, alpha: float, gaps: pd.DataFrame | None = None) -> Section:
     """Methods × sparsities, each cell the paired difference to random with its CI and verdict,
-    methods by mean gain; the same as a figure; and the Holm family said out loud."""
+    methods by mean gain, then the two references unranked (random itself, and the dense parent's
+    difference to it); the same as a figure; and the Holm family said out loud."""
     board = leaderboard(accuracy)
     sparsities = sorted(accuracy["sparsity"].unique())
     cells = {(r.method, r.sparsity): r for r in accuracy.itertuples()}
@@ -289,11 +290,14 @@ def _leaderboard_section(accuracy: pd.DataFrame, margin: float, alpha: float) ->
             cell = cells.get((r.method, s))
             row.append("—" if cell is None else _leaderboard_cell(cell))
         rows.append(row)
+    rows += _reference_rows(accuracy, gaps, sparsities)
     table = Table(["rank", "method", "mean gain", *(f"sparsity {sparsity(s)}" for s in sparsities)], rows,
                   f"Final test accuracy, method − random, paired by seed: mean difference in percentage points, "
                   f"its 95% paired t interval, and the verdict (margin ±{margin * 100:g} pp, alpha {alpha:g}, "
                   f"no verdict below {MIN_SEEDS} paired seeds). Mean gain: the mean of a method's differences "
-                  "over its sparsities; methods are ranked by it, best first.")
+                  "over its sparsities; methods are ranked by it, best first. Unranked below them, the references: "
+                  f"{BASELINE} itself (its mean test accuracy) and the dense parent (dense − {BASELINE}, paired by "
+                  "seed; no verdict, and outside the Holm family, which holds the sparse methods only).")
     family = int(accuracy["p_t"].notna().sum())
     methods, levels = accuracy["method"].nunique(), len(sparsities)
     holm = Paragraph(
@@ -311,6 +315,31 @@ def _leaderboard_section(accuracy: pd.DataFrame, margin: float, alpha: float) ->
         "the verdict above each point."),
         figures.png_bytes(figures.leaderboard_forest(accuracy, order, margin)))
     return Section("Leaderboard", [table, figure, holm])
+
+
+def _reference_rows(accuracy: pd.DataFrame, gaps: pd.DataFrame | None, sparsities: list[float]) -> list[list[str]]:
+    """The leaderboard's unranked rows: the baseline's mean accuracy per sparsity and the dense parent's
+    paired difference to it (the negated gap of the baseline to dense, with its interval)."""
+    baseline = accuracy.groupby("sparsity")["mean_baseline"].first()
+    rows = [["—", f"{BASELINE} (baseline)", "0 by definition"]
+            + [f"{percent(baseline[s])}% (the baseline)" if s in baseline.index else "—" for s in sparsities]]
+    if gaps is None or gaps.empty:
+        return rows
+    of_baseline = gaps[gaps["method"] == BASELINE].set_index("sparsity")
+    if of_baseline.empty:
+        return rows
+    cells, diffs = [], []
+    for s in sparsities:
+        if s not in of_baseline.index:
+            cells.append("—")
+            continue
+        g = of_baseline.loc[s]
+        diffs.append(-float(g["gap_mean"]))
+        interval = ci_pp(-g["ci_high"], -g["ci_low"])
+        cells.append(" ".join(part for part in (pp(-g["gap_mean"]), "" if interval == "n/a" else interval,
+                                                "(reference)") if part))
+    mean = sum(diffs) / len(diffs) if diffs else float("nan")
+    return rows + [["—", f"{DENSE} (parent)", pp(mean), *cells]]
 
 
 def _leaderboard_cell(row) -> str:
