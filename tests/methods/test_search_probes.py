@@ -104,3 +104,47 @@ def test_a_users_search_with_too_few_candidates_for_its_probe_is_one_line(tmp_pa
     trials = sparsebench.run({**config, "methods": {"random": {}, "short-search": {"probe": 1}}},
                              store=tmp_path / "v.db", progress=False)
     assert (trials["role"] == "probe").sum() == len(tiny_dict["seeds"]) * len(tiny_dict["sparsities"])
+
+
+NINE = """
+dataset = "mnist1d"
+parent = "{parent}"
+hidden = [8, 8, 8]
+seeds = 2
+sparsities = [0.5, 0.9]
+epochs = 2
+candidates = 4
+probe = 2
+
+[methods.dense]
+[methods.random]
+[methods.random-search]
+[methods.rs-naswot]
+method = "random-search"
+score = "naswot"
+[methods.magnitude]
+[methods.snip]
+[methods.synflow]
+[methods.evolution]
+[methods.trained-search]
+probe = 2
+"""
+
+
+@pytest.mark.parametrize("parent", ["mlp", "cnn1d"])
+def test_the_issues_nine_methods_run_from_one_config_and_the_leaderboard_lists_them_all(tmp_path, cli, parent):
+    config = tmp_path / "m.toml"
+    config.write_text(NINE.format(parent=parent))
+    db = tmp_path / "n.db"
+    code, _, err = cli("run", "--config", str(config), "--store", str(db), "--no-progress")
+    assert code == 0, err
+    code, _, err = cli("report", "--store", str(db), "--out", str(tmp_path / "rep"))
+    assert code == 0, err
+    markdown = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8").replace("\\_", "_")
+    board = markdown.split("## Leaderboard", 1)[1].split("\n## ", 1)[0]
+    listed = [line.split(" | ")[1] for line in board.splitlines() if line.startswith("| ") and " | " in line[2:]]
+    assert sorted(m.split(" (")[0] for m in listed if m != "method") == sorted(
+        ["dense", "random", "random-search", "rs-naswot", "magnitude", "snip", "synflow", "evolution", "trained-search"])
+    predictive = markdown.split("## Is the search score predictive?", 1)[1].split("\n## ", 1)[0]
+    for label in ("random-search", "rs-naswot", "evolution", "trained-search"):
+        assert f"{label}: Within seeds" in predictive
