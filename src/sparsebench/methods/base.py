@@ -17,6 +17,7 @@ import torch
 
 from ..errors import ConfigError
 from ..errors import invalid
+from ..names import SCORES
 from ..models.base import GatedNetwork, NodeSpace, Parent, ParentFamily
 from ..models.mask import NodeMask
 
@@ -202,6 +203,13 @@ def check_probe(probe: object, candidates: int) -> int:
     if probe > candidates - 1 and probe > 0:
         raise invalid("probe", probe, f"at most candidates - 1 = {candidates - 1}")
     return probe
+
+
+def check_score(score: object) -> str:
+    """A search's ``score``: one of ``names.SCORES``, else a one-line error listing them."""
+    if score not in SCORES:
+        raise invalid("score", score, "one of " + ", ".join(SCORES))
+    return score
 
 
 def check_count(name: str, value: object) -> int:

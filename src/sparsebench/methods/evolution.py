@@ -37,8 +37,7 @@ import torch
 
 from ..errors import invalid
 from ..models.mask import NodeMask
-from ..names import SCORES
-from .base import Method, Selection, SelectionContext, check_count, check_probe
+from .base import Method, Selection, SelectionContext, check_count, check_probe, check_score
 
 T = TypeVar("T")
 
@@ -127,9 +126,7 @@ class Evolution(Method):
         if isinstance(sample, bool) or not isinstance(sample, int) or not 1 <= sample <= population:
             raise invalid("sample", sample, f"a whole number in [1, population = {population}]")
         self.sample = sample
-        if score not in SCORES:
-            raise invalid("score", score, "one of " + ", ".join(SCORES))
-        self.score = score
+        self.score = check_score(score)
         self.probe = check_probe(probe, self.candidates)
 
     def select(self, ctx: SelectionContext) -> Selection:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..errors import invalid
-from ..names import SCORES
-from .base import MAX_PROBES, Method, Selection, SelectionContext, check_count, check_probe
+from .base import MAX_PROBES, Method, Selection, SelectionContext, check_count, check_probe, check_score
 
 __all__ = ["MAX_PROBES", "RandomSearch"]
 
@@ -31,9 +29,7 @@ class RandomSearch(Method):
 
     def __init__(self, candidates: int = 100, score: str = "loss", probe: int = 0):
         self.candidates = check_count("candidates", candidates)
-        if score not in SCORES:
-            raise invalid("score", score, "one of " + ", ".join(SCORES))
-        self.score = score
+        self.score = check_score(score)
         self.probe = check_probe(probe, self.candidates)
 
     def select(self, ctx: SelectionContext) -> Selection:
