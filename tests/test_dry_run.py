@@ -126,3 +126,28 @@ def test_with_patience_the_estimate_is_a_range_down_to_the_earliest_stop(tmp_pat
     assert est.min_epochs == 5
     per_epoch = sum(g.epoch_seconds for g in est.groups)
     assert est.seconds_at_least == pytest.approx(est.seconds - 15 * per_epoch)  # 15 epochs fewer for every network
+
+
+def test_the_searches_selection_cost_is_in_the_estimate(tiny_config):
+    """evolution's K scored candidates and trained-search's K x E network-epochs count in candidates, FLOPs and time."""
+    base = dict(dataset="digits", hidden=(24, 24), seeds=(0, 1), sparsities=(0.5,), candidates=6, epochs=2, batch_size=64)
+    plain = dry_run(sparsebench.ExperimentConfig(**base, methods={"random": {}}), store=":memory:")
+    evo = dry_run(sparsebench.ExperimentConfig(**base, methods={"random": {}, "evolution": {}}), store=":memory:")
+    ts = dry_run(sparsebench.ExperimentConfig(**base, methods={"random": {}, "ts": {"method": "trained-search", "candidates": 4,
+                                                                                  "epochs": 3}}), store=":memory:")
+    assert evo.unestimated == ts.unestimated == ()
+    assert evo.groups[0].candidates == 12 and ts.groups[0].candidates == 0  # evolution: K=6 per seed
+    from sparsebench.runner import load_checked_data, parent_family
+    from sparsebench.engine.families import engine_for
+
+    cfg = sparsebench.ExperimentConfig(**base)
+    data = load_checked_data(cfg.data, 64, sparsebench.runner.resolve_device("cpu"))
+    family = parent_family(cfg.model, data)
+    data = engine_for(family).prepare(data)
+    forward = family.flops(family.node_space.kept(0.5))
+    n_train, n_val = len(data.y_train), len(data.y_val)
+    per_network = 2 * (3 * n_train + n_val + len(data.y_monitor)) + n_val + 2 * len(data.y_test)
+    # trained-search's own trial trains like any network; its search adds 4 x 3 network-epochs per seed (no test).
+    assert ts.groups[0].flops == forward * (4 * per_network + 2 * 12 * (3 * n_train + n_val))
+    # Its time: the brief training of 12 network-epochs per seed costs several times the trial's own 2 epochs.
+    assert ts.groups[0].seconds > 2 * plain.groups[0].seconds

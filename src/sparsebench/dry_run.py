@@ -1,7 +1,7 @@
 """``sparsebench run ... --dry-run``: the plan of an experiment and an estimate of its cost, without training.
 
 What a user needs to size a cluster job: the work groups (``plan``), their
-trials, the candidates random search scores, the FLOPs all of it takes, and an
+trials, the candidates the searches score, the FLOPs all of it takes, and an
 estimated time on this machine. The time comes from a short calibration: a few
 training steps of a small stack of each group's own shape (the actual parent,
 compacted at the group's sparsity), timed here and scaled to the group's
@@ -32,7 +32,7 @@ from .engine.common import TrainSettings, steps_per_epoch
 from .engine.families import FamilyEngine, engine_for
 from .methods.registry import make_method
 from .models.base import ParentFamily
-from .names import DENSE, RANDOM, RANDOM_SEARCH
+from .names import DENSE, EVOLUTION, RANDOM, RANDOM_SEARCH, TRAINED_SEARCH
 from .plan import WorkGroup, plan
 from .seeding import generator
 
@@ -44,6 +44,10 @@ CALIBRATION_STEPS = 3
 CALIBRATION_ROWS = 256
 #: Candidates a calibration scores (scaled to K).
 CALIBRATION_CANDIDATES = 4
+#: The searches that score untrained candidates (K each per seed, timed as the loss score is).
+SCORING_SEARCHES = (RANDOM_SEARCH, EVOLUTION)
+#: The methods whose cost of choosing a mask the estimate includes (any other's: said not to be estimated).
+ESTIMATED_METHODS = (DENSE, RANDOM, *SCORING_SEARCHES, TRAINED_SEARCH)
 #: A training example's FLOPs per forward FLOP: the forward pass, and a backward pass of about twice its cost.
 TRAINING_FLOPS_PER_FORWARD = 3
 
@@ -152,15 +156,18 @@ def dry_run(config: ExperimentConfig | Mapping[str, Any] | None = None, store: s
     basis = "no calibration (calibrate=False)"
     for g in groups:
         ks = candidates_per_seed(g, flat)
-        unestimated |= {label for label in g.methods if g.method_of(label)[0] not in (DENSE, RANDOM, RANDOM_SEARCH)}
+        search_epochs = search_epochs_per_seed(g, flat)
+        unestimated |= {label for label in g.methods if g.method_of(label)[0] not in ESTIMATED_METHODS}
         candidates = sum(ks) * len(g.seeds)
         n_stored = min(stored.get(g.key, 0), g.n_trials)
         seconds = epoch_seconds = None
         if calibrate:
-            seconds, epoch_seconds = estimate_seconds(g, ks, family, engine, prepared, cfg.training, cfg.execution.engine, device)
+            seconds, epoch_seconds = estimate_seconds(g, ks, family, engine, prepared, cfg.training, cfg.execution.engine, device,
+                                                      search_epochs)
             seconds = 0.0 if n_stored >= g.n_trials else seconds
         estimates.append(GroupEstimate(g.label, g.n_trials, n_stored, candidates,
-                                       group_flops(g, ks, family, prepared, cfg.training.epochs), seconds, epoch_seconds))
+                                       group_flops(g, ks, family, prepared, cfg.training.epochs, search_epochs), seconds,
+                                       epoch_seconds))
     if calibrate:
         basis = (f"1 and {CALIBRATION_STEPS} training steps of a stack of each group's shape (its trials, at most {CALIBRATION_NETWORKS} networks; minibatch "
                  f"{cfg.training.batch_size}), {CALIBRATION_ROWS}-row evaluations and {CALIBRATION_CANDIDATES} scored "
@@ -185,27 +192,44 @@ def stored_per_group(groups: list[WorkGroup], finished: set[tuple]) -> dict[str,
 
 
 def candidates_per_seed(group: WorkGroup, flat: Mapping[str, Any]) -> list[int]:
-    """K of each random-search method of ``group`` (its own ``candidates``, else the flat key)."""
+    """K of each search of ``group`` that scores untrained candidates (random-search, evolution: its own
+    ``candidates``, else the flat key)."""
     if group.sparsity is None:
         return []
     ks = []
     for label in group.methods:
         name, params = group.method_of(label)
-        if name == RANDOM_SEARCH:
+        if name in SCORING_SEARCHES:
             ks.append(make_method(label, name, params, flat).candidates)
     return ks
 
 
-def group_flops(group: WorkGroup, ks: list[int], family: ParentFamily, data: DatasetSplits, epochs: int) -> float:
+def search_epochs_per_seed(group: WorkGroup, flat: Mapping[str, Any]) -> int:
+    """Network-epochs ``group``'s trained-searches train per seed to choose their masks: K x E each."""
+    if group.sparsity is None:
+        return 0
+    total = 0
+    for label in group.methods:
+        name, params = group.method_of(label)
+        if name == TRAINED_SEARCH:
+            method = make_method(label, name, params, flat)
+            total += method.candidates * method.epochs
+    return total
+
+
+def group_flops(group: WorkGroup, ks: list[int], family: ParentFamily, data: DatasetSplits, epochs: int,
+                search_epochs: int = 0) -> float:
     """FLOPs of ``group``: every network's training (forward and backward, every example of every epoch), its
     evaluations (validation and monitoring each epoch, validation once at initialization, test twice at the end),
-    and the scoring of each random search's candidates on the validation split."""
+    the scoring of each search's candidates on the validation split (``ks``: K per search, per seed), and
+    ``search_epochs`` network-epochs per seed of trained-search (training and validation, no test)."""
     kept = None if group.sparsity is None else family.node_space.kept(group.sparsity)
     forward = family.flops(kept)
     n_train, n_val, n_monitor, n_test = (len(data.y_train), len(data.y_val), len(data.y_monitor), len(data.y_test))
     per_network = epochs * (TRAINING_FLOPS_PER_FORWARD * n_train + n_val + n_monitor) + n_val + 2 * n_test
     scoring = sum(ks) * len(group.seeds) * n_val
-    return float(forward * (group.n_trials * per_network + scoring))
+    searching = search_epochs * len(group.seeds) * (TRAINING_FLOPS_PER_FORWARD * n_train + n_val)
+    return float(forward * (group.n_trials * per_network + scoring + searching))
 
 
 # -- calibration --------------------------------------------------------------------------------------
@@ -231,9 +255,11 @@ def _timed(fn, budget: float = 0.25, most: int = 9) -> float:
 
 
 def estimate_seconds(group: WorkGroup, ks: list[int], family: ParentFamily, engine: FamilyEngine, data: DatasetSplits,
-                     training: TrainSettings, engine_name: str, device: torch.device) -> tuple[float, float]:
-    """Estimated seconds to train (every epoch), evaluate and score ``group``, and of one epoch of its networks,
-    from timing a few steps of its own shape here."""
+                     training: TrainSettings, engine_name: str, device: torch.device,
+                     search_epochs: int = 0) -> tuple[float, float]:
+    """Estimated seconds to train (every epoch), evaluate and score ``group`` (and train ``search_epochs``
+    network-epochs per seed of trained-search), and of one epoch of its networks, from timing a few steps of its
+    own shape here."""
     n_cal = min(group.n_trials, CALIBRATION_NETWORKS) if engine_name == "stacked" else 1
     seed = group.seeds[0]
     parent = engine.to_device(family.init(seed), device)
@@ -264,6 +290,7 @@ def estimate_seconds(group: WorkGroup, ks: list[int], family: ParentFamily, engi
     n_train, n_val, n_monitor, n_test = len(data.y_train), len(data.y_val), len(data.y_monitor), len(data.y_test)
     epoch = steps_per_epoch(n_train, batch) * per_network_step + (n_val + n_monitor) * per_network_row
     seconds = group.n_trials * (training.epochs * epoch + (n_val + 2 * n_test) * per_network_row)
+    seconds += search_epochs * len(group.seeds) * (steps_per_epoch(n_train, batch) * per_network_step + n_val * per_network_row)
     if ks:
         k_cal = min(CALIBRATION_CANDIDATES, len(masks))
         scoring = _timed(lambda: engine.score(parent, masks[:k_cal], data.x_val[:eval_rows], data.y_val[:eval_rows],
@@ -320,7 +347,7 @@ def format_dry_run(est: DryRun) -> str:
            f"{est.min_epochs} (none diverging)"] if est.min_epochs is not None and est.min_epochs < est.epochs else []),
         f"based on: {est.basis}",
         "GFLOPs: every network's forward and backward passes (3 forward passes per training example) for every epoch, "
-        "its evaluations, and random search's scoring",
+        "its evaluations, the searches' scoring (random-search, evolution) and trained-search's brief training",
     ]
     if est.unestimated:
         lines.append(f"not estimated: the cost of choosing masks for {', '.join(est.unestimated)} (selection runs before training)")
