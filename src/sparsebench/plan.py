@@ -91,19 +91,26 @@ def planned_trial_count(config: Mapping[str, Any]) -> int:
     return sum(g.n_trials for g in plan(DesignSection.from_stored(config)))
 
 
-def remaining_parts(group: WorkGroup, stored: set[tuple[str, float, int]]) -> list[WorkGroup]:
-    """What of ``group`` is still to train, given the selection units ``(method label, sparsity, seed)`` already
-    stored whole (trained, or reused from another experiment): the seeds that lack the same methods train
+def remaining_parts(group: WorkGroup, stored: Mapping[tuple[str, float, int], int]) -> list[WorkGroup]:
+    """What of ``group`` is still to train, given how many trials of each selection unit ``(method label,
+    sparsity, seed)`` are stored (trained, or reused from another experiment): a unit is stored whole with its
+    selected trial and every planned probe (``probes_for``). The seeds that lack the same methods train
     together, each seed only the methods it lacks. A group of which nothing is stored is itself.
 
+    A unit stored in part (its selected trial without the probes a newer version plans for it) is trained
+    again whole; its stored trials are kept as they are (``Store.save_group`` stores only new keys), and a
+    deterministic run gives them the same numbers anyway.
+
     >>> g = WorkGroup(0.5, (0, 1, 2), ("random", "random-search"), 0)
-    >>> [(p.seeds, p.methods) for p in remaining_parts(g, {("random", 0.5, 0), ("random", 0.5, 1), ("random-search", 0.5, 0)})]
+    >>> [(p.seeds, p.methods) for p in remaining_parts(g, {("random", 0.5, 0): 1, ("random", 0.5, 1): 1, ("random-search", 0.5, 0): 1})]
     [((1,), ('random-search',)), ((2,), ('random', 'random-search'))]
+    >>> [(p.seeds, p.methods) for p in remaining_parts(dataclasses.replace(g, probes=2), {("random", 0.5, 0): 1, ("random-search", 0.5, 0): 1})]
+    [((0,), ('random-search',)), ((1, 2), ('random', 'random-search'))]
     """
     sparsity = 0.0 if group.sparsity is None else group.sparsity
     lacking: dict[tuple[str, ...], list[int]] = {}
     for seed in group.seeds:
-        methods = tuple(m for m in group.methods if (m, sparsity, seed) not in stored)
+        methods = tuple(m for m in group.methods if stored.get((m, sparsity, seed), 0) < 1 + group.probes_for(m))
         if methods:
             lacking.setdefault(methods, []).append(seed)
     if list(lacking) == [group.methods] and tuple(lacking[group.methods]) == group.seeds:

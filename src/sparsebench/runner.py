@@ -38,7 +38,7 @@ from .engine import kernels
 from .engine.allocator import keep_freed_memory
 from .engine.common import TrainResult, TrainSettings
 from .engine.families import FamilyEngine, engine_for
-from .errors import ConfigError, PluginError, ResourceError, SparsebenchError, SparsebenchWarning, describe, invalid, show
+from .errors import ConfigError, PluginError, ResourceError, SparsebenchError, SparsebenchWarning, StoreError, describe, invalid, show
 from .execution import Executor, make_executor
 from .execution.local import LocalExecutor
 from .execution.work import Job
@@ -404,6 +404,10 @@ def execute(
                 reported[group.key] = 0.0
                 per_network_epoch = work_units(training, group, family) / (group.n_trials * training.epochs)
                 parts = tuple(remaining_parts(group, st.stored_units(experiment_id)))  # only what is not stored (or reused)
+                if not parts:  # pending, yet every unit stored whole: the store holds trials its plan does not
+                    raise StoreError(f"{st.path}: experiment {experiment_id}, group {group.label}: {group.n_trials} trials "
+                                     "planned and every selection unit stored, but the group's count differs; allowed: "
+                                     "a store written by sparsebench (export the experiment, or run it in a new store)")
                 skipped = (group.n_trials - sum(p.n_trials for p in parts)) * per_network_epoch * training.epochs
                 reported[group.key] += skipped
                 bar.update(skipped)

@@ -785,11 +785,12 @@ class Store:
         config, fingerprint, config_hash = self._experiment_row(experiment_id)
         return _Identifier(config, fingerprint, config_hash)
 
-    def stored_units(self, experiment_id: int) -> set[tuple[str, float, int]]:
-        """``(method label, sparsity, seed)`` of every selection unit stored whole (its selected trial)."""
-        rows = self.con.execute("SELECT method, sparsity, seed FROM trials WHERE experiment_id = ? AND role = 'selected'",
-                                (experiment_id,))
-        return {tuple(r) for r in rows}
+    def stored_units(self, experiment_id: int) -> dict[tuple[str, float, int], int]:
+        """How many trials (the selected one and its probes) of each selection unit ``(method label, sparsity,
+        seed)`` the experiment holds; whether that is the whole unit is the plan's to say (``plan.remaining_parts``)."""
+        rows = self.con.execute("SELECT method, sparsity, seed, COUNT(*) FROM trials WHERE experiment_id = ? "
+                                "AND role IN ('selected', 'probe') GROUP BY method, sparsity, seed", (experiment_id,))
+        return {(method, sparsity, seed): count for method, sparsity, seed, count in rows}
 
     def adopt_units(self, experiment_id: int, environment: str | None) -> int:
         """Reuse, instead of training, the selection units the experiment plans and lacks that another
@@ -820,8 +821,8 @@ class Store:
             for label in group.methods:
                 name, params = group.method_of(label)
                 for seed in group.seeds:
-                    if (label, sparsity, seed) in have:
-                        continue
+                    if have.get((label, sparsity, seed), 0) >= 1 + probes.get(label, 0):
+                        continue  # stored whole
                     identity = unit_identity(config, fingerprint, name, params, probes.get(label, 0), sparsity, seed)
                     copied += self._copy_unit(experiment_id, label, identity, environment, 1 + probes.get(label, 0))
         return copied

@@ -133,3 +133,25 @@ def test_an_older_store_trial_without_identity_is_never_reused(tmp_path, tiny_co
     trained.clear()
     sparsebench.run(dataclasses.replace(tiny_config, seeds=(0, 1, 2)), store=db, progress=False)
     assert len(trained) == 3 * 5
+
+
+def test_a_unit_stored_without_its_planned_probes_trains_them_and_keeps_what_is_stored(tmp_path, tiny_dict):
+    """A store written when a search had no probes (evolution before it took the flat probe) resumes: the
+    missing probes are trained, the stored trials are kept as they are, and the numbers equal a fresh run's."""
+    config = {**tiny_dict, "probe": 2, "methods": {"random": {}, "evolution": {}}}
+    old, fresh = tmp_path / "old.db", tmp_path / "fresh.db"
+    sparsebench.run(config, store=old, progress=False)
+    with sqlite3.connect(old) as con:  # as an older version stored it: the selected trial alone
+        con.execute("DELETE FROM curves WHERE trial_id IN (SELECT id FROM trials WHERE role = 'probe')")
+        kept = con.execute("SELECT id, final_test_acc FROM trials WHERE method = 'evolution' ORDER BY id").fetchall()
+        con.execute("DELETE FROM trials WHERE role = 'probe'")
+    before = dict(sqlite3.connect(old).execute("SELECT id, final_test_acc FROM trials WHERE method = 'evolution'").fetchall())
+    resumed = sparsebench.run(config, store=old, progress=False)  # finishes (it once looped forever)
+    assert (resumed["role"] == "probe").sum() == 2 * len(tiny_dict["seeds"]) * len(tiny_dict["sparsities"])
+    after = dict(sqlite3.connect(old).execute("SELECT id, final_test_acc FROM trials WHERE method = 'evolution'").fetchall())
+    assert {k: after[k] for k in before} == before and len(kept) > len(before)
+    columns = ["method", "role", "candidate", "sparsity", "seed", "final_test_acc", "best_epoch", "init_score", "search_score"]
+    key = ["method", "role", "candidate", "sparsity", "seed"]
+    ours = resumed[columns].sort_values(key).reset_index(drop=True)
+    theirs = sparsebench.run(config, store=fresh, progress=False)[columns].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, theirs)
