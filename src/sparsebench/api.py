@@ -64,12 +64,13 @@ def load_mask(store: PathLike, trial_id: int) -> NodeMask | None:
 #: ``flop_reduction`` and ``flops`` are empty for trials stored before schema 5 (not recorded);
 #: ``candidate_evaluations`` and ``search_epochs`` (the cost of the trial's selection) before schema 6.
 #: ``method`` is the method's label; ``method_name`` its registered name and ``method_params`` its
-#: parameters away from their defaults (canonical JSON, ``{}`` at its defaults). ``search_score`` is the
-#: value the trial's search ranked its mask by (empty for a method that ranks no candidates).
+#: parameters away from their defaults (canonical JSON, ``{}`` at its defaults). ``score_name`` names
+#: ``init_score``; ``search_score`` is the value the trial's search ranked its mask by (empty for a method that
+#: ranks no candidates) and ``ranked_by`` names it (trained-search: "trained-accuracy").
 EXPORT_COLUMNS = [
     "experiment_id", "config_hash", "dataset", "method", "method_name", "method_params", "role", "candidate", "sparsity", "weight_sparsity",
     "flop_reduction", "kept_nodes", "n_params", "flops", "seed", "candidates", "candidate_evaluations",
-    "search_epochs", "score_name", "init_score", "search_score", "status",
+    "search_epochs", "score_name", "init_score", "search_score", "ranked_by", "status",
     "diverged_epoch", "epochs", "stop_epoch",
     "final_test_loss", "final_test_acc", "best_epoch", "best_val_acc", "best_test_loss", "best_test_acc",
     "threshold", "reached", "epochs_to_threshold", "auc", "convergence_split", "trial_id",

@@ -106,8 +106,8 @@ class ExperimentConfig:
                 "training-free score: naswot (log), jacob-cov, grad-norm, synflow (log) (higher is better)",
         "choices": SCORES})
     probe: int = field(default=0, metadata={
-        "help": "also train N other scored candidates of random-search and evolution per (seed, sparsity), to test if "
-                "the score predicts trained accuracy (another search: probe in its [methods.LABEL] table)",
+        "help": "also train N other scored random-search candidates per (seed, sparsity), to test if the score "
+                "predicts trained accuracy (another search: probe in its [methods.LABEL] table)",
         "metavar": "N", "allowed": "an integer >= 0"})
     epochs: int = field(default=200, metadata={
         "help": "the most training epochs; patience may stop a network earlier", "metavar": "E", "allowed": "an integer >= 1"})
@@ -770,7 +770,7 @@ def _validate(cfg: ExperimentConfig) -> None:
         raise invalid("probe", cfg.probe, f"at most candidates - 1 = {cfg.candidates - 1}")
     if cfg.probe > 0 and not set(FLAT_PROBE_METHODS) & set(named.values()):
         raise invalid("probe", cfg.probe, f"0 unless methods include {' or '.join(FLAT_PROBE_METHODS)} (probes are "
-                      "their scored candidates; another search takes probe in its own [methods.LABEL] table)")
+                      "its scored candidates; another search takes probe in its own [methods.LABEL] table)")
     _check_int("epochs", cfg.epochs, 1, 100_000)
     _check_int("patience", cfg.patience, 0, 100_000)
     _check_int("batch_size", cfg.batch_size, 1)

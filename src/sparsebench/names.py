@@ -11,10 +11,10 @@ RANDOM = "random"
 RANDOM_SEARCH = "random-search"
 EVOLUTION = "evolution"
 TRAINED_SEARCH = "trained-search"
-#: The searches whose ``probe`` parameter defaults to the config's flat ``probe`` key: those that share
-#: random-search's budget ``candidates`` and ``score`` (any other method that takes a ``probe`` parameter,
-#: ``trained-search`` or a user's, is probed only where its own table sets it).
-FLAT_PROBE_METHODS = (RANDOM_SEARCH, EVOLUTION)
+#: The searches whose ``probe`` parameter defaults to the config's flat ``probe`` key: random-search alone, as
+#: it always has (any other method that takes a ``probe`` parameter, ``evolution``, ``trained-search`` or a
+#: user's, is probed only where its own table sets it, so a config's plan never changes under its hash).
+FLAT_PROBE_METHODS = (RANDOM_SEARCH,)
 #: What every other method is compared with, paired by seed.
 BASELINE = RANDOM
 #: How candidates are ranked at initialization, each with its direction and whether it is stored as a log
@@ -29,8 +29,8 @@ SCORE_FACTS = {
     "synflow": (True, True),  # a product over layers: spans hundreds of orders of magnitude
 }
 SCORES = tuple(SCORE_FACTS)
-#: What a search that does not rank by one of ``SCORES`` ranks its candidates by, by method name: the name
-#: its trials' ``score_name`` reads (their ``search_score`` is the candidate's value of it; higher is better).
+#: What a search that does not rank by one of ``SCORES`` ranks its candidates by, by method name: its trials'
+#: ``ranked_by`` (their ``search_score`` is the candidate's value of it; higher is better).
 RANKING_SCORES = {TRAINED_SEARCH: "trained-accuracy"}
 
 

@@ -38,11 +38,11 @@ class WorkGroup:
 
     def probes_for(self, label: str) -> int:
         """Scored candidates of ``label`` also trained per seed: the method's ``probe`` parameter (default: the
-        flat key for random-search and evolution, ``names.FLAT_PROBE_METHODS``; 0 for any other method).
+        flat key for random-search, ``names.FLAT_PROBE_METHODS``; 0 for any other method).
 
-        >>> g = WorkGroup(0.5, (0,), ("evolution", "ts"), 4, (("ts", "trained-search", '{"probe":2}'),))
-        >>> g.probes_for("evolution"), g.probes_for("ts"), g.n_trials
-        (4, 2, 8)
+        >>> g = WorkGroup(0.5, (0,), ("evolution", "random-search", "ts"), 4, (("ts", "trained-search", '{"probe":2}'),))
+        >>> g.probes_for("evolution"), g.probes_for("random-search"), g.probes_for("ts"), g.n_trials
+        (0, 4, 2, 9)
         """
         name, params = self.method_of(label)
         explicit = json.loads(params).get("probe")

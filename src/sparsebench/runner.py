@@ -43,7 +43,7 @@ from .execution import Executor, make_executor
 from .execution.local import LocalExecutor
 from .execution.work import Job
 from .methods.base import Selection, SelectionContext
-from .methods.registry import NO_PARAMS, make_method
+from .methods.registry import NO_PARAMS, PROBE, make_method
 from .models.base import NodeSpace, ParentFamily, Weights
 from .models.mask import NodeMask
 from .models.registry import family_for
@@ -597,7 +597,7 @@ def select_networks(
     for label in group.methods:
         name, params = group.method_of(label)
         method = make_method(label, name, params, flat)
-        stream = (name,) if params == NO_PARAMS else (name, params)
+        stream = selection_stream(name, params)
         # Copies: a method that changed the parent or the data in place would
         # silently change what every other method of this seed trains on.
         ctx = SelectionContext(
@@ -644,6 +644,24 @@ def select_networks(
                 networks.append(Network(label, "probe", i, seed, selection.candidates[i], method_name=name, method_params=params,
                                         score_name=score_name))
     return networks, candidates
+
+
+def selection_stream(name: str, params: str) -> tuple[str, ...]:
+    """What a method's random stream is keyed by: its registered name, and its canonical parameters where they
+    are not the defaults; except ``probe``, which says what is trained besides, not how the mask is chosen (so
+    probing a search changes none of its choices). random-search keeps ``probe`` in its key, as its results
+    have been stored with it.
+
+    >>> selection_stream("evolution", '{"probe":2}'), selection_stream("evolution", '{"population":4,"probe":2}')
+    (('evolution',), ('evolution', '{"population":4}'))
+    >>> selection_stream("random-search", '{"probe":2}')
+    ('random-search', '{"probe":2}')
+    """
+    if name != RANDOM_SEARCH:
+        values = json.loads(params)
+        values.pop(PROBE, None)
+        params = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    return (name,) if params == NO_PARAMS else (name, params)
 
 
 def _select(name: str, instance: Any, ctx: SelectionContext) -> Selection:

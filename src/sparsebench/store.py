@@ -878,10 +878,11 @@ class Store:
         ``trained_in`` is the config hash of the experiment whose run trained the trial: its own, or
         another's whose stored trial it reused (same identity, data and environment; see identity.py).
 
-        ``search_score`` is the value the trial's method gave its mask when it ranked it (the ``candidates``
-        row of its selected or probe candidate; NaN for a method that ranks none): for a score-ranked search
-        its ``init_score`` computed in the search's batch, for trained-search the validation accuracy after
-        its brief training (``score_name`` "trained-accuracy").
+        ``score_name`` names the score ``init_score`` is (the trial's own, at initialization). ``search_score``
+        is the value the trial's method gave its mask when it ranked it (the ``candidates`` row of its selected
+        or probe candidate; NaN for a method that ranks none), and ``ranked_by`` names it: for a score-ranked
+        search the ``score_name`` (the value computed in the search's batch), for trained-search
+        "trained-accuracy", the validation accuracy after its brief training.
 
         ``flops`` (nullable integers) and ``flop_reduction`` are missing (NA, NaN) for trials
         stored before schema 5, which did not record them; ``selection_seconds``,
@@ -905,10 +906,12 @@ class Store:
         df["trained_in"] = df["trained_in"].fillna(df["config_hash"])
         configs = df.pop("config_json").map(json.loads)
         df.insert(2, "dataset", configs.map(lambda c: c["dataset"]))
-        # What the trial's method ranked candidates by: a search labelled with its own score ranked (and scored
-        # its trials) by it; trained-search by brief training (names.RANKING_SCORES); any other by the flat score.
-        df["score_name"] = [RANKING_SCORES.get(n) or json.loads(p if isinstance(p, str) else "{}").get("score", c["score"])
-                            for n, p, c in zip(df["method_name"], df["method_params"], configs)]
+        # A random-search labelled with its own score ranked (and scored its trials) by it.
+        df["score_name"] = [json.loads(p if isinstance(p, str) else "{}").get("score", c["score"])
+                            for p, c in zip(df["method_params"], configs)]
+        # What search_score is: the score_name, or what a search that does not rank by a score at
+        # initialization ranks by (trained-search: "trained-accuracy"; names.RANKING_SCORES).
+        df["ranked_by"] = [RANKING_SCORES.get(n) or score for n, score in zip(df["method_name"], df["score_name"])]
         # K: how many candidates the trial's method scored to choose it (0 for dense, random
         # and any method that returns no candidates); a probe is one of those, not a search.
         scored = df.pop("n_scored")

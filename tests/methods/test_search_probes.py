@@ -18,12 +18,12 @@ from sparsebench.plan import WorkGroup
 
 def test_every_search_trains_its_probes_and_is_analysed_by_its_own_score(tmp_path, tiny_dict):
     db = tmp_path / "p.db"
-    config = {**tiny_dict, "probe": 2, "methods": {
-        "random": {}, "evolution": {}, "ts": {"method": "trained-search", "candidates": 3, "epochs": 1, "probe": 2}}}
+    config = {**tiny_dict, "methods": {
+        "random": {}, "evolution": {"probe": 2}, "ts": {"method": "trained-search", "candidates": 3, "epochs": 1, "probe": 2}}}
     trials = sparsebench.run(config, store=db, progress=False)
     candidates = sparsebench.api.load_candidates(db)
     probes = trials[trials["role"] == "probe"]
-    # Per seed and sparsity: evolution 2 (the flat probe), ts its own 2, random none.
+    # Per seed and sparsity: evolution and ts 2 each (their own probe), random none.
     counts = probes.groupby(["method", "seed", "sparsity"]).size()
     assert set(counts.index.get_level_values("method")) == {"evolution", "ts"} and set(counts) == {2}
     for (label, seed, sparsity), group in trials[trials["method"].isin(["evolution", "ts"])].groupby(
@@ -35,9 +35,11 @@ def test_every_search_trains_its_probes_and_is_analysed_by_its_own_score(tmp_pat
         # search_score: the value the search ranked the trial's mask by, read from its stored candidates.
         assert group["search_score"].tolist() == [by_index[c] for c in group["candidate"]]
     ts = trials[trials["method"] == "ts"]
-    assert set(ts["score_name"]) == {"trained-accuracy"}
+    # init_score stays the loss at initialization (score_name); what the search ranked by is search_score.
+    assert set(ts["score_name"]) == {"loss"} and set(ts["ranked_by"]) == {"trained-accuracy"}
     assert ts["search_score"].between(0, 1).all()  # a validation accuracy after brief training
-    assert set(trials.loc[trials["method"] == "evolution", "score_name"]) == {"loss"}
+    evolution = trials[trials["method"] == "evolution"]
+    assert set(evolution["ranked_by"]) == set(evolution["score_name"]) == {"loss"}
     table = within_seed_predictiveness(trials)
     assert set(zip(table["method"], table["score_name"])) == {("evolution", "loss"), ("ts", "trained-accuracy")}
 
@@ -45,27 +47,42 @@ def test_every_search_trains_its_probes_and_is_analysed_by_its_own_score(tmp_pat
 def test_the_analysis_ranks_trained_search_by_its_search_score_not_its_initial_loss():
     # Initial losses say nothing; the accuracies after brief training order the final accuracies exactly.
     rows = [dict(method="ts", status="done", sparsity=0.9, seed=seed, role="selected" if i == 0 else "probe",
-                 candidate=i, score_name="trained-accuracy", init_score=2.3, search_score=0.5 - i / 10,
+                 candidate=i, score_name="loss", ranked_by="trained-accuracy", init_score=2.3, search_score=0.5 - i / 10,
                  final_test_acc=0.8 - i / 100) for seed in range(3) for i in range(4)]
     overall = within_seed_predictiveness(pd.DataFrame(rows)).set_index("scope").loc["overall"]
     assert overall["mean_rho"] == 1.0 and overall["mean_rho_useful"] == 1.0
 
 
-def test_the_flat_probe_is_a_default_for_random_search_and_evolution_only():
+def test_the_flat_probe_is_random_search_s_default_only():
     group = WorkGroup(0.5, (0, 1), ("evolution", "random-search", "trained-search", "ts"), 3,
                       (("ts", "trained-search", '{"probe":1}'),))
-    assert [group.probes_for(m) for m in group.methods] == [3, 3, 0, 1]
-    assert group.n_trials == (4 + 3 + 3 + 0 + 1) * 2
+    assert [group.probes_for(m) for m in group.methods] == [0, 3, 0, 1]
+    assert group.n_trials == (4 + 3 + 1) * 2
 
 
-@pytest.mark.parametrize("methods, words", [
+@pytest.mark.parametrize("flat, methods, words", [
     # a flat probe with no search that takes it is refused, not silently ignored
-    ({"random": {}, "trained-search": {}}, "probe: got 2; allowed: 0 unless methods include random-search or evolution"),
-    ({"random": {}, "evo": {"method": "evolution", "candidates": 2}}, "probe: got 2; allowed: at most candidates - 1 = 1"),
+    (2, {"random": {}, "evolution": {}}, "probe: got 2; allowed: 0 unless methods include random-search"),
+    (0, {"random": {}, "evo": {"method": "evolution", "candidates": 2, "probe": 2}},
+     "method 'evo' (evolution) parameter probe: got 2; allowed: at most candidates - 1 = 1"),
+    (0, {"random": {}, "ts": {"method": "trained-search", "probe": -1}}, "method 'ts' parameter probe: got -1; allowed: an integer in"),
+    (0, {"random": {}, "ts": {"method": "trained-search", "probe": True}}, "method 'ts' parameter probe: got True; allowed: an integer in"),
 ])
-def test_a_probe_no_search_can_train_is_refused_in_one_line(tiny_dict, methods, words):
-    with pytest.raises(ConfigError, match=words.replace("(", r"\(")):
-        sparsebench.ExperimentConfig.from_dict({**tiny_dict, "probe": 2, "methods": methods})
+def test_a_probe_no_search_can_train_is_refused_in_one_line(tiny_dict, flat, methods, words):
+    with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        sparsebench.ExperimentConfig.from_dict({**tiny_dict, "probe": flat, "methods": methods})
+
+
+def test_probing_a_search_changes_none_of_its_choices(tmp_path, tiny_dict):
+    """probe says what is trained besides, not how the mask is chosen: the selected trials are the same bits."""
+    columns = ["method", "sparsity", "seed", "candidate", "final_test_acc", "init_score", "search_score"]
+    selected = {}
+    for probe in (0, 2):
+        methods = {"random": {}, "evolution": {"probe": probe}, "trained-search": {"probe": probe}}
+        trials = sparsebench.run({**tiny_dict, "methods": methods}, store=tmp_path / f"{probe}.db", progress=False)
+        chosen = trials[trials["role"] == "selected"][columns]
+        selected[probe] = chosen.sort_values(columns[:3]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(selected[0], selected[2])
 
 
 def test_probe_parameters_are_checked():
@@ -126,6 +143,7 @@ score = "naswot"
 [methods.snip]
 [methods.synflow]
 [methods.evolution]
+probe = 2
 [methods.trained-search]
 probe = 2
 """
@@ -148,3 +166,21 @@ def test_the_issues_nine_methods_run_from_one_config_and_the_leaderboard_lists_t
     predictive = markdown.split("## Is the search score predictive?", 1)[1].split("\n## ", 1)[0]
     for label in ("random-search", "rs-naswot", "evolution", "trained-search"):
         assert f"{label}: Within seeds" in predictive
+
+
+class _ProbedByDefault(_ShortSearch):
+    """A user's search whose constructor probes one candidate unless told otherwise."""
+
+    def __init__(self, probe: int = 1):
+        self.probe = probe
+
+
+def test_a_users_non_zero_probe_default_is_trained_and_written_into_its_parameters(tmp_path, tiny_dict):
+    register_method("probed-search")(_ProbedByDefault)
+    try:
+        config = sparsebench.ExperimentConfig.from_dict({**tiny_dict, "methods": {"random": {}, "probed-search": {}}})
+        assert dict((label, params) for label, _, params in config.method_specs) == {"probed-search": '{"probe":1}'}
+        trials = sparsebench.run(config, store=tmp_path / "d.db", progress=False)
+    finally:
+        _METHODS.pop("probed-search", None)
+    assert (trials["role"] == "probe").sum() == len(tiny_dict["seeds"]) * len(tiny_dict["sparsities"])

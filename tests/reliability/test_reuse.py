@@ -136,9 +136,10 @@ def test_an_older_store_trial_without_identity_is_never_reused(tmp_path, tiny_co
 
 
 def test_a_unit_stored_without_its_planned_probes_trains_them_and_keeps_what_is_stored(tmp_path, tiny_dict):
-    """A store written when a search had no probes (evolution before it took the flat probe) resumes: the
-    missing probes are trained, the stored trials are kept as they are, and the numbers equal a fresh run's."""
-    config = {**tiny_dict, "probe": 2, "methods": {"random": {}, "evolution": {}}}
+    """A store whose units lack the probes their plan holds (as a store written by a version without them
+    would) resumes: the missing probes are trained, the stored trials are kept as they are, and the numbers
+    equal a fresh run's."""
+    config = {**tiny_dict, "methods": {"random": {}, "evolution": {"probe": 2}}}
     old, fresh = tmp_path / "old.db", tmp_path / "fresh.db"
     sparsebench.run(config, store=old, progress=False)
     with sqlite3.connect(old) as con:  # as an older version stored it: the selected trial alone

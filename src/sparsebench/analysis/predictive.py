@@ -4,7 +4,7 @@ A search method (random search, evolution; any method that returns its scored ca
 ranks candidate masks by a score measured at initialization (``init_score``: the
 validation loss by default, or any score of ``sparsebench.scores``) and trains only
 the best; trained-search ranks them by their validation accuracy after brief training
-(``search_score``, ``score_name`` "trained-accuracy"); :func:`ranking_score` is
+(``search_score``, ``ranked_by`` "trained-accuracy"); :func:`ranking_score` is
 what each candidate was ranked by. With ``--probe N`` (or a search's own ``probe``
 parameter) sparsebench also trains N other scored candidates per
 (seed, sparsity) (``role == 'probe'``). Over those probes plus the selected winner
@@ -100,19 +100,19 @@ def probed_methods(trials: pd.DataFrame) -> list[str]:
 
 
 def ranking_score(points: pd.DataFrame) -> pd.Series:
-    """What each trial's search ranked its mask by: ``init_score`` where its ``score_name`` is a score at
-    initialization (``names.SCORES``; the trial's own, computed alone), else ``search_score`` (the search's
-    stored value: trained-search's accuracy after brief training).
+    """What each trial's search ranked its mask by: ``init_score`` where that is a score at initialization
+    (``ranked_by``, else ``score_name``, in ``names.SCORES``: the trial's own, computed alone), else
+    ``search_score`` (the search's stored value: trained-search's accuracy after brief training).
 
-    >>> ranking_score(pd.DataFrame({"score_name": ["loss", "trained-accuracy"], "init_score": [2.3, 2.2],
+    >>> ranking_score(pd.DataFrame({"ranked_by": ["loss", "trained-accuracy"], "init_score": [2.3, 2.2],
     ...                             "search_score": [2.3, 0.41]})).tolist()
     [2.3, 0.41]
     """
     init = points["init_score"].astype(float)
-    if "search_score" not in points.columns or "score_name" not in points.columns:
+    name = "ranked_by" if "ranked_by" in points.columns else "score_name"
+    if "search_score" not in points.columns or name not in points.columns:
         return init
-    at_init = points["score_name"].isin(SCORES)
-    return init.where(at_init, points["search_score"].astype(float))
+    return init.where(points[name].isin(SCORES), points["search_score"].astype(float))
 
 
 def scored_candidates(trials: pd.DataFrame, method: str | None = SEARCH_METHOD,
@@ -132,6 +132,8 @@ def scored_candidates(trials: pd.DataFrame, method: str | None = SEARCH_METHOD,
         winner &= of_method["candidate"] >= 0
     chosen = of_method[(of_method["role"] == "probe") | winner]
     chosen = chosen.assign(ranking_score=ranking_score(chosen))
+    if "ranked_by" in chosen.columns:  # the tables name the score each search ranked by
+        chosen = chosen.assign(score_name=chosen["ranked_by"])
     finite = np.isfinite(chosen["ranking_score"]) & np.isfinite(chosen[metric].astype(float))
     return chosen[finite]
 

@@ -287,10 +287,11 @@ class Method(ABC):
     """
 
     #: Constructor parameters whose default is a flat config key (parameter name to config field):
-    #: ``random-search`` and ``evolution`` take ``candidates``, ``score`` and ``probe`` from the config
-    #: unless a ``[methods.LABEL]`` table sets them. A method with a ``probe`` parameter (a count) has that
-    #: many of its other returned candidates trained too, per seed and sparsity, as probes of whether its
-    #: ranking predicts trained accuracy; it must then return more candidates than that.
+    #: ``random-search`` takes ``candidates``, ``score`` and ``probe`` from the config unless a
+    #: ``[methods.LABEL]`` table sets them, ``evolution`` ``candidates`` and ``score``. A method with a
+    #: ``probe`` parameter (a count) has that many of its other returned candidates trained too, per seed
+    #: and sparsity, as probes of whether its ranking predicts trained accuracy; it must then return more
+    #: candidates than that.
     CONFIG_DEFAULTS: ClassVar[dict[str, str]] = {}
 
     @abstractmethod

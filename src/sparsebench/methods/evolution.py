@@ -103,15 +103,16 @@ class Evolution(Method):
     the config's flat ``candidates``, random-search's budget); ``population`` P (default ``K // 5``, at least 2,
     at most K: 20 at K=100, 3 at K=16); ``sample`` S, the tournament size (default ``P // 4``, at least 2, at
     most P: 5 at P=20, 2 at P=3); ``score``, how candidates are ranked (default: the config's flat ``score``);
-    ``probe``, how many of the other scored candidates are also trained (default: the config's flat ``probe``;
-    at most K - 1). Probes are drawn among the positions of the history, so a mask that evolution scored
-    twice (a swap undone by a later one) may be drawn twice, as it was scored twice.
+    ``probe``, how many of the other scored candidates are also trained (default 0, at most K - 1; not the flat
+    ``probe``, which is random-search's). Probes are drawn among the positions of the history, so a mask that
+    evolution scored twice (a swap undone by a later one) may be drawn twice, even as the winner's twin: each
+    is a scored candidate.
 
     >>> Evolution(candidates=100)
     Evolution(candidates=100, population=20, sample=5, score='loss', probe=0)
     """
 
-    CONFIG_DEFAULTS = {"candidates": "candidates", "score": "score", "probe": "probe"}
+    CONFIG_DEFAULTS = {"candidates": "candidates", "score": "score"}
 
     def __init__(self, candidates: int = 100, population: int | None = None, sample: int | None = None,
                  score: str = "loss", probe: int = 0):

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 
 from ..errors import ConfigError, SparsebenchError, describe, invalid, show
 from ..names import DENSE, RANDOM, RANDOM_SEARCH
-from .base import Method
+from .base import MAX_PROBES, Method
 from .dense import Dense
 from .evolution import Evolution
 from .fisher import Fisher
@@ -101,6 +101,8 @@ def _checked(name: str, obj: object) -> type[Method]:
 LABEL_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,63}")
 #: The canonical parameters of a method at its defaults.
 NO_PARAMS = "{}"
+#: The parameter that has a method's other candidates trained as probes (``plan.WorkGroup.probes_for``).
+PROBE = "probe"
 
 
 def method_parameters(cls: type[Method]) -> dict[str, inspect.Parameter]:
@@ -155,6 +157,16 @@ def canonical_params(label: str, name: str, params: Mapping[str, Any], flat: Map
     defaults = {k: p.default for k, p in accepted.items() if p.default is not inspect.Parameter.empty}
     defaults.update(config_defaults(cls, flat))
     explicit = {k: _plain_value(v) for k, v in params.items() if not (k in defaults and _same(v, defaults[k]))}
+    # The plan reads a method's probe count from its canonical parameters (plan.WorkGroup.probes_for), so a
+    # count is checked here for every method, and one a constructor defaults to other than 0 is written out.
+    if PROBE in accepted and PROBE not in explicit and PROBE not in getattr(cls, "CONFIG_DEFAULTS", {}):
+        if defaults.get(PROBE) not in (None, 0):
+            explicit[PROBE] = defaults[PROBE]
+    if PROBE in explicit:
+        probe = explicit[PROBE]
+        if isinstance(probe, bool) or not isinstance(probe, int) or not 0 <= probe <= MAX_PROBES:
+            raise invalid(f"method {label!r} parameter probe", probe,
+                          f"an integer in [0, {MAX_PROBES}] (how many of its other candidates are also trained)")
     try:
         text = json.dumps(explicit, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):

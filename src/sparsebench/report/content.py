@@ -123,7 +123,7 @@ def build_report(
     sections += [_predictive_section(trials), _divergence_section(diverged),
                  _notes(margin, alpha, fraction, has_curves, thresholds, split)]
     if accuracy["method"].nunique() > 1:  # a leaderboard of one method says nothing the summary does not
-        sections.insert(0, _leaderboard_section(accuracy, margin, alpha, gaps))
+        sections.insert(0, _leaderboard_section(accuracy, margin, alpha, gaps, trials))
     warnings = _warnings_section(trials, chance_acc)
     if warnings is not None:
         sections.insert(0, warnings)
@@ -276,7 +276,8 @@ def _accuracy_section(accuracy: pd.DataFrame, margin: float, alpha: float) -> Se
     return Section("Test accuracy: each method vs random", blocks)
 
 
-def _leaderboard_section(accuracy: pd.DataFrame, margin: float, alpha: float, gaps: pd.DataFrame | None = None) -> Section:
+def _leaderboard_section(accuracy: pd.DataFrame, margin: float, alpha: float, gaps: pd.DataFrame | None = None,
+                         trials: pd.DataFrame | None = None) -> Section:
     """Methods × sparsities, each cell the paired difference to random with its CI and verdict,
     methods by mean gain, then the two references unranked (random itself, and the dense parent's
     difference to it); the same as a figure; and the Holm family said out loud."""
@@ -290,7 +291,7 @@ def _leaderboard_section(accuracy: pd.DataFrame, margin: float, alpha: float, ga
             cell = cells.get((r.method, s))
             row.append("—" if cell is None else _leaderboard_cell(cell))
         rows.append(row)
-    rows += _reference_rows(accuracy, gaps, sparsities)
+    rows += _reference_rows(trials, gaps, sparsities)
     table = Table(["rank", "method", "mean gain", *(f"sparsity {sparsity(s)}" for s in sparsities)], rows,
                   f"Final test accuracy, method − random, paired by seed: mean difference in percentage points, "
                   f"its 95% paired t interval, and the verdict (margin ±{margin * 100:g} pp, alpha {alpha:g}, "
@@ -317,10 +318,13 @@ def _leaderboard_section(accuracy: pd.DataFrame, margin: float, alpha: float, ga
     return Section("Leaderboard", [table, figure, holm])
 
 
-def _reference_rows(accuracy: pd.DataFrame, gaps: pd.DataFrame | None, sparsities: list[float]) -> list[list[str]]:
-    """The leaderboard's unranked rows: the baseline's mean accuracy per sparsity and the dense parent's
-    paired difference to it (the negated gap of the baseline to dense, with its interval)."""
-    baseline = accuracy.groupby("sparsity")["mean_baseline"].first()
+def _reference_rows(trials: pd.DataFrame | None, gaps: pd.DataFrame | None, sparsities: list[float]) -> list[list[str]]:
+    """The leaderboard's unranked rows: the baseline's mean accuracy per sparsity (over its finished trials) and
+    the dense parent's paired difference to it (the negated gap of the baseline to dense, with its interval)."""
+    if trials is None:
+        return []
+    finished = comparable_trials(trials)
+    baseline = finished[finished["method"] == BASELINE].groupby("sparsity")["final_test_acc"].mean()
     rows = [["—", f"{BASELINE} (baseline)", "0 by definition"]
             + [f"{percent(baseline[s])}% (the baseline)" if s in baseline.index else "—" for s in sparsities]]
     if gaps is None or gaps.empty:
