@@ -18,9 +18,9 @@ from .test_conv_engine import splits
 
 #: (family factory, example shape, strategies that apply)
 CASES = {
-    "cnn1d": (lambda bn: CNN1d(1, (20,), (8, 8, 8), (6,), 3, batchnorm=bn), (20,), ("loop", "unfold")),
-    "cnn": (lambda bn: CNN(2, (7, 7), (6, 6), (8,), 3, batchnorm=bn), (2, 7, 7), ("loop", "unfold")),  # odd: pooling drops an edge
-    # (the engine never chooses unfold in 2-D, slower there; it is held to the reference all the same)
+    "cnn1d": (lambda bn: CNN1d(1, (20,), (8, 8, 8), (6,), 3, batchnorm=bn), (20,), ("loop", "loop_first", "unfold")),
+    "cnn": (lambda bn: CNN(2, (7, 7), (6, 6), (8,), 3, batchnorm=bn), (2, 7, 7), ("loop", "loop_first", "unfold")),  # odd: pooling drops an edge
+    # (the engine never chooses unfold or channels first in 2-D, slower there; they are held to the reference all the same)
 }
 STRATEGY_CASES = [(name, s) for name, (_, _, strategies) in CASES.items() for s in strategies]
 
@@ -94,7 +94,7 @@ def test_stacked_training_equals_the_masked_reference(name, strategy, bn, optimi
 @pytest.mark.parametrize("name,strategy", STRATEGY_CASES)
 def test_stacked_scores_equal_one_at_a_time_scores(name, strategy, monkeypatch):
     family, engine, data, parent, masks = setup(name, bn=True, count=conv_stacked.SCORE_CHUNK + 3)  # two chunks
-    monkeypatch.setattr(conv_stacked, "choose_strategy", lambda *a: strategy)
+    monkeypatch.setattr(conv_stacked, "choose_strategy", lambda *a, **k: strategy)
     for score in ("loss", "accuracy"):
         stacked = engine.score(parent, masks, data.x_val, data.y_val, score)
         alone = [_evaluate(family.to_module(parent, m), data.x_val, data.y_val, EVAL_CHUNK) for m in masks]

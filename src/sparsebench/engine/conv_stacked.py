@@ -80,6 +80,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from functools import partial
 from typing import Callable
 
 import torch
@@ -93,6 +94,10 @@ from .fused_optimizer import FusedOptimizer
 #: Networks whose widest convolution keeps at most this many channels are trained with ``unfold``, by dimensions
 #: (2-D: never; measured 3.5 to 5.5 times slower than the loop, see the module docstring).
 UNFOLD_MAX_CHANNELS = {1: 24, 2: 0}
+#: 1-D networks whose first convolution keeps at least this many channels run it as one product of the unfolded
+#: input and the rest channels last (oneDNN's 1-D convolution of a one-channel input is 10 times slower than the
+#: product from 16 output channels on; with fewer channels, channels first is faster).
+CHANNELS_LAST_MIN_CHANNELS = 16
 #: Rows evaluated at once (the reference's chunk; fixed, so that no network's sums depend on the stack).
 EVAL_ROWS = 1024
 #: Candidates scored at once: bounds the memory of scoring any K.
@@ -122,11 +127,16 @@ def initial_stats(layers: list[ConvLayer]) -> Stats:
             for l in layers]
 
 
-def choose_strategy(family: ConvNet, layers: list[ConvLayer]) -> str:
-    """``unfold`` for networks of few channels, else ``loop`` (measured: see the module docstring)."""
+def choose_strategy(family: ConvNet, layers: list[ConvLayer], training: bool = True) -> str:
+    """How to compute the stacked networks ``layers``, in training or in evaluation (measured: see the module
+    docstring): ``loop`` (channels last), ``loop_first`` (channels first) or ``unfold``."""
+    if family.dims == 2:
+        return "loop"
     n_conv = len(family.channels)
     widest = max(l.weight.shape[1] for l in layers[:n_conv])
-    return "unfold" if widest <= UNFOLD_MAX_CHANNELS[family.dims] else "loop"
+    if training and widest <= UNFOLD_MAX_CHANNELS[family.dims]:
+        return "unfold"
+    return "loop" if layers[0].weight.shape[1] >= CHANNELS_LAST_MIN_CHANNELS else "loop_first"
 
 
 # -- forward passes ---------------------------------------------------------
@@ -135,26 +145,65 @@ def _batch_norm(h, stats, i, n, layer, training):
     return F.batch_norm(h, mean[n], var[n], layer.bn_weight, layer.bn_bias, training, BN_MOMENTUM, BN_EPS)
 
 
+def first_layer_cols(family: ConvNet, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """The unfolded input ``(B*positions, C*k**d)`` of ``x`` ``(B, C, *spatial)`` for the first convolution, its
+    columns in the order of ``weight.view(out, -1)``, and the output's spatial size."""
+    k, s, p = family.kernel, family.stride, family.padding
+    if family.dims == 1:
+        cols = F.pad(x, (p, p)).unfold(2, k, s)  # (B, C, L', k)
+        return cols.permute(0, 2, 1, 3).reshape(-1, x.shape[1] * k), (cols.shape[2],)
+    cols = F.unfold(x, k, padding=p, stride=s)  # (B, C*k*k, H'*W'): columns (C, kh, kw), as the weight's
+    out = tuple((n + 2 * p - k) // s + 1 for n in x.shape[2:])
+    return cols.transpose(1, 2).reshape(-1, cols.shape[1]), out
+
+
+def _first_layer(cols: torch.Tensor, out_size: tuple[int, ...], layer: ConvLayer) -> torch.Tensor:
+    """The first convolution as one product of the unfolded input: ``(B, out, *spatial)`` logically,
+    channels last in memory (``(B, out, 1, L)`` in 1-D), as the convolutions after it take it."""
+    h = torch.addmm(layer.bias, cols, layer.weight.reshape(layer.weight.shape[0], -1).t())
+    b = cols.shape[0] // math.prod(out_size)
+    return h.view(b, *((1,) if len(out_size) == 1 else ()), *out_size, -1).permute(0, 3, 1, 2)
+
+
 def forward_loop(family: ConvNet, nets: list[list[ConvLayer]], stats: Stats, xs: list[torch.Tensor],
-                 training: bool) -> list[torch.Tensor]:
-    """Each network's logits ``(B, classes)`` on its own input ``xs[n]`` ``(B, C, *spatial)``: its own calls."""
-    conv = F.conv1d if family.dims == 1 else F.conv2d
-    pool = F.max_pool1d if family.dims == 1 else F.max_pool2d
+                 training: bool, last: bool = True) -> list[torch.Tensor]:
+    """Each network's logits ``(B, classes)`` on its own input ``xs[n]`` ``(B, C, *spatial)``: its own calls.
+
+    Channels last (``last``, strategy ``loop``): oneDNN's 2-D convolutions on channels-last activations (a 1-D
+    sequence as an image of height 1), and in 1-D the first convolution as a product of the unfolded input,
+    unfolded once for the networks that share it. Otherwise (strategy ``loop_first``) oneDNN's convolutions
+    channels first.
+    """
+    first_product = last and family.dims == 1
+    if family.dims == 1 and last:
+        conv, stride, padding, pool = F.conv2d, (1, family.stride), (0, family.padding), partial(F.max_pool2d, kernel_size=(1, 2))
+    elif family.dims == 1:
+        conv, stride, padding, pool = F.conv1d, family.stride, family.padding, partial(F.max_pool1d, kernel_size=2)
+    else:
+        conv, stride, padding, pool = F.conv2d, family.stride, family.padding, partial(F.max_pool2d, kernel_size=2)
     act = (ACTIVATIONS if torch.is_grad_enabled() else ACTIVATIONS_INPLACE)[family.activation]
     n_conv = len(family.channels)
+    shared: dict[int, object] = {}  # per distinct input: its unfolded or channels-last form
     logits = []
-    for n, (layers, h) in enumerate(zip(nets, xs)):
+    for n, (layers, x) in enumerate(zip(nets, xs)):
+        if id(x) not in shared:
+            shared[id(x)] = (first_layer_cols(family, x) if first_product
+                             else x.contiguous(memory_format=torch.channels_last) if last else x)
+        h = shared[id(x)]
         for i, layer in enumerate(layers):
-            if i < n_conv:
-                h = conv(h, layer.weight, layer.bias, stride=family.stride, padding=family.padding)
-                if layer.bn_weight is not None:
-                    h = _batch_norm(h, stats, i, n, layer, training)
+            if i == 0 and first_product:
+                h = _first_layer(*h, layer)
+            elif i < n_conv:
+                weight = layer.weight.unsqueeze(2) if last and family.dims == 1 else layer.weight
+                h = conv(h, weight, layer.bias, stride=stride, padding=padding)
             else:
                 h = F.linear(h.flatten(1) if i == n_conv else h, layer.weight, layer.bias)
+            if i < n_conv and layer.bn_weight is not None:
+                h = _batch_norm(h, stats, i, n, layer, training)
             if i < len(layers) - 1:
                 h = act(h)
             if i < n_conv and family.pools_after(i):
-                h = pool(h, 2)
+                h = pool(h)
         logits.append(h)
     return logits
 
@@ -172,14 +221,36 @@ def _taps(h: torch.Tensor, k: int, stride: int, pad: int, out_size: tuple[int, .
     return view.reshape(n, b * math.prod(out_size), k ** len(spatial) * c)
 
 
+def _column_sums(grad: torch.Tensor) -> torch.Tensor:
+    """Each network's sum over rows ``(N, out)`` of ``grad`` ``(N, rows, out)``, as a product with a column of
+    ones: a reduction's split among threads depends on the whole tensor's size, a strict-mode product's does not."""
+    ones = grad.new_ones(grad.shape[0], grad.shape[1], 1)
+    return torch.bmm(grad.transpose(1, 2), ones).squeeze(2)
+
+
+class StackedLinear(torch.autograd.Function):
+    """N stacked linear layers: ``x`` ``(N, B, in)``, ``weight`` ``(N, out, in)`` (as ``nn.Linear`` holds it),
+    ``bias`` ``(N, out)`` -> ``(N, B, out)``; forward, input and weight gradients one ``bmm`` each."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        grad_x = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None
+        return grad_x, torch.bmm(grad.transpose(1, 2), x), _column_sums(grad)
+
+
 class UnfoldConv(torch.autograd.Function):
     """N stacked convolutions (1-D or 2-D), channels last, as one ``bmm`` of the unfolded input; backward written out.
 
     ``h`` ``(N, B, *spatial, C)``, ``weight`` ``(N, k**d*C, out)`` (rows kernel-position-major), ``bias`` ``(N, out)``
     -> ``(N, B, *spatial', out)``. Autograd through the unfolding's slices would write a zero-filled input-sized
-    gradient per kernel position; here they are added into one buffer. The forward and input-gradient products
-    (inner dimension k**d*C or out, small) are one ``bmm``; the weight gradient (inner dimension B*positions) and
-    the bias gradient are computed network by network.
+    gradient per kernel position; here they are added into one buffer. Forward, input and weight gradients are
+    one ``bmm`` each for the whole stack.
     """
 
     @staticmethod
@@ -197,10 +268,9 @@ class UnfoldConv(torch.autograd.Function):
         spatial, c, k, stride, pad, out_size = ctx.geometry
         n, b, d = grad.shape[0], grad.shape[1], len(spatial)
         grad = grad.reshape(n, b * math.prod(out_size), -1)
-        # Per network: a batched product of wide-K matrices splits its sums by the batch's size (measured, 1 and 2
-        # threads), which would make a network's numbers depend on its stack.
-        grad_weight = torch.stack([c_.t() @ g for c_, g in zip(cols.unbind(0), grad.unbind(0))])
-        grad_bias = torch.stack([g.sum(0) for g in grad.unbind(0)])
+        # One product for the whole stack: under MKL's strict mode each network's matrix gets the bits it gets alone.
+        grad_weight = torch.bmm(cols.transpose(1, 2), grad)
+        grad_bias = _column_sums(grad)
         grad_cols = torch.bmm(grad, weight.transpose(1, 2)).view(n, b, *out_size, *(k,) * d, c)
         grad_padded = grad.new_zeros(n, b, *(size + 2 * pad for size in spatial), c)
         for taps in itertools.product(range(k), repeat=d):
@@ -246,14 +316,13 @@ def forward_unfold(family: ConvNet, layers: list[ConvLayer], stats: Stats, x: to
         h = act(h)
         if family.pools_after(i):
             h = _max_pool(h)
-    hs = h.movedim(-1, 2).flatten(2).unbind(0)  # each (B, C*positions): channel-major, as nn.Flatten
-    # FC layers network by network: their weight gradients are wide-K products (see UnfoldConv).
+    h = h.movedim(-1, 2).flatten(2)  # (N, B, C*positions): channel-major, as nn.Flatten
     rest = layers[n_conv:]
     for j, layer in enumerate(rest):
-        hs = [F.linear(x, w, b) for x, w, b in zip(hs, layer.weight.unbind(0), layer.bias.unbind(0))]
+        h = StackedLinear.apply(h, layer.weight, layer.bias)
         if j < len(rest) - 1:
-            hs = [act(x) for x in hs]
-    return list(hs)
+            h = act(h)
+    return list(h.unbind(0))
 
 
 def _forward(family: ConvNet, strategy: str, layers: list[ConvLayer], stats: Stats, x: torch.Tensor,
@@ -262,7 +331,7 @@ def _forward(family: ConvNet, strategy: str, layers: list[ConvLayer], stats: Sta
     n = layers[0].weight.shape[0]
     if strategy == "unfold":
         return forward_unfold(family, layers, stats, x.expand(n, *x.shape), training)
-    return forward_loop(family, [unstack(layers, i) for i in range(n)], stats, [x] * n, training)
+    return forward_loop(family, [unstack(layers, i) for i in range(n)], stats, [x] * n, training, strategy == "loop")
 
 
 @torch.no_grad()
@@ -274,7 +343,7 @@ def evaluate_stacked(family: ConvNet, layers: list[ConvLayer], stats: Stats | No
     Rows are read ``EVAL_ROWS`` at a time, summed per network as the reference's ``_evaluate`` sums them;
     ``features`` converts each chunk of stored rows (``DatasetSplits.features``: uint8 images) to float inputs.
     """
-    strategy = strategy or choose_strategy(family, layers)
+    strategy = strategy or choose_strategy(family, layers, training=False)
     stats = initial_stats(layers) if stats is None else stats
     n = layers[0].weight.shape[0]
     loss_sum = torch.zeros(n, dtype=torch.float64, device=x.device)
@@ -314,7 +383,7 @@ class _Parameters:
         self.stacked = [ConvLayer(*(None if t is None else t.detach().clone() for t in l)) for l in layers]
         self.n = layers[0].weight.shape[0]
         self.flat = [t for l in self.stacked for t in l if t is not None]
-        if strategy == "loop":
+        if strategy != "unfold":
             self.nets = [unstack(self.stacked, i) for i in range(self.n)]
             self.leaves = [net[li][f] for li, layer in enumerate(self.stacked) for f, t in enumerate(layer)
                            if t is not None for net in self.nets]
@@ -327,7 +396,7 @@ class _Parameters:
 
     def grads(self) -> list[torch.Tensor]:
         """Gradients in the order of ``per_network``."""
-        if self.strategy == "loop":
+        if self.strategy != "unfold":
             return [t.grad for t in self.leaves]
         return [t.grad[i] for t in self.flat for i in range(self.n)]
 
@@ -336,8 +405,8 @@ class _Parameters:
             t.grad = None
 
     def logits(self, family, stats, x, training):
-        if self.strategy == "loop":
-            return forward_loop(family, self.nets, stats, x, training)
+        if self.strategy != "unfold":
+            return forward_loop(family, self.nets, stats, x, training, self.strategy == "loop")
         return forward_unfold(family, self.stacked, stats, x, training)
 
     def snapshot(self) -> list[torch.Tensor]:
@@ -372,6 +441,8 @@ def train_stacked(
     (weights and running statistics kept), the stopping rule, divergence, final and best test metrics.
     """
     start_time = time.perf_counter()
+    # Evaluation has its own best strategy (no backward pass, larger chunks), unless one is forced.
+    eval_strategy = strategy or choose_strategy(family, layers, training=False)
     strategy = strategy or choose_strategy(family, layers)
     params = _Parameters(layers, strategy)
     n, device = params.n, layers[0].weight.device
@@ -403,7 +474,7 @@ def train_stacked(
                        for k, i in enumerate(idx)]
             yb_seed = [data.y_train[i] for i in idx]
             xs, ys = [xb_seed[k] for k in slot], [yb_seed[k] for k in slot]
-            x = xs if strategy == "loop" else torch.stack(xs)
+            x = torch.stack(xs) if strategy == "unfold" else xs
             logits = params.logits(family, stats, x, True)
             losses = [F.cross_entropy(l, yb) for l, yb in zip(logits, ys)]
             params.zero_grad()
@@ -415,9 +486,9 @@ def train_stacked(
                 correct += torch.stack([(l.argmax(1) == yb).sum() for l, yb in zip(logits, ys)])
             del logits, losses
         current = params.detached()
-        val_loss, val_acc = evaluate_stacked(family, current, stats, data.x_val, data.y_val, strategy, data.features)
+        val_loss, val_acc = evaluate_stacked(family, current, stats, data.x_val, data.y_val, eval_strategy, data.features)
         if data.has_monitor:
-            monitor_loss, monitor_acc = evaluate_stacked(family, current, stats, data.x_monitor, data.y_monitor, strategy, data.features)
+            monitor_loss, monitor_acc = evaluate_stacked(family, current, stats, data.x_monitor, data.y_monitor, eval_strategy, data.features)
         train_loss, train_acc = loss_sum / n_train, correct.double() / n_train
         record_epoch(results, epoch, train_loss, train_acc, val_loss, val_acc,
                      (monitor_loss, monitor_acc) if data.has_monitor else None, diverged_at, stopped_at)
@@ -441,10 +512,10 @@ def train_stacked(
             rows = torch.tensor([i for i in range(n) if stopped_at[i] is not None], dtype=torch.long, device=device)
             _copy_rows(state(), frozen, rows)
     final = params.detached()
-    final_loss, final_acc = evaluate_stacked(family, final, stats, data.x_test, data.y_test, strategy, data.features)
+    final_loss, final_acc = evaluate_stacked(family, final, stats, data.x_test, data.y_test, eval_strategy, data.features)
     best_layers = params.detached(best[: len(params.flat)])
     best_stats = _restack_stats(stats, best[len(params.flat):])
-    best_loss, best_acc = evaluate_stacked(family, best_layers, best_stats, data.x_test, data.y_test, strategy, data.features)
+    best_loss, best_acc = evaluate_stacked(family, best_layers, best_stats, data.x_test, data.y_test, eval_strategy, data.features)
     seconds = (time.perf_counter() - start_time) / n
     for i, r in enumerate(results):
         r.seconds = seconds
