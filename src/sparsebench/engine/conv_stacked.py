@@ -208,24 +208,55 @@ def forward_loop(family: ConvNet, nets: list[list[ConvLayer]], stats: Stats, xs:
     return logits
 
 
-def _taps(h: torch.Tensor, k: int, stride: int, pad: int, out_size: tuple[int, ...]) -> torch.Tensor:
-    """The unfolded input ``(N, B*positions, k**d*C)`` of channels-last ``h`` ``(N, B, *spatial, C)``: an output
-    position's row holds the ``k**d`` padded input positions its kernel covers, each position's C channels
-    (one strided view of the padded input, copied once)."""
-    n, b, *spatial, c = h.shape
-    padded = F.pad(h, (0, 0) + (pad, pad) * len(spatial))
-    s = padded.stride()
-    space = s[2 : 2 + len(spatial)]
-    view = padded.as_strided((n, b, *out_size, *(k,) * len(spatial), c),
-                             (s[0], s[1], *(stride * t for t in space), *space, 1))
-    return view.reshape(n, b * math.prod(out_size), k ** len(spatial) * c)
+def _unfolded(h: torch.Tensor, k: int, stride: int, pad: int, out_size: tuple[int, ...]) -> torch.Tensor:
+    """The unfolded input ``(N, 1 + C*k**d, B*positions)`` of channels-first ``h`` ``(N, C, B, *spatial)``: the first
+    row is ones, the bias's input (first, so that the product starts from the bias, as ``baddbmm`` does); row
+    1 + (channel, kernel position) holds, for every output position, the padded input its kernel reads there
+    (in the order of ``weight.view(out, -1)``'s columns)."""
+    n, c, b, *spatial = h.shape
+    d = len(spatial)
+    padded = F.pad(h, (pad, pad) * d)
+    st = padded.stride()
+    space = st[3:]
+    view = padded.as_strided((n, c, *(k,) * d, b, *out_size), (st[0], st[1], *space, st[2], *(stride * t for t in space)))
+    cols = h.new_empty(n, 1 + c * k**d, b * math.prod(out_size))
+    cols[:, 0].fill_(1.0)
+    cols[:, 1:].view(n, c, *(k,) * d, b, *out_size).copy_(view)
+    return cols
 
 
-def _column_sums(grad: torch.Tensor) -> torch.Tensor:
-    """Each network's sum over rows ``(N, out)`` of ``grad`` ``(N, rows, out)``, as a product with a column of
-    ones: a reduction's split among threads depends on the whole tensor's size, a strict-mode product's does not."""
-    ones = grad.new_ones(grad.shape[0], grad.shape[1], 1)
-    return torch.bmm(grad.transpose(1, 2), ones).squeeze(2)
+def stacked_bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``torch.bmm(a, b)``, with each network's matrix computed the same way whatever the stack's size.
+
+    A batch of two or more matrices is multiplied matrix by matrix, each on one thread, and under MKL's strict
+    mode each gets the same bits in any such batch; a batch of one is one product split among the threads,
+    which gives other bits in the last place (with 2 threads: 111 of 630 shapes of this engine's products,
+    ``benchmarks/conv_strategies.py --bitwise``). So a stack of one is multiplied as a stack of two, each
+    operand in the same layout (rows or columns contiguous: MKL's transposed and plain products differ too).
+    """
+    a, b = _canonical(a), _canonical(b)
+    if a.shape[0] != 1:
+        return torch.bmm(a, b)
+    return torch.bmm(_twice(a), _twice(b))[:1]
+
+
+def _canonical(t: torch.Tensor) -> torch.Tensor:
+    """``t`` if its matrices are contiguous or transposed contiguous, else a contiguous copy."""
+    return t if t.is_contiguous() or t.transpose(1, 2).is_contiguous() else t.contiguous()
+
+
+def _twice(t: torch.Tensor) -> torch.Tensor:
+    """A stack of two copies of the one matrix ``t``, in ``t``'s layout."""
+    if t.is_contiguous():
+        return torch.cat([t, t])
+    return torch.cat([t.transpose(1, 2)] * 2).transpose(1, 2)
+
+
+def _row_sums(grad: torch.Tensor) -> torch.Tensor:
+    """Each network's sum over rows ``(N, out)`` of ``grad`` ``(N, rows, out)``, as a product with a row of
+    ones: a reduction's split among threads depends on the whole tensor's size, a product's does not."""
+    ones = grad.new_ones(grad.shape[0], 1, grad.shape[1])
+    return stacked_bmm(ones, grad).squeeze(1)
 
 
 class StackedLinear(torch.autograd.Function):
@@ -235,68 +266,75 @@ class StackedLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
-        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+        return stacked_bmm(x, weight.transpose(1, 2)).add_(bias.unsqueeze(1))
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        grad_x = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None
-        return grad_x, torch.bmm(grad.transpose(1, 2), x), _column_sums(grad)
+        grad_x = stacked_bmm(grad, weight) if ctx.needs_input_grad[0] else None
+        return grad_x, stacked_bmm(grad.transpose(1, 2), x), _row_sums(grad)
 
 
 class UnfoldConv(torch.autograd.Function):
-    """N stacked convolutions (1-D or 2-D), channels last, as one ``bmm`` of the unfolded input; backward written out.
+    """N stacked convolutions (1-D or 2-D), channels first, as one ``bmm`` of the unfolded input; backward written out.
 
-    ``h`` ``(N, B, *spatial, C)``, ``weight`` ``(N, k**d*C, out)`` (rows kernel-position-major), ``bias`` ``(N, out)``
-    -> ``(N, B, *spatial', out)``. Autograd through the unfolding's slices would write a zero-filled input-sized
-    gradient per kernel position; here they are added into one buffer. Forward, input and weight gradients are
-    one ``bmm`` each for the whole stack.
+    ``h`` ``(N, C, B, *spatial)``, ``weight`` ``(N, out, 1 + C*k**d)`` (the bias, then ``nn.Conv*d``'s weight
+    flattened) -> ``(N, out, B, *spatial')``. The products have the output channels and the input rows
+    in their short dimensions, where MKL runs thin matrices 2 to 6 times faster than with the positions there.
+    Forward, input and weight gradients (the bias's too, from the row of ones) are one ``bmm`` each for the whole
+    stack (``stacked_bmm``: each network's matrix gets the same bits in any stack). Autograd through the
+    unfolding's slices would write a zero-filled input-sized gradient per kernel position; here they are added
+    into one buffer.
     """
 
     @staticmethod
-    def forward(ctx, h, weight, bias, k: int, stride: int, pad: int):
-        n, b, *spatial, c = h.shape
+    def forward(ctx, h, weight, k: int, stride: int, pad: int):
+        n, c, b, *spatial = h.shape
         out_size = tuple((size + 2 * pad - k) // stride + 1 for size in spatial)
-        cols = _taps(h, k, stride, pad, out_size)
+        cols = _unfolded(h, k, stride, pad, out_size)
         ctx.save_for_backward(cols, weight)
         ctx.geometry = (tuple(spatial), c, k, stride, pad, out_size)
-        return torch.baddbmm(bias.unsqueeze(1), cols, weight).view(n, b, *out_size, -1)
+        return stacked_bmm(weight, cols).view(n, -1, b, *out_size)
 
     @staticmethod
     def backward(ctx, grad):
         cols, weight = ctx.saved_tensors
         spatial, c, k, stride, pad, out_size = ctx.geometry
-        n, b, d = grad.shape[0], grad.shape[1], len(spatial)
-        grad = grad.reshape(n, b * math.prod(out_size), -1)
-        # One product for the whole stack: under MKL's strict mode each network's matrix gets the bits it gets alone.
-        grad_weight = torch.bmm(cols.transpose(1, 2), grad)
-        grad_bias = _column_sums(grad)
-        grad_cols = torch.bmm(grad, weight.transpose(1, 2)).view(n, b, *out_size, *(k,) * d, c)
-        grad_padded = grad.new_zeros(n, b, *(size + 2 * pad for size in spatial), c)
+        n, b, d = grad.shape[0], grad.shape[2], len(spatial)
+        grad = grad.reshape(n, grad.shape[1], -1)
+        grad_weight = stacked_bmm(grad, cols.transpose(1, 2))
+        # The bias's gradient (column 0) as each network's own sum over rows rather than the product's with the
+        # ones: before BatchNorm it is zero up to rounding, which Adam turns into steps of size lr, and the
+        # product's rounding drifted further from the reference's (2-D, BatchNorm, Adam: loss 1.1e-4 apart
+        # after 3 epochs, against 1e-4 allowed).
+        grad_weight[:, :, 0] = torch.stack([g.sum(1) for g in grad.unbind(0)])
+        if not ctx.needs_input_grad[0]:  # the first convolution: its input is data
+            return None, grad_weight, None, None, None
+        grad_cols = stacked_bmm(weight[:, :, 1:].transpose(1, 2), grad).view(n, c, *(k,) * d, b, *out_size)
+        grad_padded = grad.new_zeros(n, c, b, *(size + 2 * pad for size in spatial))
         for taps in itertools.product(range(k), repeat=d):
             window = tuple(slice(t, t + stride * (o - 1) + 1, stride) for t, o in zip(taps, out_size))
-            grad_padded[(slice(None), slice(None), *window)] += grad_cols[(Ellipsis, *taps, slice(None))]
+            grad_padded[(slice(None), slice(None), slice(None), *window)] += grad_cols[(slice(None), slice(None), *taps)]
         inside = tuple(slice(pad, pad + size) for size in spatial)
-        return grad_padded[(slice(None), slice(None), *inside)], grad_weight, grad_bias, None, None, None
+        return grad_padded[(slice(None), slice(None), slice(None), *inside)], grad_weight, None, None, None
 
 
 def _unfold_conv(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, family: ConvNet) -> torch.Tensor:
-    """``weight`` as ``nn.Conv*d`` holds it, stacked ``(N, out, C, *kernel)``: rows reordered for the product."""
-    n, out, channels = weight.shape[:3]
-    rows = weight.permute(0, *range(3, weight.dim()), 2, 1).reshape(n, -1, out)
-    return UnfoldConv.apply(h, rows, bias, family.kernel, family.stride, family.padding)
+    """``weight`` and ``bias`` as ``nn.Conv*d`` holds them, stacked ``(N, out, C, *kernel)`` and ``(N, out)``."""
+    folded = torch.cat([bias.unsqueeze(2), weight.flatten(2)], dim=2)
+    return UnfoldConv.apply(h, folded, family.kernel, family.stride, family.padding)
 
 
 def _max_pool(h: torch.Tensor) -> torch.Tensor:
-    """2x max-pooling of channels-last ``h`` ``(N, B, *spatial, C)``, as ``nn.MaxPool*d(2)``: odd edges dropped,
+    """2x max-pooling of channels-first ``h`` ``(N, C, B, *spatial)``, as ``nn.MaxPool*d(2)``: odd edges dropped,
     the first maximum of a window (in its row-major order) takes the gradient."""
-    n, b, *spatial, c = h.shape
+    n, c, b, *spatial = h.shape
     d = len(spatial)
-    h = h[(slice(None), slice(None), *(slice(0, size // 2 * 2) for size in spatial))]
-    split = h.reshape(n, b, *(x for size in spatial for x in (size // 2, 2)), c)
-    # (N, B, o1, 2, o2, 2, C) -> (N, B, o1, o2, C, 2, 2): the window's positions last, row-major
-    order = (0, 1, *(2 + 2 * i for i in range(d)), 2 + 2 * d, *(3 + 2 * i for i in range(d)))
-    return split.permute(order).reshape(n, b, *(size // 2 for size in spatial), c, 2**d).max(-1).values
+    h = h[(slice(None), slice(None), slice(None), *(slice(0, size // 2 * 2) for size in spatial))]
+    split = h.reshape(n, c, b, *(x for size in spatial for x in (size // 2, 2)))
+    # (N, C, B, o1, 2, o2, 2) -> (N, C, B, o1, o2, 2, 2): the window's positions last, row-major
+    order = (0, 1, 2, *(3 + 2 * i for i in range(d)), *(4 + 2 * i for i in range(d)))
+    return split.permute(order).reshape(n, c, b, *(size // 2 for size in spatial), 2**d).max(-1).values
 
 
 def forward_unfold(family: ConvNet, layers: list[ConvLayer], stats: Stats, x: torch.Tensor,
@@ -304,19 +342,18 @@ def forward_unfold(family: ConvNet, layers: list[ConvLayer], stats: Stats, x: to
     """Each network's logits ``(B, classes)``; ``x`` ``(N, B, C, *spatial)``, all N networks' convolutions as one ``bmm``."""
     act = (ACTIVATIONS if torch.is_grad_enabled() else ACTIVATIONS_INPLACE)[family.activation]
     n_conv = len(family.channels)
-    h = x.movedim(2, -1)  # channels last: (N, B, *spatial, C)
+    h = x.movedim(2, 1)  # channels first: (N, C, B, *spatial)
     for i, layer in enumerate(layers[:n_conv]):
         h = _unfold_conv(h, layer.weight, layer.bias, family)
         if layer.bn_weight is not None:
-            # Per network, its (B*positions, C) rows: a channel's statistics over the batch and positions, as BatchNorm's.
-            shape, c = h.shape, h.shape[-1]
-            parts = [_batch_norm(part.reshape(-1, c), stats, i, j, ConvLayer(None, None, g, s), training)
+            # Per network, its (1, C, B, *spatial): a channel's statistics over the batch and positions, as BatchNorm's.
+            parts = [_batch_norm(part.unsqueeze(0), stats, i, j, ConvLayer(None, None, g, s), training)
                      for j, (part, g, s) in enumerate(zip(h.unbind(0), layer.bn_weight.unbind(0), layer.bn_bias.unbind(0)))]
-            h = torch.stack(parts).view(shape)
+            h = torch.cat(parts)
         h = act(h)
         if family.pools_after(i):
             h = _max_pool(h)
-    h = h.movedim(-1, 2).flatten(2)  # (N, B, C*positions): channel-major, as nn.Flatten
+    h = h.movedim(2, 1).flatten(2)  # (N, B, C*positions): channel-major, as nn.Flatten
     rest = layers[n_conv:]
     for j, layer in enumerate(rest):
         h = StackedLinear.apply(h, layer.weight, layer.bias)
