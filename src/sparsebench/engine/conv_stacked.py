@@ -209,19 +209,20 @@ def forward_loop(family: ConvNet, nets: list[list[ConvLayer]], stats: Stats, xs:
 
 
 def _unfolded(h: torch.Tensor, k: int, stride: int, pad: int, out_size: tuple[int, ...]) -> torch.Tensor:
-    """The unfolded input ``(N, 1 + C*k**d, B*positions)`` of channels-first ``h`` ``(N, C, B, *spatial)``: the first
-    row is ones, the bias's input (first, so that the product starts from the bias, as ``baddbmm`` does); row
-    1 + (channel, kernel position) holds, for every output position, the padded input its kernel reads there
-    (in the order of ``weight.view(out, -1)``'s columns)."""
-    n, c, b, *spatial = h.shape
+    """The unfolded input ``(N, 1 + C*k**d, positions*B)`` of ``h`` ``(N, C, *spatial, B)`` (channels first, the
+    batch last): the first row is ones, the bias's input (first, so that the product starts from the bias, as
+    ``baddbmm`` does); row 1 + (channel, kernel position) holds, for every output position and example, the
+    padded input its kernel reads there (in the order of ``weight.view(out, -1)``'s columns). The batch last
+    makes every copied run B contiguous values."""
+    n, c, *spatial, b = h.shape
     d = len(spatial)
-    padded = F.pad(h, (pad, pad) * d)
+    padded = F.pad(h, (0, 0) + (pad, pad) * d)
     st = padded.stride()
-    space = st[3:]
-    view = padded.as_strided((n, c, *(k,) * d, b, *out_size), (st[0], st[1], *space, st[2], *(stride * t for t in space)))
-    cols = h.new_empty(n, 1 + c * k**d, b * math.prod(out_size))
+    space = st[2 : 2 + d]
+    view = padded.as_strided((n, c, *(k,) * d, *out_size, b), (st[0], st[1], *space, *(stride * t for t in space), 1))
+    cols = h.new_empty(n, 1 + c * k**d, math.prod(out_size) * b)
     cols[:, 0].fill_(1.0)
-    cols[:, 1:].view(n, c, *(k,) * d, b, *out_size).copy_(view)
+    cols[:, 1:].view(n, c, *(k,) * d, *out_size, b).copy_(view)
     return cols
 
 
@@ -278,8 +279,8 @@ class StackedLinear(torch.autograd.Function):
 class UnfoldConv(torch.autograd.Function):
     """N stacked convolutions (1-D or 2-D), channels first, as one ``bmm`` of the unfolded input; backward written out.
 
-    ``h`` ``(N, C, B, *spatial)``, ``weight`` ``(N, out, 1 + C*k**d)`` (the bias, then ``nn.Conv*d``'s weight
-    flattened) -> ``(N, out, B, *spatial')``. The products have the output channels and the input rows
+    ``h`` ``(N, C, *spatial, B)``, ``weight`` ``(N, out, 1 + C*k**d)`` (the bias, then ``nn.Conv*d``'s weight
+    flattened) -> ``(N, out, *spatial', B)``. The products have the output channels and the input rows
     in their short dimensions, where MKL runs thin matrices 2 to 6 times faster than with the positions there.
     Forward, input and weight gradients (the bias's too, from the row of ones) are one ``bmm`` each for the whole
     stack (``stacked_bmm``: each network's matrix gets the same bits in any stack). Autograd through the
@@ -289,18 +290,18 @@ class UnfoldConv(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h, weight, k: int, stride: int, pad: int):
-        n, c, b, *spatial = h.shape
+        n, c, *spatial, b = h.shape
         out_size = tuple((size + 2 * pad - k) // stride + 1 for size in spatial)
         cols = _unfolded(h, k, stride, pad, out_size)
         ctx.save_for_backward(cols, weight)
         ctx.geometry = (tuple(spatial), c, k, stride, pad, out_size)
-        return stacked_bmm(weight, cols).view(n, -1, b, *out_size)
+        return stacked_bmm(weight, cols).view(n, -1, *out_size, b)
 
     @staticmethod
     def backward(ctx, grad):
         cols, weight = ctx.saved_tensors
         spatial, c, k, stride, pad, out_size = ctx.geometry
-        n, b, d = grad.shape[0], grad.shape[2], len(spatial)
+        n, b, d = grad.shape[0], grad.shape[-1], len(spatial)
         grad = grad.reshape(n, grad.shape[1], -1)
         grad_weight = stacked_bmm(grad, cols.transpose(1, 2))
         # The bias's gradient (column 0) as each network's own sum over rows rather than the product's with the
@@ -310,13 +311,13 @@ class UnfoldConv(torch.autograd.Function):
         grad_weight[:, :, 0] = torch.stack([g.sum(1) for g in grad.unbind(0)])
         if not ctx.needs_input_grad[0]:  # the first convolution: its input is data
             return None, grad_weight, None, None, None
-        grad_cols = stacked_bmm(weight[:, :, 1:].transpose(1, 2), grad).view(n, c, *(k,) * d, b, *out_size)
-        grad_padded = grad.new_zeros(n, c, b, *(size + 2 * pad for size in spatial))
+        grad_cols = stacked_bmm(weight[:, :, 1:].transpose(1, 2), grad).view(n, c, *(k,) * d, *out_size, b)
+        grad_padded = grad.new_zeros(n, c, *(size + 2 * pad for size in spatial), b)
         for taps in itertools.product(range(k), repeat=d):
             window = tuple(slice(t, t + stride * (o - 1) + 1, stride) for t, o in zip(taps, out_size))
-            grad_padded[(slice(None), slice(None), slice(None), *window)] += grad_cols[(slice(None), slice(None), *taps)]
+            grad_padded[(slice(None), slice(None), *window)] += grad_cols[(slice(None), slice(None), *taps)]
         inside = tuple(slice(pad, pad + size) for size in spatial)
-        return grad_padded[(slice(None), slice(None), slice(None), *inside)], grad_weight, None, None, None
+        return grad_padded[(slice(None), slice(None), *inside)], grad_weight, None, None, None
 
 
 def _unfold_conv(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, family: ConvNet) -> torch.Tensor:
@@ -326,15 +327,15 @@ def _unfold_conv(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, fami
 
 
 def _max_pool(h: torch.Tensor) -> torch.Tensor:
-    """2x max-pooling of channels-first ``h`` ``(N, C, B, *spatial)``, as ``nn.MaxPool*d(2)``: odd edges dropped,
-    the first maximum of a window (in its row-major order) takes the gradient."""
-    n, c, b, *spatial = h.shape
+    """2x max-pooling of ``h`` ``(N, C, *spatial, B)``, as ``nn.MaxPool*d(2)``: odd edges dropped, the first
+    maximum of a window (in its row-major order) takes the gradient."""
+    n, c, *spatial, b = h.shape
     d = len(spatial)
-    h = h[(slice(None), slice(None), slice(None), *(slice(0, size // 2 * 2) for size in spatial))]
-    split = h.reshape(n, c, b, *(x for size in spatial for x in (size // 2, 2)))
-    # (N, C, B, o1, 2, o2, 2) -> (N, C, B, o1, o2, 2, 2): the window's positions last, row-major
-    order = (0, 1, 2, *(3 + 2 * i for i in range(d)), *(4 + 2 * i for i in range(d)))
-    return split.permute(order).reshape(n, c, b, *(size // 2 for size in spatial), 2**d).max(-1).values
+    h = h[(slice(None), slice(None), *(slice(0, size // 2 * 2) for size in spatial))]
+    split = h.reshape(n, c, *(x for size in spatial for x in (size // 2, 2)), b)
+    # (N, C, o1, 2, o2, 2, B) -> (N, C, o1, o2, B, 2, 2): the window's positions last, row-major
+    order = (0, 1, *(2 + 2 * i for i in range(d)), 2 + 2 * d, *(3 + 2 * i for i in range(d)))
+    return split.permute(order).reshape(n, c, *(size // 2 for size in spatial), b, 2**d).max(-1).values
 
 
 def forward_unfold(family: ConvNet, layers: list[ConvLayer], stats: Stats, x: torch.Tensor,
@@ -342,18 +343,18 @@ def forward_unfold(family: ConvNet, layers: list[ConvLayer], stats: Stats, x: to
     """Each network's logits ``(B, classes)``; ``x`` ``(N, B, C, *spatial)``, all N networks' convolutions as one ``bmm``."""
     act = (ACTIVATIONS if torch.is_grad_enabled() else ACTIVATIONS_INPLACE)[family.activation]
     n_conv = len(family.channels)
-    h = x.movedim(2, 1)  # channels first: (N, C, B, *spatial)
+    h = x.movedim(1, -1)  # channels first, the batch last: (N, C, *spatial, B)
     for i, layer in enumerate(layers[:n_conv]):
         h = _unfold_conv(h, layer.weight, layer.bias, family)
         if layer.bn_weight is not None:
-            # Per network, its (1, C, B, *spatial): a channel's statistics over the batch and positions, as BatchNorm's.
+            # Per network, its (1, C, *spatial, B): a channel's statistics over the positions and the batch, as BatchNorm's.
             parts = [_batch_norm(part.unsqueeze(0), stats, i, j, ConvLayer(None, None, g, s), training)
                      for j, (part, g, s) in enumerate(zip(h.unbind(0), layer.bn_weight.unbind(0), layer.bn_bias.unbind(0)))]
             h = torch.cat(parts)
         h = act(h)
         if family.pools_after(i):
             h = _max_pool(h)
-    h = h.movedim(2, 1).flatten(2)  # (N, B, C*positions): channel-major, as nn.Flatten
+    h = h.movedim(-1, 1).flatten(2)  # (N, B, C*positions): channel-major, as nn.Flatten
     rest = layers[n_conv:]
     for j, layer in enumerate(rest):
         h = StackedLinear.apply(h, layer.weight, layer.bias)
