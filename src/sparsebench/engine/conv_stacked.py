@@ -93,7 +93,7 @@ from .fused_optimizer import FusedOptimizer
 
 #: Networks whose widest convolution keeps at most this many channels are trained with ``unfold``, by dimensions
 #: (2-D: never; measured 3.5 to 5.5 times slower than the loop, see the module docstring).
-UNFOLD_MAX_CHANNELS = {1: 24, 2: 0}
+UNFOLD_MAX_CHANNELS = {1: 28, 2: 0}
 #: 1-D networks whose first convolution keeps at least this many channels run it as one product of the unfolded
 #: input and the rest channels last (oneDNN's 1-D convolution of a one-channel input is 10 times slower than the
 #: product from 16 output channels on; with fewer channels, channels first is faster).
