@@ -94,10 +94,10 @@ from .fused_optimizer import FusedOptimizer
 #: Networks whose widest convolution keeps at most this many channels are trained with ``unfold``, by dimensions
 #: (2-D: never; measured 3.5 to 5.5 times slower than the loop, see the module docstring).
 UNFOLD_MAX_CHANNELS = {1: 28, 2: 0}
-#: 1-D networks whose first convolution keeps at least this many channels run it as one product of the unfolded
-#: input and the rest channels last (oneDNN's 1-D convolution of a one-channel input is 10 times slower than the
-#: product from 16 output channels on; with fewer channels, channels first is faster).
-CHANNELS_LAST_MIN_CHANNELS = 16
+#: Networks whose widest convolution keeps at least this many channels run ``loop`` channels last, by dimensions
+#: (below, channels first, ``loop_first``, is faster). In 1-D the first convolution is then one product of the
+#: unfolded input: oneDNN's 1-D convolution of a one-channel input is up to 10 times slower from 16 channels on.
+CHANNELS_LAST_MIN_CHANNELS = {1: 16, 2: 4}
 #: Rows evaluated at once (the reference's chunk; fixed, so that no network's sums depend on the stack).
 EVAL_ROWS = 1024
 #: Candidates scored at once: bounds the memory of scoring any K.
@@ -130,13 +130,11 @@ def initial_stats(layers: list[ConvLayer]) -> Stats:
 def choose_strategy(family: ConvNet, layers: list[ConvLayer], training: bool = True) -> str:
     """How to compute the stacked networks ``layers``, in training or in evaluation (measured: see the module
     docstring): ``loop`` (channels last), ``loop_first`` (channels first) or ``unfold``."""
-    if family.dims == 2:
-        return "loop"
     n_conv = len(family.channels)
     widest = max(l.weight.shape[1] for l in layers[:n_conv])
     if training and widest <= UNFOLD_MAX_CHANNELS[family.dims]:
         return "unfold"
-    return "loop" if layers[0].weight.shape[1] >= CHANNELS_LAST_MIN_CHANNELS else "loop_first"
+    return "loop" if widest >= CHANNELS_LAST_MIN_CHANNELS[family.dims] else "loop_first"
 
 
 # -- forward passes ---------------------------------------------------------
@@ -247,10 +245,12 @@ def _canonical(t: torch.Tensor) -> torch.Tensor:
 
 
 def _twice(t: torch.Tensor) -> torch.Tensor:
-    """A stack of two copies of the one matrix ``t``, in ``t``'s layout."""
-    if t.is_contiguous():
-        return torch.cat([t, t])
-    return torch.cat([t.transpose(1, 2)] * 2).transpose(1, 2)
+    """A stack of two copies of the one matrix ``t``, with ``t``'s strides (a size-1 dimension's too: they choose
+    MKL's leading dimension)."""
+    inner = t.stride()[1:]
+    span = sum((size - 1) * stride for size, stride in zip(t.shape[1:], inner)) + 1
+    out = t.new_empty(2 * span).as_strided((2, *t.shape[1:]), (span, *inner))
+    return out.copy_(t.expand(2, *t.shape[1:]))
 
 
 def _row_sums(grad: torch.Tensor) -> torch.Tensor:
