@@ -6,29 +6,43 @@ state (one fused Adam/SGD kernel a step, element by element as
 divergence detection, as ``engine/stacked.py`` does for the MLP. One Python
 loop and one backward pass per step serve all N networks.
 
-How the convolutions are computed (``choose_strategy``), two strategies:
+How the convolutions are computed (``choose_strategy``, for training and for
+evaluation apart), three strategies:
 
 - ``loop``: each network's compacted convolutions as their own oneDNN call,
-  its hidden FC layers and head as ``F.linear`` (what the reference calls);
-  the networks share the step, the backward pass and the optimizer kernel.
-- ``unfold``: all networks at once, channels last; a convolution is the
-  unfolded input (the input positions each output position's kernel covers,
-  one strided view copied once) times the weight, one ``bmm`` for the N
-  networks (the MLP engine's product), its backward written out
-  (``UnfoldConv``); max-pooling a max over each window's positions; hidden FC
-  layers and the head network by network.
+  channels last (a 1-D sequence as an image of height 1), its hidden FC
+  layers and head as ``F.linear``; the networks share the step, the backward
+  pass and the optimizer kernel. In 1-D the first convolution is instead one
+  product of the unfolded input, unfolded once for the networks that share a
+  minibatch: oneDNN's convolution of a one-channel input runs a slow path
+  from 16 output channels on (128 rows, 64 channels: 420 us a network
+  against 45 for the product; 1000 rows, 128 channels: 11.9 ms against 0.8,
+  which the masked reference pays in every step).
+- ``loop_first``: the same, channels first (oneDNN's 1-D convolutions in
+  1-D), which is faster for networks of few channels.
+- ``unfold``: all networks at once, channels first and the batch last
+  (``(N, C, *spatial, B)``, so that every copied run is a whole batch); a
+  convolution is the unfolded input (the input each output position's
+  kernel reads, one strided view copied once, and a row of ones for the
+  bias) times the weight, one ``bmm`` for the N networks; its backward
+  written out (``UnfoldConv``: input and weight gradients one ``bmm`` each);
+  max-pooling a max over each window's positions; hidden FC layers and the
+  head one ``bmm`` each (``StackedLinear``). The products have the channels
+  in their short dimension, where MKL multiplies thin matrices 2 to 6 times
+  faster than with the positions there.
 
 A trial's numbers must not depend on which other trials share its stack
-(DESIGN.md, "Reproducibility at any scale"). Both strategies give each network
-its own calls of fixed shapes (per-network convolutions, BatchNorm,
-cross-entropy and weight gradients; the optimizer over per-network tensors),
-so a network trains bit for bit the same in a stack of 1 and of 3
-(``tests/engine/test_conv_stacked.py``, at 1 and 2 threads). The one batched
-product across networks, ``bmm``, is used only where its inner dimension is
-small (the unfolded forward and input gradient); with 2 threads a ``bmm``
-whose inner dimension is long (a weight gradient, summing over the batch)
-gives a network other bits in a batch of 1 than of 3, which is why the MLP
-engine's stacks are not independent today.
+(DESIGN.md, "Reproducibility at any scale"), and a network trains bit for bit
+the same in a stack of 1 and of 3 (``tests/engine/test_conv_stacked.py``, at
+1 and 2 threads). ``loop`` gives each network its own calls of fixed shapes.
+``unfold`` multiplies the stack with ``stacked_bmm``: under MKL's strict mode
+a batched product of two or more matrices gives each matrix the same bits in
+any batch (each on one thread), but ``torch.bmm`` of a batch of one splits
+its one product among the threads, and with 2 threads gives other bits (111
+of 630 of this engine's shapes; ``benchmarks/conv_strategies.py
+--bitwise``); so a stack of one is multiplied as a stack of two. BatchNorm,
+cross-entropy and the sums of a bias's gradient run network by network; the
+element-wise functions give an element the same bits in any tensor.
 
 Measured and rejected: one grouped convolution with ``groups=N`` over the
 stacked networks (what ``torch.func.vmap`` of a convolution becomes). It is
@@ -36,43 +50,41 @@ not bitwise independent of N: oneDNN picks its algorithm by the whole
 convolution's shape, so a network's output or gradients change in the last
 bits with the number of groups (G=1 against G=2 for a 1-D first layer and a
 13-channel layer; for a 2-D first layer of 3 input channels, G=3, 8 and 17
-against G=2; ``benchmarks/conv_strategies.py --bitwise``). Fixed chunks of G
-groups padded with dummy networks would pin G, at the price of the padding;
-not needed, since the grouped convolution is slower than a per-network
-strategy in every case but the thinnest 2-D one:
+against G=2; ``benchmarks/conv_strategies.py --bitwise``), and it is slower
+than a per-network strategy in every case but the thinnest 2-D one.
 
-Milliseconds per training step of 16 networks, AMD EPYC, one thread pinned
-with ``taskset`` while other work shared the machine
-(``benchmarks/conv_strategies.py --threads 1``; grouped: autograd and
-``torch.optim.Adam``; loop and unfold: this module's training, its epoch
-divided by its steps; batch 128 for 1-D, 64 for 2-D):
+Milliseconds per training step of 16 networks (forward, backward, optimizer)
+and per evaluation of 1000 rows by the 16, AMD EPYC (2 cores, Zen 4), one
+thread, while other work shared the machine (rows from separate runs:
+compare within a row); 1-D batch 128, 2-D batch 32:
 
-=====================================  =======  =====  ======  ======
-case (kept channels)                   grouped  loop   unfold  chosen
-=====================================  =======  =====  ======  ======
-cnn1d 128x3, s=0.5 (64)                316      208    317     loop
-cnn1d 128x3, s=0.9 (13)                78       67     54      unfold
-cnn1d 128x3, s=0.98 (3)                31       50     26      unfold
-cnn Conv-4, s=0.5 (32, 32, 64, 64)     11752    7052   -       loop
-cnn Conv-4, s=0.8 (13, 13, 26, 26)     1373     716    3459    loop
-cnn Conv-4, s=0.9 (6, 6, 13, 13)       572      338    1868    loop
-cnn Conv-4, s=0.98 (1, 1, 3, 3)        114      165    570     loop
-=====================================  =======  =====  ======  ======
+=====================================  =================  ===================  ===========
+case (kept channels)                   step: loop,        evaluation: loop,    chosen
+                                       loop_first,        loop_first, unfold   (training,
+                                       unfold                                  evaluation)
+=====================================  =================  ===================  ===========
+cnn1d 128x3, s=0.5 (64)                62, 63, 78         110, 131, 400        loop, loop
+cnn1d 128x3, s=0.75 (32)               34, -, 36          45, -, 222           loop, loop
+cnn1d 128x3, s=0.8 (26)                31, -, 28          40, -, 162           unfold, loop
+cnn1d 128x3, s=0.9 (13)                21, 25, 12         23, 20, 58           unfold, loop_first
+cnn1d 128x3, s=0.98 (3)                13, 14, 4.0        15, 10, 11           unfold, loop_first
+cnn Conv-4, s=0.5 (32, 32, 64, 64)     981, 1107, -       593, 889, -          loop, loop
+cnn Conv-4, s=0.8 (13, 13, 26, 26)     215, 320, -        141, 257, -          loop, loop
+cnn Conv-4, s=0.9 (6, 6, 13, 13)       108, 153, -        77, 117, -           loop, loop
+cnn Conv-4, s=0.98 (1, 1, 3, 3)        77, 74, -          44, 34, -            loop_first
+=====================================  =================  ===================  ===========
 
-(Rows are from separate runs of a shared machine; compare within a row.
-An earlier run of the 2-D rows gave grouped 1430 / loop 808 at s=0.9 and
-275 / 555 at s=0.98.) In 1-D, unfold wins where channels are few and the
-per-call overhead of N small convolutions dominates; where channels are
-many, oneDNN's direct convolution beats the unfolded product (a bare step,
-1-D, 16 networks: 20 channels unfold 24 ms against loop 36; 32 channels 54
-against 45); hence ``UNFOLD_MAX_CHANNELS`` 24 for 1-D. In 2-D the unfolded
-input is k*k = 9 times the activations and its backward adds 9 shifted
-windows, and it loses everywhere, so 2-D always loops. At s=0.98 in 2-D the
-grouped convolution is 1.4 to 2 times faster than the loop, but that case
-is a few percent of a workload (the cost sits at low sparsity) and the loop
-keeps every network independent of its stack.
-The strategy changes no number beyond float
-rounding: both are held to the reference by the same tests.
+Before this table (same machine, one thread): the unfolded product channels
+last (positions in the short dimension) took 14 ms a step at s=0.9 and 8.9
+at s=0.98, and the channels-first loop with oneDNN's own first convolution
+was the only loop. At s=0.5 in 1-D the step is bound by oneDNN's
+convolutions of 64 channels (the second layer's backward, stride 2, 1.6 ms
+of a network's 3.9), which run at most of the core's peak: the gain over
+the masked reference is its FLOP ratio (4x) plus what the reference loses
+on its 128-channel first convolution. In 2-D the unfolded input is k*k = 9
+times the activations and its backward adds 9 shifted windows: 2-D never
+unfolds. The strategy changes no number beyond float rounding: all three
+are held to the reference by the same tests.
 """
 
 from __future__ import annotations
@@ -92,7 +104,7 @@ from .common import TrainResult, TrainSettings, epoch_order, record_epoch, steps
 from .fused_optimizer import FusedOptimizer
 
 #: Networks whose widest convolution keeps at most this many channels are trained with ``unfold``, by dimensions
-#: (2-D: never; measured 3.5 to 5.5 times slower than the loop, see the module docstring).
+#: (measured crossover between 26 and 32 channels; 2-D: never, see the module docstring).
 UNFOLD_MAX_CHANNELS = {1: 28, 2: 0}
 #: Networks whose widest convolution keeps at least this many channels run ``loop`` channels last, by dimensions
 #: (below, channels first, ``loop_first``, is faster). In 1-D the first convolution is then one product of the
@@ -410,7 +422,7 @@ def score_stacked(family: ConvNet, parent: list[ConvLayer], masks, x: torch.Tens
 class _Parameters:
     """The stacked parameters (no autograd) and, per strategy, the leaf tensors autograd differentiates.
 
-    ``loop``: each network's own views as leaves (indexing a stacked leaf would make
+    ``loop``, ``loop_first``: each network's own views as leaves (indexing a stacked leaf would make
     every network's backward write a full-stack gradient). ``unfold``: the stacked
     tensors themselves. Either way the optimizer sees per-network tensors, so its
     element-wise kernel treats a network the same whatever the stack.
