@@ -38,7 +38,7 @@ the same in a stack of 1 and of 3 (``tests/engine/test_conv_stacked.py``, at
 ``unfold`` multiplies the stack with ``stacked_bmm``: under MKL's strict mode
 a batched product of two or more matrices gives each matrix the same bits in
 any batch (each on one thread), but ``torch.bmm`` of a batch of one splits
-its one product among the threads, and with 2 threads gives other bits (111
+its one product among the threads, and with 2 threads gives other bits (63
 of 630 of this engine's shapes; ``benchmarks/conv_strategies.py
 --bitwise``); so a stack of one is multiplied as a stack of two. BatchNorm,
 cross-entropy and the sums of a bias's gradient run network by network; the
@@ -241,7 +241,7 @@ def stacked_bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     A batch of two or more matrices is multiplied matrix by matrix, each on one thread, and under MKL's strict
     mode each gets the same bits in any such batch; a batch of one is one product split among the threads,
-    which gives other bits in the last place (with 2 threads: 111 of 630 shapes of this engine's products,
+    which gives other bits in the last place (with 2 threads: 63 of 630 shapes of this engine's products,
     ``benchmarks/conv_strategies.py --bitwise``). So a stack of one is multiplied as a stack of two, each
     operand in the same layout (rows or columns contiguous: MKL's transposed and plain products differ too).
     """
