@@ -4,11 +4,13 @@ Per case (family, sparsity), milliseconds per training step of 16 networks:
 
 - ``grouped``: one grouped convolution (``groups=N``) over the stacked networks (what ``vmap`` of a
   convolution becomes), autograd, one ``torch.optim.Adam``;
-- ``loop`` / ``unfold``: the engine's own training (``conv_stacked.train_stacked``) with that strategy
+- ``loop`` / ``loop_first`` / ``unfold``: the engine's own training (``conv_stacked.train_stacked``) with that strategy
   forced, its whole epoch (evaluation included) divided by its steps.
 
 ``--bitwise`` checks instead whether a grouped convolution gives one network the same bits whatever the
-number of groups (it does not: the reason the engine does not use it).
+number of groups (it does not: the reason the engine does not use it), and whether ``torch.bmm`` gives a
+network's matrix the same bits in stacks of 1, 2, 3 and 16 (not in a stack of 1 with 2 threads: the reason
+for ``conv_stacked.stacked_bmm``).
 
     python benchmarks/conv_strategies.py --parent cnn1d [--threads 1]
     python benchmarks/conv_strategies.py --bitwise
@@ -93,11 +95,12 @@ def measure(parent: str, steps: int, sparsities=(0.5, 0.9, 0.98)) -> None:
         xb = x[:batch].expand(N, *x[:batch].shape).contiguous()
         yb = y[:batch].expand(N, batch).contiguous()
         figures = {"grouped": grouped_step_ms(family, layers, xb, yb)}
-        for strategy in ("loop", "unfold"):
+        for strategy in ("loop", "loop_first", "unfold"):
             figures[strategy] = engine_step_ms(family, layers, data, batch, strategy)
         shown = ", ".join(f"{k} {v:.1f}" for k, v in figures.items())
         print(f"{parent} s={s:g} kept {list(masks[0].kept_per_layer)}: ms per step of {N} networks: {shown}; "
-              f"the engine chooses {conv_stacked.choose_strategy(family, layers)}", flush=True)
+              f"the engine chooses {conv_stacked.choose_strategy(family, layers)} "
+              f"(evaluation: {conv_stacked.choose_strategy(family, layers, training=False)})", flush=True)
 
 
 def bitwise() -> None:
@@ -119,6 +122,29 @@ def bitwise() -> None:
         print(f"{dims}-D conv {c}->{o} channels, size {size}: network 0 identical to its G=2 numbers at G = {same}")
 
 
+def bitwise_products() -> None:
+    """One network's product in stacks of 1, 2 and 16 (``torch.bmm`` and ``conv_stacked.stacked_bmm``), against
+    its product in a stack of 3: how many of the engine's shapes differ in the last bits."""
+    g = torch.Generator().manual_seed(0)
+    shapes = [(o, k, m) for o in (1, 3, 4, 6, 13, 16, 64) for k in (1, 5, 6, 21, 66, 321) for m in (20, 80, 320, 1280, 2560)]
+    for name, product in (("torch.bmm", torch.bmm), ("stacked_bmm", conv_stacked.stacked_bmm)):
+        differ = {1: 0, 2: 0, 16: 0}
+        for o, k, m in shapes:
+            # (o, k) @ (k, m) with either operand stored plain or transposed
+            for transpose_a, transpose_b in ((False, False), (True, False), (False, True)):
+                a = torch.randn(16, *((k, o) if transpose_a else (o, k)), generator=g)
+                b = torch.randn(16, *((m, k) if transpose_b else (k, m)), generator=g)
+
+                def of(i, j):
+                    return product(a[i:j].transpose(1, 2) if transpose_a else a[i:j], b[i:j].transpose(1, 2) if transpose_b else b[i:j])
+
+                in_three = of(4, 7)[1]
+                for size, got in ((1, of(5, 6)[0]), (2, of(5, 7)[0]), (16, of(0, 16)[5])):
+                    differ[size] += not torch.equal(got, in_three)
+        print(f"{name}: of {3 * len(shapes)} products, a network's differs from its stack-of-3 bits in a stack of "
+              + ", ".join(f"{size}: {count}" for size, count in differ.items()), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parent", choices=["cnn1d", "cnn"], default="cnn1d")
@@ -129,7 +155,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"threads={torch.get_num_threads()}")
-    bitwise() if args.bitwise else measure(args.parent, args.steps, tuple(float(v) for v in args.sparsities.split(",")))
+    if args.bitwise:
+        bitwise()
+        bitwise_products()
+        return
+    measure(args.parent, args.steps, tuple(float(v) for v in args.sparsities.split(",")))
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ from .test_conv_engine import splits
 
 #: (family factory, example shape, strategies that apply)
 CASES = {
-    "cnn1d": (lambda bn: CNN1d(1, (20,), (8, 8, 8), (6,), 3, batchnorm=bn), (20,), ("loop", "unfold")),
-    "cnn": (lambda bn: CNN(2, (7, 7), (6, 6), (8,), 3, batchnorm=bn), (2, 7, 7), ("loop", "unfold")),  # odd: pooling drops an edge
-    # (the engine never chooses unfold in 2-D, slower there; it is held to the reference all the same)
+    "cnn1d": (lambda bn: CNN1d(1, (20,), (8, 8, 8), (6,), 3, batchnorm=bn), (20,), ("loop", "loop_first", "unfold")),
+    "cnn": (lambda bn: CNN(2, (7, 7), (6, 6), (8,), 3, batchnorm=bn), (2, 7, 7), ("loop", "loop_first", "unfold")),  # odd: pooling drops an edge
+    # (the engine never chooses unfold or channels first in 2-D, slower there; they are held to the reference all the same)
 }
 STRATEGY_CASES = [(name, s) for name, (_, _, strategies) in CASES.items() for s in strategies]
 
@@ -94,7 +94,7 @@ def test_stacked_training_equals_the_masked_reference(name, strategy, bn, optimi
 @pytest.mark.parametrize("name,strategy", STRATEGY_CASES)
 def test_stacked_scores_equal_one_at_a_time_scores(name, strategy, monkeypatch):
     family, engine, data, parent, masks = setup(name, bn=True, count=conv_stacked.SCORE_CHUNK + 3)  # two chunks
-    monkeypatch.setattr(conv_stacked, "choose_strategy", lambda *a: strategy)
+    monkeypatch.setattr(conv_stacked, "choose_strategy", lambda *a, **k: strategy)
     for score in ("loss", "accuracy"):
         stacked = engine.score(parent, masks, data.x_val, data.y_val, score)
         alone = [_evaluate(family.to_module(parent, m), data.x_val, data.y_val, EVAL_CHUNK) for m in masks]
@@ -116,13 +116,41 @@ def test_a_diverging_network_is_detected_and_leaves_its_stack_untouched(name, st
     assert_identical(results[0], alone)
 
 
+def _strategies(family, sparsity):
+    mask = family.node_space.random_masks(sparsity, 1, torch.Generator().manual_seed(0))[0]
+    layers = conv_stacked.stack_layers([family.compact(family.init(0), mask)])
+    return conv_stacked.choose_strategy(family, layers), conv_stacked.choose_strategy(family, layers, training=False)
+
+
 def test_the_strategy_follows_the_kept_channels():
     thin = CNN1d(1, (40,), (128, 128, 128), (), 10)
-    mask = thin.node_space.random_masks(0.98, 1, torch.Generator().manual_seed(0))[0]
-    assert conv_stacked.choose_strategy(thin, conv_stacked.stack_layers([thin.compact(thin.init(0), mask)])) == "unfold"
-    mask = thin.node_space.random_masks(0.5, 1, torch.Generator().manual_seed(0))[0]
-    assert conv_stacked.choose_strategy(thin, conv_stacked.stack_layers([thin.compact(thin.init(0), mask)])) == "loop"
+    # (training, evaluation): unfold trains thin 1-D networks; evaluation loops, channels first below 16 channels.
+    assert _strategies(thin, 0.98) == ("unfold", "loop_first")  # 3 channels
+    assert _strategies(thin, 0.9) == ("unfold", "loop_first")  # 13
+    assert _strategies(thin, 0.8) == ("unfold", "loop")  # 26
+    assert _strategies(thin, 0.5) == ("loop", "loop")  # 64
     image = CNN(3, (8, 8), (64, 64), (), 10)
-    for sparsity, strategy in ((0.98, "loop"), (0.5, "loop")):  # 2-D: the loop everywhere (measured)
-        mask = image.node_space.random_masks(sparsity, 1, torch.Generator().manual_seed(0))[0]
-        assert conv_stacked.choose_strategy(image, conv_stacked.stack_layers([image.compact(image.init(0), mask)])) == strategy
+    assert _strategies(image, 0.98) == ("loop_first", "loop_first")  # 2-D: the loop; channels first below 4 channels
+    assert _strategies(image, 0.9) == ("loop", "loop")
+    assert _strategies(image, 0.5) == ("loop", "loop")
+
+
+#: (a, b, b transposed): shapes of this engine's products where torch.bmm of a stack of one gave other bits than
+#: in a larger stack, with 2 threads (torch 2.13, MKL strict mode, AMD EPYC)
+PRODUCT_SHAPES = [((4, 5), (5, 20), False), ((6, 6), (6, 20), False), ((5, 80), (1, 80), True), ((4, 32), (6, 32), True),
+                  ((1, 640), (640, 1), False), ((13, 66), (66, 1280), False)]
+
+
+def test_a_stacked_product_gives_each_network_the_bits_it_gets_in_any_stack(threads):
+    # torch.bmm of a stack of one splits its one product among the threads; a larger stack multiplies each
+    # matrix on one thread: with 2 threads the bits differ, and stacked_bmm multiplies a stack of one as two.
+    g = torch.Generator().manual_seed(0)
+    for a_shape, b_shape, transposed in PRODUCT_SHAPES:
+        a, b = torch.randn(16, *a_shape, generator=g), torch.randn(16, *b_shape, generator=g)
+
+        def product(i, j):
+            return conv_stacked.stacked_bmm(a[i:j], b[i:j].transpose(1, 2) if transposed else b[i:j])
+
+        in_three = product(4, 7)[1]
+        for got in (product(5, 6)[0], product(5, 7)[0], product(0, 16)[5]):
+            assert torch.equal(got, in_three), (a_shape, b_shape, transposed)
