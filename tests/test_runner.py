@@ -150,7 +150,7 @@ def test_resuming_with_other_software_warns_and_the_report_shows_versions(tmp_pa
     monkeypatch.setattr(runner, "software_versions", lambda: {"sparsebench": "9.9", "torch": torch.__version__, "python": "3.11"})
     code, _, err = cli("run", "--config", str(_toml(tmp_path, tiny_config)), "--no-progress", "--store", str(db))
     assert code == 0
-    assert err.count("sparsebench: warning: experiment 1 was started with other software (sparsebench 0.2.0 -> 9.9") == 1
+    assert err.count("sparsebench: warning: experiment 1 was started with other software (sparsebench 0.3.0 -> 9.9") == 1
     code, _, err = cli("run", "--config", str(_toml(tmp_path, tiny_config)), "--no-progress", "--store", str(db))
     assert code == 0 and "warning" not in err  # complete now: nothing is mixed
     assert cli("report", "--store", str(db), "--out", str(tmp_path / "r"))[0] == 0

@@ -8,7 +8,7 @@
 import os
 from importlib import import_module
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # MKL's strict conditional numerical reproducibility: with it, a batched product
 # (``torch.bmm``) gives each matrix of a stack the bits it gets multiplied alone,
