@@ -135,6 +135,16 @@ def test_the_strategy_follows_the_kept_channels():
     assert _strategies(image, 0.5) == ("loop", "loop")
 
 
+def test_off_the_cpu_thin_1d_networks_train_with_the_per_network_loop_not_unfold():
+    """unfold's stack independence rests on MKL's batched products; on another device (cuBLAS) the loop is used."""
+    thin = CNN1d(1, (40,), (128, 128, 128), (), 10)
+    mask = thin.node_space.random_masks(0.9, 1, torch.Generator().manual_seed(0))[0]
+    layers = conv_stacked.stack_layers([thin.compact(thin.init(0), mask)])
+    elsewhere = [conv_stacked.ConvLayer(*(None if t is None else t.to("meta") for t in layer)) for layer in layers]
+    assert conv_stacked.choose_strategy(thin, layers) == "unfold"
+    assert conv_stacked.choose_strategy(thin, elsewhere) == "loop_first"
+
+
 #: (a, b, b transposed): shapes of this engine's products where torch.bmm of a stack of one gave other bits than
 #: in a larger stack, with 2 threads (torch 2.13, MKL strict mode, AMD EPYC)
 PRODUCT_SHAPES = [((4, 5), (5, 20), False), ((6, 6), (6, 20), False), ((5, 80), (1, 80), True), ((4, 32), (6, 32), True),

@@ -141,10 +141,15 @@ def initial_stats(layers: list[ConvLayer]) -> Stats:
 
 def choose_strategy(family: ConvNet, layers: list[ConvLayer], training: bool = True) -> str:
     """How to compute the stacked networks ``layers``, in training or in evaluation (measured: see the module
-    docstring): ``loop`` (channels last), ``loop_first`` (channels first) or ``unfold``."""
+    docstring): ``loop`` (channels last), ``loop_first`` (channels first) or ``unfold``.
+
+    ``unfold`` only on the CPU: its products span the stack, and that a network gets the same bits in any stack
+    is shown for MKL's batched products (strict mode, ``stacked_bmm``), not for cuBLAS, which may choose its
+    kernel by the batch count; on another device the per-network loops keep a trial independent of its stack."""
     n_conv = len(family.channels)
     widest = max(l.weight.shape[1] for l in layers[:n_conv])
-    if training and widest <= UNFOLD_MAX_CHANNELS[family.dims]:
+    on_cpu = layers[0].weight.device.type == "cpu"
+    if training and on_cpu and widest <= UNFOLD_MAX_CHANNELS[family.dims]:
         return "unfold"
     return "loop" if widest >= CHANNELS_LAST_MIN_CHANNELS[family.dims] else "loop_first"
 
@@ -229,7 +234,7 @@ def _unfolded(h: torch.Tensor, k: int, stride: int, pad: int, out_size: tuple[in
     padded = F.pad(h, (0, 0) + (pad, pad) * d)
     st = padded.stride()
     space = st[2 : 2 + d]
-    view = padded.as_strided((n, c, *(k,) * d, *out_size, b), (st[0], st[1], *space, *(stride * t for t in space), 1))
+    view = padded.as_strided((n, c, *(k,) * d, *out_size, b), (st[0], st[1], *space, *(stride * t for t in space), st[-1]))
     cols = h.new_empty(n, 1 + c * k**d, math.prod(out_size) * b)
     cols[:, 0].fill_(1.0)
     cols[:, 1:].view(n, c, *(k,) * d, *out_size, b).copy_(view)
