@@ -21,6 +21,8 @@ CASES = {
     "cnn1d": (lambda bn: CNN1d(1, (20,), (8, 8, 8), (6,), 3, batchnorm=bn), (20,), ("loop", "loop_first", "unfold")),
     "cnn": (lambda bn: CNN(2, (7, 7), (6, 6), (8,), 3, batchnorm=bn), (2, 7, 7), ("loop", "loop_first", "unfold")),  # odd: pooling drops an edge
     # (the engine never chooses unfold or channels first in 2-D, slower there; they are held to the reference all the same)
+    # one-channel images (MNIST-like): oneDNN answers channels first, and the loop turns its output channels last
+    "cnn-1ch": (lambda bn: CNN(1, (7, 7), (6, 6), (8,), 3, batchnorm=bn), (1, 7, 7), ("loop",)),
 }
 STRATEGY_CASES = [(name, s) for name, (_, _, strategies) in CASES.items() for s in strategies]
 

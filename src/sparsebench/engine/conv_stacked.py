@@ -211,6 +211,10 @@ def forward_loop(family: ConvNet, nets: list[list[ConvLayer]], stats: Stats, xs:
             elif i < n_conv:
                 weight = layer.weight.unsqueeze(2) if last and family.dims == 1 else layer.weight
                 h = conv(h, weight, layer.bias, stride=stride, padding=padding)
+                if last:
+                    # A one-channel input is both layouts at once, so oneDNN answers channels first: turn it
+                    # (free where it already is; the layout follows the shape, never the stack).
+                    h = h.contiguous(memory_format=torch.channels_last)
             else:
                 h = F.linear(h.flatten(1) if i == n_conv else h, layer.weight, layer.bias)
             if i < n_conv and layer.bn_weight is not None:
