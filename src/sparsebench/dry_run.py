@@ -86,7 +86,7 @@ class DryRun:
     epochs: int
     #: What the time estimate is based on (one sentence), or why there is none.
     basis: str
-    #: Methods whose cost of choosing a mask is not in the estimate (anything but dense, random and random-search).
+    #: Methods whose cost of choosing a mask is not in the estimate (any not in ``ESTIMATED_METHODS``).
     unestimated: tuple[str, ...] = ()
     splits: dict[str, int] = field(default_factory=dict)
     #: The fewest epochs a network trains (unless it diverges): the stopping rule stops it ``patience`` epochs

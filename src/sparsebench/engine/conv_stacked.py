@@ -161,15 +161,12 @@ def _batch_norm(h, stats, i, n, layer, training):
 
 
 def first_layer_cols(family: ConvNet, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
-    """The unfolded input ``(B*positions, C*k**d)`` of ``x`` ``(B, C, *spatial)`` for the first convolution, its
-    columns in the order of ``weight.view(out, -1)``, and the output's spatial size."""
+    """The unfolded input ``(B*positions, C*k)`` of a sequence ``x`` ``(B, C, L)`` for the first 1-D convolution
+    (the only one the loop computes as a product), its columns in the order of ``weight.view(out, -1)``, and the
+    output's length."""
     k, s, p = family.kernel, family.stride, family.padding
-    if family.dims == 1:
-        cols = F.pad(x, (p, p)).unfold(2, k, s)  # (B, C, L', k)
-        return cols.permute(0, 2, 1, 3).reshape(-1, x.shape[1] * k), (cols.shape[2],)
-    cols = F.unfold(x, k, padding=p, stride=s)  # (B, C*k*k, H'*W'): columns (C, kh, kw), as the weight's
-    out = tuple((n + 2 * p - k) // s + 1 for n in x.shape[2:])
-    return cols.transpose(1, 2).reshape(-1, cols.shape[1]), out
+    cols = F.pad(x, (p, p)).unfold(2, k, s)  # (B, C, L', k)
+    return cols.permute(0, 2, 1, 3).reshape(-1, x.shape[1] * k), (cols.shape[2],)
 
 
 def _first_layer(cols: torch.Tensor, out_size: tuple[int, ...], layer: ConvLayer) -> torch.Tensor:
