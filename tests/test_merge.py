@@ -86,12 +86,18 @@ def corrupt_one_number(db: Path, environment: str | None = None) -> None:
     con.close()
 
 
+def corrupted_copy(store: Path, tmp_path: Path) -> Path:
+    """A copy of ``store`` (in its own folder, under the same name) with one trial's number changed."""
+    copy = tmp_path / "copy" / store.name
+    copy.parent.mkdir()
+    shutil.copy(store, copy)
+    corrupt_one_number(copy)
+    return copy
+
+
 def test_a_trial_with_other_numbers_on_the_same_machine_is_refused_and_nothing_changes(tmp_path, tiny_config, two_stores, cli):
     a, _ = two_stores
-    copy = tmp_path / "copy" / "A.db"
-    copy.parent.mkdir()
-    shutil.copy(a, copy)
-    corrupt_one_number(copy)
+    copy = corrupted_copy(a, tmp_path)
     all_db = tmp_path / "ALL.db"
     code, out, err = cli("merge", str(a), str(copy), "--into", str(all_db))
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
@@ -186,10 +192,7 @@ def test_one_experiment_assembled_from_two_machines_is_reported(tmp_path, tiny_c
 
 def test_a_refused_merge_does_not_even_upgrade_an_older_store_merged_into(tmp_path, tiny_config, two_stores, cli):
     a, b = two_stores
-    copy = tmp_path / "copy" / "A.db"
-    copy.parent.mkdir()
-    shutil.copy(a, copy)
-    corrupt_one_number(copy)
+    copy = corrupted_copy(a, tmp_path)
     old = tmp_path / "old.db"
     shutil.copy(b, old)
     make_version_3(old)
